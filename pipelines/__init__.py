@@ -1,0 +1,1 @@
+"""Pure processing behind small protocols: RAG, LLM providers, speech. Never imports aiohttp or socketio."""

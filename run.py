@@ -1,0 +1,92 @@
+"""Parley's command line: `python run.py serve|migrate|createuser` (serve is the default)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from dataclasses import replace
+
+from aiohttp import web
+
+from server.app import create_app
+from server.auth import Auth
+from server.settings import Settings, SettingsError
+from store import users
+from store.db import create_engine, create_sessionmaker
+from store.errors import Conflict
+from store.migrate import upgrade
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    settings = replace(
+        settings, host=args.host or settings.host, port=args.port if args.port is not None else settings.port
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
+    return 0
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    print(f"database is at the newest revision: {settings.database_url.split('@')[-1]}")
+    return 0
+
+
+async def _create_user(settings: Settings, username: str, password: str, email: str | None) -> None:
+    engine = create_engine(settings.database_url)
+    auth = Auth(settings.jwt_secret, settings.jwt_ttl_seconds)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            await users.create_user(
+                db, username=username, password_hash=await auth.hash_password(password), email=email
+            )
+    finally:
+        await engine.dispose()
+
+
+def _createuser(settings: Settings, args: argparse.Namespace) -> int:
+    password = args.password or getpass.getpass("password: ")
+    if len(password) < 8:
+        print("the password needs at least 8 characters", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_create_user(settings, args.username, password, args.email))
+    except Conflict as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    print(f"created user {args.username}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="run.py", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="serve HTTP and Socket.IO (default)")
+    serve.add_argument("--host", help="address to bind (default HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default PORT or 8000)")
+    commands.add_parser("migrate", help="upgrade the database to the newest revision")
+    create = commands.add_parser("createuser", help="create a user account")
+    create.add_argument("username")
+    create.add_argument("--email")
+    create.add_argument("--password", help="(prompted for when omitted)")
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers = {"serve": _serve, "migrate": _migrate, "createuser": _createuser}
+    return handlers[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The application factory: every shared resource is built here and closed on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import aiohttp_cors
+from aiohttp import web
+from redis.asyncio import Redis
+
+from server import __version__, keys
+from server.auth import Auth
+from server.endpoints import add_endpoints
+from server.errors import error_middleware
+from server.openapi import build_openapi
+from server.routes import all_endpoints
+from server.settings import Settings
+from store.db import create_engine, create_sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
+    """A small pool for CPU-bound work (password hashing) so it never runs on the event loop."""
+    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parley-cpu")
+    app[keys.CPU_EXECUTOR] = executor
+    settings = app[keys.SETTINGS]
+    app[keys.AUTH] = Auth(settings.jwt_secret, settings.jwt_ttl_seconds, executor)
+    yield
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def db_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The engine and session factory."""
+    settings = app[keys.SETTINGS]
+    # building an SQLite engine touches the filesystem: keep it off the loop
+    engine = await asyncio.to_thread(
+        create_engine, settings.database_url, pool_size=settings.db_pool_size, echo=settings.db_echo
+    )
+    app[keys.ENGINE] = engine
+    app[keys.SESSIONMAKER] = create_sessionmaker(engine)
+    yield
+    await engine.dispose()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """A Redis client when REDIS_URL is set; nothing otherwise."""
+    url = app[keys.SETTINGS].redis_url
+    if url is None:
+        yield
+        return
+    client: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+    app[keys.REDIS] = client
+    yield
+    await client.aclose()
+
+
+def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:
+    if not origins:
+        return
+    options = aiohttp_cors.ResourceOptions(allow_credentials=True, expose_headers="*", allow_headers="*")
+    cors = aiohttp_cors.setup(app, defaults={origin: options for origin in origins})
+    for route in list(app.router.routes()):
+        cors.add(route)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """A fully wired Parley application for `settings`."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app[keys.SETTINGS] = settings
+    endpoints = all_endpoints()
+    app[keys.OPENAPI] = build_openapi(endpoints, __version__)
+    add_endpoints(app, endpoints)
+    app.cleanup_ctx.extend([executor_ctx, db_ctx, redis_ctx])
+    _setup_cors(app, settings.cors_origins)
+    return app

@@ -1,0 +1,69 @@
+"""JSON errors with stable codes: `{"error": {"code", "message", "details"?}}`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from store.errors import Conflict, Forbidden, NotFound, StoreError
+
+log = logging.getLogger(__name__)
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+_STORE_STATUS: dict[type[StoreError], int] = {NotFound: 404, Conflict: 409, Forbidden: 403}
+
+
+class ApiError(Exception):
+    """An error answered to the client as JSON."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> web.Response:
+    """The JSON error body every failure uses."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return web.Response(status=status, text=json.dumps({"error": error}, default=str), content_type="application/json")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a JSON error; unexpected ones are logged, never shown."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    except StoreError as exc:
+        return error_response(_STORE_STATUS.get(type(exc), 400), exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = STATUS_CODES.get(exc.status, "http_error")
+        response = error_response(exc.status, code, exc.reason)
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        incident = uuid.uuid4().hex[:12]
+        log.exception("unhandled error on %s %s (incident %s)", request.method, request.path, incident)
+        return error_response(500, "internal_error", f"internal error (incident {incident})")

@@ -1,0 +1,21 @@
+"""Every typed application key in one place."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from typing import Any
+
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from server.auth import Auth
+from server.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
+REDIS = web.AppKey("redis", Redis)
+AUTH = web.AppKey("auth", Auth)
+CPU_EXECUTOR = web.AppKey("cpu_executor", Executor)
+OPENAPI = web.AppKey("openapi", dict[str, Any])

@@ -1,0 +1,129 @@
+"""Chat sessions of the signed-in user; other users' sessions are simply not found."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.deps import authenticate, db_session
+from server.endpoints import Endpoint, json_response
+from server.schemas import SessionCreate, SessionListQuery, SessionUpdate
+from server.validation import parse_body, parse_query, path_uuid
+from store import sessions
+from store.schemas import Page, SessionOut
+
+PREFIX = "/api/v1/chat/sessions"
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    """The caller's sessions, newest activity first."""
+    query = parse_query(request, SessionListQuery)
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        rows, total = await sessions.list_sessions(
+            db, user_id=user.id, archived=query.archived, limit=query.limit, offset=query.offset
+        )
+    items = [SessionOut.model_validate(row) for row in rows]
+    return json_response(Page[SessionOut](items=items, total=total, limit=query.limit, offset=query.offset))
+
+
+async def create_session(request: web.Request) -> web.Response:
+    """Start a session; it takes its title from the first message when none is given."""
+    body = await parse_body(request, SessionCreate)
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        session = await sessions.create_session(
+            db,
+            user_id=user.id,
+            title=body.title,
+            session_type=body.session_type,
+            rag_config=body.rag_config,
+            speech_config=body.speech_config,
+            meta=body.metadata,
+        )
+    return json_response(SessionOut.model_validate(session), status=201)
+
+
+async def get_session(request: web.Request) -> web.Response:
+    """One of the caller's sessions."""
+    session_id = path_uuid(request, "session_id")
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        session = await sessions.get_owned_session(db, session_id, user.id)
+    return json_response(SessionOut.model_validate(session))
+
+
+async def update_session(request: web.Request) -> web.Response:
+    """Rename, reconfigure, archive or restore a session."""
+    session_id = path_uuid(request, "session_id")
+    body = await parse_body(request, SessionUpdate)
+    changes = body.model_dump(exclude_unset=True)
+    if "metadata" in changes:
+        changes["meta"] = changes.pop("metadata")
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        session = await sessions.get_owned_session(db, session_id, user.id)
+        session = await sessions.update_session(db, session, changes)
+    return json_response(SessionOut.model_validate(session))
+
+
+async def archive_session(request: web.Request) -> web.Response:
+    """Archive (never delete) a session: it stays readable but takes no new messages."""
+    session_id = path_uuid(request, "session_id")
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        session = await sessions.get_owned_session(db, session_id, user.id)
+        session = await sessions.update_session(db, session, {"is_archived": True})
+    return json_response(SessionOut.model_validate(session))
+
+
+ENDPOINTS = (
+    Endpoint(
+        "GET",
+        PREFIX,
+        list_sessions,
+        "My sessions, newest activity first",
+        "sessions",
+        query=SessionListQuery,
+        response=Page[SessionOut],
+        errors=(401, 422),
+    ),
+    Endpoint(
+        "POST",
+        PREFIX,
+        create_session,
+        "Create a session",
+        "sessions",
+        body=SessionCreate,
+        response=SessionOut,
+        status=201,
+        errors=(400, 401, 413, 422),
+    ),
+    Endpoint(
+        "GET",
+        f"{PREFIX}/{{session_id}}",
+        get_session,
+        "A session",
+        "sessions",
+        response=SessionOut,
+        errors=(401, 404),
+    ),
+    Endpoint(
+        "PUT",
+        f"{PREFIX}/{{session_id}}",
+        update_session,
+        "Update or (un)archive a session",
+        "sessions",
+        body=SessionUpdate,
+        response=SessionOut,
+        errors=(400, 401, 404, 422),
+    ),
+    Endpoint(
+        "DELETE",
+        f"{PREFIX}/{{session_id}}",
+        archive_session,
+        "Archive a session",
+        "sessions",
+        response=SessionOut,
+        errors=(401, 404),
+    ),
+)

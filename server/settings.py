@@ -1,0 +1,125 @@
+"""Settings read once from the environment (and an optional `.env`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+log = logging.getLogger(__name__)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _jwt_secret(env: Mapping[str, str], data_dir: Path) -> str:
+    """The configured secret, or one generated once into the data dir (embedded use only)."""
+    configured = env.get("JWT_SECRET")
+    if configured:
+        if len(configured) < 32:
+            raise SettingsError("JWT_SECRET must be at least 32 characters")
+        return configured
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    log.warning("JWT_SECRET is not set: generated one into %s (set JWT_SECRET in production)", path)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of a Parley process; see docs/configuration.md."""
+
+    data_dir: Path
+    database_url: str
+    jwt_secret: str = field(repr=False)
+    redis_url: str | None = None
+    qdrant_url: str | None = None
+    llm_providers: tuple[str, ...] = ("offline",)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    jwt_ttl_seconds: int = 3600
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1_048_576
+    max_message_chars: int = 8000
+    db_pool_size: int = 10
+    db_echo: bool = False
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+        """Build settings from `env` (default: os.environ) layered over an optional `.env` file."""
+        merged: dict[str, str] = {}
+        if dotenv is not None and dotenv.is_file():
+            merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        merged.update(os.environ if env is None else env)
+
+        data_dir = Path(merged.get("PARLEY_DATA_DIR") or "./data").resolve()
+        database_url = merged.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'parley.db'}"
+        if database_url.startswith(("postgres://", "postgresql://")):
+            database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+        if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise SettingsError("DATABASE_URL must be sqlite+aiosqlite://… or postgresql+asyncpg://…")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            jwt_secret=_jwt_secret(merged, data_dir),
+            redis_url=merged.get("REDIS_URL") or None,
+            qdrant_url=merged.get("QDRANT_URL") or None,
+            llm_providers=_list(merged, "LLM_PROVIDERS", ("offline",)),
+            host=merged.get("HOST") or "127.0.0.1",
+            port=_int(merged, "PORT", 8000, minimum=0),
+            jwt_ttl_seconds=_int(merged, "JWT_TTL_SECONDS", 3600, minimum=60),
+            cors_origins=_list(merged, "CORS_ORIGINS", ()),
+            max_body_bytes=_int(merged, "MAX_BODY_BYTES", 1_048_576, minimum=1024),
+            max_message_chars=_int(merged, "MAX_MESSAGE_CHARS", 8000, minimum=1),
+            db_pool_size=_int(merged, "DB_POOL_SIZE", 10, minimum=1),
+            db_echo=_bool(merged, "DB_ECHO", False),
+            log_level=(merged.get("LOG_LEVEL") or "INFO").upper(),
+        )

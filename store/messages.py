@@ -1,0 +1,151 @@
+"""Messages: immutable history with edits (`edited_at`) and soft deletes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.errors import Conflict, Forbidden, NotFound
+from store.models import ChatSession, ContentType, Message, MessageType
+from store.types import utcnow
+
+TITLE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Posted:
+    """The outcome of posting a user message: the row, and whether this call created it."""
+
+    message: Message
+    created: bool
+    session: ChatSession
+
+
+def title_from(content: str) -> str:
+    """A session title from a first message: whitespace folded, at most TITLE_CHARS characters."""
+    folded = re.sub(r"\s+", " ", content).strip()
+    return folded[:TITLE_CHARS].rstrip()
+
+
+async def _by_client_id(db: AsyncSession, session_id: uuid.UUID, client_id: str) -> Message | None:
+    return await db.scalar(select(Message).where(Message.session_id == session_id, Message.client_id == client_id))
+
+
+async def post_user_message(
+    db: AsyncSession,
+    session: ChatSession,
+    *,
+    user_id: uuid.UUID,
+    content: str,
+    content_type: ContentType = ContentType.text,
+    client_id: str | None = None,
+    audio_url: str | None = None,
+) -> Posted:
+    """Store a user message exactly once per `client_id`, titling the session and bumping its activity."""
+    if session.is_archived:
+        raise Conflict("the session is archived and read-only", code="session_archived")
+    if client_id is not None and (existing := await _by_client_id(db, session.id, client_id)) is not None:
+        return Posted(existing, False, session)
+    now = utcnow()
+    message = Message(
+        session_id=session.id,
+        user_id=user_id,
+        message_type=MessageType.user,
+        content_type=content_type,
+        content=content,
+        client_id=client_id,
+        audio_url=audio_url,
+        created_at=now,
+    )
+    db.add(message)
+    _bump_session(session, now, title_source=content)
+    try:
+        await db.commit()
+    except IntegrityError:
+        # the same client_id won a race on another task or node: return the first copy
+        await db.rollback()
+        if client_id is None or (existing := await _by_client_id(db, session.id, client_id)) is None:
+            raise
+        await db.refresh(session)
+        return Posted(existing, False, session)
+    return Posted(message, True, session)
+
+
+def _bump_session(session: ChatSession, now: datetime, *, title_source: str | None = None) -> None:
+    session.last_message_at = now
+    session.message_count = (session.message_count or 0) + 1
+    if session.title is None and title_source and title_source.strip():
+        session.title = title_from(title_source)
+
+
+async def get_owned_message(db: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Message, ChatSession]:
+    """A message in a session the user owns, with that session; otherwise `NotFound`."""
+    row = (
+        await db.execute(
+            select(Message, ChatSession)
+            .join(ChatSession, ChatSession.id == Message.session_id)
+            .where(Message.id == message_id, ChatSession.user_id == user_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("no such message")
+    return row[0], row[1]
+
+
+async def list_messages(
+    db: AsyncSession, session_id: uuid.UUID, *, limit: int, offset: int, include_deleted: bool = False
+) -> tuple[list[Message], int]:
+    """A session's messages in chronological order, and how many there are in all."""
+    where = [Message.session_id == session_id]
+    if not include_deleted:
+        where.append(Message.is_deleted.is_(False))
+    rows = await db.scalars(
+        select(Message).where(*where).order_by(Message.created_at, Message.id).limit(limit).offset(offset)
+    )
+    total = await db.scalar(select(func.count()).select_from(Message).where(*where))
+    return list(rows), int(total or 0)
+
+
+async def messages_after(db: AsyncSession, session_id: uuid.UUID, after: Message | None) -> list[Message]:
+    """Every message of the session created after `after` (all of them when None), deleted ones included."""
+    query = select(Message).where(Message.session_id == session_id)
+    if after is not None:
+        query = query.where(
+            or_(
+                Message.created_at > after.created_at,
+                and_(Message.created_at == after.created_at, Message.id > after.id),
+            )
+        )
+    return list(await db.scalars(query.order_by(Message.created_at, Message.id)))
+
+
+async def edit_message(
+    db: AsyncSession, message: Message, session: ChatSession, *, user_id: uuid.UUID, content: str
+) -> Message:
+    """Change the text of the caller's own, live user message and stamp `edited_at`."""
+    if session.is_archived:
+        raise Conflict("the session is archived and read-only", code="session_archived")
+    if message.message_type is not MessageType.user or message.user_id != user_id:
+        raise Forbidden("only your own messages can be edited", code="not_editable")
+    if message.is_deleted:
+        raise Conflict("the message was deleted", code="message_deleted")
+    message.content = content
+    message.edited_at = utcnow()
+    await db.commit()
+    return message
+
+
+async def delete_message(db: AsyncSession, message: Message, session: ChatSession) -> Message:
+    """Soft-delete a message of the caller's session; deleting twice is harmless."""
+    if session.is_archived:
+        raise Conflict("the session is archived and read-only", code="session_archived")
+    if not message.is_deleted:
+        message.is_deleted = True
+        await db.commit()
+    return message

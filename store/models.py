@@ -1,0 +1,143 @@
+"""The tables: users, chat sessions, messages and the RAG context behind answers."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from store.types import JSONType, UTCDateTime, utcnow
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    """Declarative base; `Base.metadata` is what Alembic compares against."""
+
+
+class SessionType(enum.StrEnum):
+    rag = "rag"
+    speech = "speech"
+    mixed = "mixed"
+
+
+class MessageType(enum.StrEnum):
+    user = "user"
+    assistant = "assistant"
+    system = "system"
+
+
+class ContentType(enum.StrEnum):
+    text = "text"
+    audio = "audio"
+    image = "image"
+    file = "file"
+
+
+class MessageStatus(enum.StrEnum):
+    """How an assistant answer ended; user messages are always `complete`."""
+
+    streaming = "streaming"
+    complete = "complete"
+    cancelled = "cancelled"
+    failed = "failed"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    username: Mapped[str] = mapped_column(String(32))
+    #: lower-cased username: uniqueness is case-insensitive on every database
+    username_key: Mapped[str] = mapped_column(String(32), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    avatar_url: Mapped[str | None] = mapped_column(String(2048))
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ChatSession(Base):
+    __tablename__ = "chat_sessions"
+    __table_args__ = (Index("ix_chat_sessions_user_last_message", "user_id", "last_message_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str | None] = mapped_column(String(200))
+    session_type: Mapped[SessionType] = mapped_column(_enum(SessionType, "session_type"), default=SessionType.rag)
+    rag_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    speech_config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: `metadata` is reserved by SQLAlchemy's declarative base, hence the attribute name
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_session_created", "session_id", "created_at"),
+        UniqueConstraint("session_id", "client_id", name="uq_messages_session_client_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"))
+    #: the author for user messages; NULL for assistant and system messages
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    message_type: Mapped[MessageType] = mapped_column(_enum(MessageType, "message_type"))
+    content_type: Mapped[ContentType] = mapped_column(_enum(ContentType, "content_type"), default=ContentType.text)
+    content: Mapped[str] = mapped_column(Text, default="")
+    audio_url: Mapped[str | None] = mapped_column(String(2048))
+    #: a compact summary of the sources (the full record is in rag_contexts)
+    rag_context: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    processing_time: Mapped[float | None] = mapped_column(Float)
+    tokens_used: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[MessageStatus] = mapped_column(
+        _enum(MessageStatus, "message_status"), default=MessageStatus.complete
+    )
+    reply_to_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RagContext(Base):
+    __tablename__ = "rag_contexts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"), index=True)
+    query: Mapped[str] = mapped_column(Text)
+    search_mode: Mapped[str] = mapped_column(String(32), default="hybrid")
+    retrieved_documents: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    generation_prompt: Mapped[str | None] = mapped_column(Text)
+    llm_provider: Mapped[str | None] = mapped_column(String(64))
+    retrieval_time: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

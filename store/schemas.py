@@ -1,0 +1,93 @@
+"""Wire shapes of stored rows: the same pydantic models serve REST, Socket.IO and the cache."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from store.models import ContentType, MessageStatus, MessageType, SessionType
+
+T = TypeVar("T")
+
+
+class _FromRow(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class UserPublic(_FromRow):
+    """What any signed-in user may see of another."""
+
+    id: uuid.UUID
+    username: str
+    full_name: str | None
+    avatar_url: str | None
+    created_at: datetime
+
+
+class UserOut(UserPublic):
+    """The owner's own view of their account."""
+
+    email: str | None
+    preferences: dict[str, Any]
+    updated_at: datetime
+    last_active_at: datetime | None
+
+
+class SessionOut(_FromRow):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    title: str | None
+    session_type: SessionType
+    rag_config: dict[str, Any]
+    speech_config: dict[str, Any]
+    metadata: dict[str, Any] = Field(validation_alias="meta")
+    is_archived: bool
+    archived_at: datetime | None
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime | None
+
+
+class MessageOut(_FromRow):
+    id: uuid.UUID
+    session_id: uuid.UUID
+    user_id: uuid.UUID | None
+    message_type: MessageType
+    content_type: ContentType
+    content: str
+    audio_url: str | None
+    rag_context: dict[str, Any] | None
+    processing_time: float | None
+    tokens_used: int | None
+    status: MessageStatus
+    reply_to: uuid.UUID | None = Field(validation_alias="reply_to_id")
+    client_id: str | None
+    created_at: datetime
+    edited_at: datetime | None
+    is_deleted: bool
+
+
+class RagContextOut(_FromRow):
+    id: uuid.UUID
+    message_id: uuid.UUID
+    session_id: uuid.UUID
+    query: str
+    search_mode: str
+    retrieved_documents: list[dict[str, Any]]
+    generation_prompt: str | None
+    llm_provider: str | None
+    retrieval_time: float | None
+    created_at: datetime
+
+
+class Page(BaseModel, Generic[T]):
+    """A slice of a longer list."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,111 @@
+"""Shared fixtures: real PostgreSQL and SQLite databases, real servers on real ports, real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+from blockbuster import BlockBuster, blockbuster_ctx
+
+from server.app import create_app
+from server.settings import Settings
+from store.migrate import upgrade
+from tests.api import Api
+
+PG_ADMIN_URL = os.environ.get("PARLEY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(autouse=True)
+def blockbuster() -> Iterator[BlockBuster]:
+    """Fail any test in which our code blocks the event loop (as aiohttp's own suite does)."""
+    with blockbuster_ctx(["server", "handlers", "store", "pipelines"]) as bb:
+        # asyncpg's connect stats ~/.pgpass and ~/.postgresql/* while parsing its arguments (upstream)
+        for function in bb.functions.values():
+            function.can_block_in("asyncpg/connect_utils.py", "_parse_connect_dsn_and_args")
+        yield bb
+
+
+def _asyncpg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def create_pg_database(prefix: str = "parley_test") -> str:
+    """A new, empty PostgreSQL database; returns its SQLAlchemy URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _asyncpg_url(name).replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+async def drop_pg_database(url: str) -> None:
+    """Drop a database made by `create_pg_database`, even with connections left open."""
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, str]]:
+    """A throwaway PostgreSQL database and an SQLite file for this run, both migrated to head.
+
+    Session-scoped and autouse so that it is set up before the blockbuster fixture: Alembic runs
+    its own event loop in a worker thread, which is not the loop under test.
+    """
+    pg_url = await create_pg_database()
+    sqlite_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'parley.db'}"
+    for url in (pg_url, sqlite_url):  # one at a time: Alembic's context is process-global
+        await asyncio.to_thread(upgrade, url)
+    yield {"postgres": pg_url, "sqlite": sqlite_url}
+    await drop_pg_database(pg_url)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, databases: dict[str, str]) -> str:
+    """Each test that uses it runs once on SQLite and once on PostgreSQL."""
+    return databases[request.param]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Embedded-default settings on the chosen database, with a private data dir."""
+    base = Settings.from_env(env={"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40}, dotenv=None)
+    return replace(base, database_url=database_url)
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[TestServer]:
+    """The app on a real loopback port."""
+    test_server = TestServer(create_app(settings), host="127.0.0.1")
+    await test_server.start_server()
+    yield test_server
+    await test_server.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[ClientSession]:
+    """A plain HTTP client."""
+    async with ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def api(server: TestServer, http: ClientSession) -> Api:
+    """A small REST client for the server under test."""
+    return Api(str(server.make_url("")), http)

@@ -30,7 +30,7 @@ async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     app[keys.AUTH] = Auth(settings.jwt_secret, settings.jwt_ttl_seconds, executor)
     yield
-    executor.shutdown(wait=True, cancel_futures=True)
+    await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
 
 async def db_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -31,4 +31,5 @@ async def authenticate(request: web.Request, db: AsyncSession) -> User:
     except NotFound as exc:
         raise ApiError(401, "unauthorized", "the account behind this token no longer exists") from exc
     await users.touch_active(db, user)
+    await db.commit()  # end the read transaction: no pooled connection is held while the body arrives
     return user

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from aiohttp import ClientSession
 
@@ -45,7 +45,7 @@ class Api:
         json: Any = None,
         *,
         token: str | None = None,
-        data: bytes | str | None = None,
+        data: bytes | str | IO[bytes] | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
     ) -> Reply:
@@ -56,9 +56,7 @@ class Api:
         async with self.http.request(
             method, self.base + path, json=json, data=data, headers=all_headers, params=params
         ) as response:
-            body: Any = (
-                await response.json() if response.content_type == "application/json" else await response.text()
-            )
+            body: Any = await response.json() if response.content_type == "application/json" else await response.text()
             return Reply(response.status, body, dict(response.headers))
 
     async def register(self, username: str | None = None, password: str = "correct horse", **extra: Any) -> Account:

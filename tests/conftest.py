@@ -14,9 +14,11 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from blockbuster import BlockBuster, blockbuster_ctx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.app import create_app
 from server.settings import Settings
+from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.api import Api
 
@@ -87,6 +89,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     """Embedded-default settings on the chosen database, with a private data dir."""
     base = Settings.from_env(env={"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40}, dotenv=None)
     return replace(base, database_url=database_url)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Direct database access for assertions the API does not expose."""
+    engine = await asyncio.to_thread(create_engine, settings.database_url)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

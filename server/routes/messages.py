@@ -25,10 +25,10 @@ def _check_length(request: web.Request, content: str) -> None:
 
 async def list_messages(request: web.Request) -> web.Response:
     """A session's messages, oldest first; deleted ones only with include_deleted=true."""
-    session_id = path_uuid(request, "session_id")
-    query = parse_query(request, MessageListQuery)
     async with db_session(request) as db:
         user = await authenticate(request, db)
+        session_id = path_uuid(request, "session_id")
+        query = parse_query(request, MessageListQuery)
         await sessions.get_owned_session(db, session_id, user.id)
         rows, total = await messages.list_messages(
             db, session_id, limit=query.limit, offset=query.offset, include_deleted=query.include_deleted
@@ -39,11 +39,11 @@ async def list_messages(request: web.Request) -> web.Response:
 
 async def post_message(request: web.Request) -> web.Response:
     """Store a user message: 201 when new, 200 with the first copy when its client_id was seen before."""
-    session_id = path_uuid(request, "session_id")
-    body = await parse_body(request, MessageCreate)
-    _check_length(request, body.content)
     async with db_session(request) as db:
         user = await authenticate(request, db)
+        session_id = path_uuid(request, "session_id")
+        body = await parse_body(request, MessageCreate)
+        _check_length(request, body.content)
         session = await sessions.get_owned_session(db, session_id, user.id)
         posted = await messages.post_user_message(
             db,
@@ -58,11 +58,11 @@ async def post_message(request: web.Request) -> web.Response:
 
 async def edit_message(request: web.Request) -> web.Response:
     """Change the text of one of my own messages."""
-    message_id = path_uuid(request, "message_id")
-    body = await parse_body(request, MessageEdit)
-    _check_length(request, body.content)
     async with db_session(request) as db:
         user = await authenticate(request, db)
+        message_id = path_uuid(request, "message_id")
+        body = await parse_body(request, MessageEdit)
+        _check_length(request, body.content)
         message, session = await messages.get_owned_message(db, message_id, user.id)
         message = await messages.edit_message(db, message, session, user_id=user.id, content=body.content)
     return json_response(MessageOut.model_validate(message))
@@ -70,9 +70,9 @@ async def edit_message(request: web.Request) -> web.Response:
 
 async def delete_message(request: web.Request) -> web.Response:
     """Soft-delete a message of one of my sessions."""
-    message_id = path_uuid(request, "message_id")
     async with db_session(request) as db:
         user = await authenticate(request, db)
+        message_id = path_uuid(request, "message_id")
         message, session = await messages.get_owned_message(db, message_id, user.id)
         message = await messages.delete_message(db, message, session)
     return json_response(MessageOut.model_validate(message))

@@ -16,9 +16,9 @@ PREFIX = "/api/v1/chat/sessions"
 
 async def list_sessions(request: web.Request) -> web.Response:
     """The caller's sessions, newest activity first."""
-    query = parse_query(request, SessionListQuery)
     async with db_session(request) as db:
         user = await authenticate(request, db)
+        query = parse_query(request, SessionListQuery)
         rows, total = await sessions.list_sessions(
             db, user_id=user.id, archived=query.archived, limit=query.limit, offset=query.offset
         )
@@ -28,9 +28,9 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 async def create_session(request: web.Request) -> web.Response:
     """Start a session; it takes its title from the first message when none is given."""
-    body = await parse_body(request, SessionCreate)
     async with db_session(request) as db:
         user = await authenticate(request, db)
+        body = await parse_body(request, SessionCreate)
         session = await sessions.create_session(
             db,
             user_id=user.id,
@@ -45,22 +45,22 @@ async def create_session(request: web.Request) -> web.Response:
 
 async def get_session(request: web.Request) -> web.Response:
     """One of the caller's sessions."""
-    session_id = path_uuid(request, "session_id")
     async with db_session(request) as db:
         user = await authenticate(request, db)
+        session_id = path_uuid(request, "session_id")
         session = await sessions.get_owned_session(db, session_id, user.id)
     return json_response(SessionOut.model_validate(session))
 
 
 async def update_session(request: web.Request) -> web.Response:
     """Rename, reconfigure, archive or restore a session."""
-    session_id = path_uuid(request, "session_id")
-    body = await parse_body(request, SessionUpdate)
-    changes = body.model_dump(exclude_unset=True)
-    if "metadata" in changes:
-        changes["meta"] = changes.pop("metadata")
     async with db_session(request) as db:
         user = await authenticate(request, db)
+        session_id = path_uuid(request, "session_id")
+        body = await parse_body(request, SessionUpdate)
+        changes = body.model_dump(exclude_unset=True)
+        if "metadata" in changes:
+            changes["meta"] = changes.pop("metadata")
         session = await sessions.get_owned_session(db, session_id, user.id)
         session = await sessions.update_session(db, session, changes)
     return json_response(SessionOut.model_validate(session))
@@ -68,9 +68,9 @@ async def update_session(request: web.Request) -> web.Response:
 
 async def archive_session(request: web.Request) -> web.Response:
     """Archive (never delete) a session: it stays readable but takes no new messages."""
-    session_id = path_uuid(request, "session_id")
     async with db_session(request) as db:
         user = await authenticate(request, db)
+        session_id = path_uuid(request, "session_id")
         session = await sessions.get_owned_session(db, session_id, user.id)
         session = await sessions.update_session(db, session, {"is_archived": True})
     return json_response(SessionOut.model_validate(session))

@@ -57,18 +57,18 @@ async def get_me(request: web.Request) -> web.Response:
 
 async def update_me(request: web.Request) -> web.Response:
     """Change full name, avatar, email or preferences."""
-    body = await parse_body(request, ProfileUpdate)
     async with db_session(request) as db:
         user = await authenticate(request, db)
+        body = await parse_body(request, ProfileUpdate)
         user = await users.update_profile(db, user, body.model_dump(exclude_unset=True))
     return json_response(UserOut.model_validate(user))
 
 
 async def get_user(request: web.Request) -> web.Response:
     """Another user's public fields (never email or preferences)."""
-    user_id = path_uuid(request, "user_id")
     async with db_session(request) as db:
         await authenticate(request, db)
+        user_id = path_uuid(request, "user_id")
         user = await users.get_user(db, user_id)
     return json_response(UserPublic.model_validate(user))
 

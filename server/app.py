@@ -11,11 +11,13 @@ import aiohttp_cors
 from aiohttp import web
 from redis.asyncio import Redis
 
+from pipelines.llm.factory import LLMConfig, create_answer_model
 from server import __version__, keys
 from server.auth import Auth
 from server.endpoints import add_endpoints
 from server.errors import error_middleware
 from server.openapi import build_openapi
+from server.realtime import create_sio, realtime_ctx
 from server.routes import all_endpoints
 from server.settings import Settings
 from store.db import create_engine, create_sessionmaker
@@ -58,6 +60,24 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
+async def models_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The answer model (LLM providers in fallback order); a bad LLM_PROVIDERS stops start-up loudly."""
+    settings = app[keys.SETTINGS]
+    model = create_answer_model(
+        LLMConfig(
+            providers=settings.llm_providers,
+            max_tokens=settings.llm_max_tokens,
+            groq_api_key=settings.groq_api_key,
+            groq_base_url=settings.groq_base_url,
+            groq_model=settings.groq_model,
+            offline_model_path=settings.local_llm_model_path,
+        )
+    )
+    app[keys.ANSWER_MODEL] = model
+    yield
+    await model.close()
+
+
 def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:
     if not origins:
         return
@@ -74,6 +94,7 @@ def create_app(settings: Settings) -> web.Application:
     endpoints = all_endpoints()
     app[keys.OPENAPI] = build_openapi(endpoints, __version__)
     add_endpoints(app, endpoints)
-    app.cleanup_ctx.extend([executor_ctx, db_ctx, redis_ctx])
+    app[keys.SIO] = create_sio(app)
+    app.cleanup_ctx.extend([executor_ctx, db_ctx, redis_ctx, models_ctx, realtime_ctx])
     _setup_cors(app, settings.cors_origins)
     return app

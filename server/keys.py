@@ -5,10 +5,13 @@ from __future__ import annotations
 from concurrent.futures import Executor
 from typing import Any
 
+import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from handlers.answers import Answers
+from pipelines.chat.model import AnswerModel
 from server.auth import Auth
 from server.settings import Settings
 
@@ -19,3 +22,6 @@ REDIS = web.AppKey("redis", Redis)
 AUTH = web.AppKey("auth", Auth)
 CPU_EXECUTOR = web.AppKey("cpu_executor", Executor)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
+SIO = web.AppKey("sio", socketio.AsyncServer)
+ANSWERS = web.AppKey("answers", Answers)
+ANSWER_MODEL = web.AppKey("answer_model", AnswerModel)

@@ -86,6 +86,11 @@ class Settings:
     db_pool_size: int = 10
     db_echo: bool = False
     log_level: str = "INFO"
+    groq_api_key: str | None = field(default=None, repr=False)
+    groq_base_url: str | None = None
+    groq_model: str = "llama-3.1-8b-instant"
+    llm_max_tokens: int = 512
+    local_llm_model_path: Path | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -122,4 +127,9 @@ class Settings:
             db_pool_size=_int(merged, "DB_POOL_SIZE", 10, minimum=1),
             db_echo=_bool(merged, "DB_ECHO", False),
             log_level=(merged.get("LOG_LEVEL") or "INFO").upper(),
+            groq_api_key=merged.get("GROQ_API_KEY") or None,
+            groq_base_url=merged.get("GROQ_BASE_URL") or None,
+            groq_model=merged.get("GROQ_MODEL") or "llama-3.1-8b-instant",
+            llm_max_tokens=_int(merged, "LLM_MAX_TOKENS", 512, minimum=1),
+            local_llm_model_path=Path(merged["LOCAL_LLM_MODEL_PATH"]) if merged.get("LOCAL_LLM_MODEL_PATH") else None,
         )

@@ -33,6 +33,19 @@ def title_from(content: str) -> str:
     return folded[:TITLE_CHARS].rstrip()
 
 
+async def find_by_client_id(db: AsyncSession, session_id: uuid.UUID, client_id: str) -> Message | None:
+    """The message a client already sent under `client_id` in this session, if any."""
+    return await _by_client_id(db, session_id, client_id)
+
+
+async def get_in_session(db: AsyncSession, message_id: uuid.UUID, session_id: uuid.UUID) -> Message:
+    """A message of the given session (deleted ones included), or `NotFound`."""
+    message = await db.get(Message, message_id)
+    if message is None or message.session_id != session_id:
+        raise NotFound("no such message")
+    return message
+
+
 async def _by_client_id(db: AsyncSession, session_id: uuid.UUID, client_id: str) -> Message | None:
     return await db.scalar(select(Message).where(Message.session_id == session_id, Message.client_id == client_id))
 

@@ -37,6 +37,14 @@ async def create_session(
     return session
 
 
+async def get_session(db: AsyncSession, session_id: uuid.UUID) -> ChatSession:
+    """The session, or `NotFound` (for internal use: callers have authorized already)."""
+    session = await db.get(ChatSession, session_id)
+    if session is None:
+        raise NotFound("no such session")
+    return session
+
+
 async def get_owned_session(db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID) -> ChatSession:
     """The session if `user_id` owns it; otherwise `NotFound` (never reveal that it exists)."""
     session = await db.get(ChatSession, session_id)

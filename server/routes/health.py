@@ -38,7 +38,7 @@ async def readyz(request: web.Request) -> web.Response:
                 await redis.ping()  # type: ignore[misc]  # redis-py types ping as sync|async
             checks["redis"] = "ok"
         except Exception as exc:
-            log.warning("readiness: redis unavailable: %s", exc)
+            log.warning("readiness: redis unavailable: %s", exc, exc_info=True)
             checks["redis"] = "unavailable"
     ready = all(value == "ok" for value in checks.values())
     return json_response(HealthOut(status="ready" if ready else "unavailable", checks=checks), 200 if ready else 503)

@@ -1,0 +1,145 @@
+"""Runs assistant answers: one producer task per answer emits its events in order and logs its deltas."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.control import TURN_LEASE_SECONDS, TurnGate
+from handlers.delta_log import DeltaLog
+from handlers.tasks import TaskSet
+from pipelines.chat.coalesce import coalesce
+from pipelines.chat.events import AnswerFinished, AnswerStarted, Token
+from pipelines.chat.model import AnswerModel
+from pipelines.chat.turn import TurnRequest, run_turn
+from store.schemas import MessageOut, SessionOut
+from store.sessions import get_session
+
+log = logging.getLogger(__name__)
+ASSISTANT = "assistant"
+
+
+def message_payload(message: Any) -> dict[str, Any]:
+    """A stored message in its wire shape."""
+    return MessageOut.model_validate(message).model_dump(mode="json")
+
+
+@dataclass
+class _Running:
+    session_id: uuid.UUID
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+class Answers:
+    """Owns every answer produced on this node: start, stop, and a graceful end at shutdown."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        model: AnswerModel,
+        deltas: DeltaLog,
+        gate: TurnGate,
+    ) -> None:
+        self._sio = sio
+        self._sessionmaker = sessionmaker
+        self._model = model
+        self._deltas = deltas
+        self._gate = gate
+        self._tasks = TaskSet()
+        self._running: dict[uuid.UUID, _Running] = {}
+
+    def start(self, namespace: str, request: TurnRequest) -> None:
+        """Produce the answer in the background; the caller already holds the session's turn lease."""
+        stop = asyncio.Event()
+        task = self._tasks.spawn(self._produce(namespace, request, stop), name=f"answer-{request.answer_id}")
+        self._running[request.answer_id] = _Running(request.session_id, stop, task)
+
+    async def stop(self, answer_id: uuid.UUID) -> bool:
+        """Ask a local answer to stop (idempotent); False when it does not run here."""
+        running = self._running.get(answer_id)
+        if running is None:
+            return False
+        running.stop.set()
+        return True
+
+    async def _emit(self, event: str, data: dict[str, Any], namespace: str) -> None:
+        await self._sio.emit(event, data, namespace=namespace)
+
+    async def _keep_lease(self, request: TurnRequest) -> None:
+        while True:
+            await asyncio.sleep(TURN_LEASE_SECONDS / 3)
+            with contextlib.suppress(Exception):  # Redis down: the lease lapses, the answer goes on
+                await self._gate.refresh(request.session_id, request.answer_id)
+
+    async def _produce(self, namespace: str, request: TurnRequest, stop: asyncio.Event) -> None:
+        lease = self._tasks.spawn(self._keep_lease(request), name=f"lease-{request.answer_id}")
+        await self._emit("typing_indicator", {"user_id": ASSISTANT, "is_typing": True}, namespace)
+        seq = 0
+        try:
+            turn = run_turn(request, sessionmaker=self._sessionmaker, model=self._model, stop=stop)
+            async for event in coalesce(turn):
+                if isinstance(event, Token):
+                    seq += 1
+                    await self._deltas.append(request.answer_id, seq, event.delta)
+                    await self._emit(
+                        "assistant_token",
+                        {"message_id": str(request.answer_id), "seq": seq, "delta": event.delta},
+                        namespace,
+                    )
+                elif isinstance(event, AnswerStarted):
+                    await self._emit(
+                        "assistant_start",
+                        {"message_id": str(request.answer_id), "reply_to": str(request.user_message_id)},
+                        namespace,
+                    )
+                elif isinstance(event, AnswerFinished):
+                    await self._deltas.finish(request.answer_id)
+                    await self._emit("assistant_response", self._response(event, seq), namespace)
+                    await self._emit_session(namespace, request.session_id)
+        finally:
+            lease.cancel()
+            self._running.pop(request.answer_id, None)
+            with contextlib.suppress(Exception):
+                await self._gate.release(request.session_id, request.answer_id)
+            with contextlib.suppress(Exception):
+                await self._emit("typing_indicator", {"user_id": ASSISTANT, "is_typing": False}, namespace)
+
+    @staticmethod
+    def _response(event: AnswerFinished, seq: int) -> dict[str, Any]:
+        message = message_payload(event.message)
+        return {
+            "message_id": message["id"],
+            "message": message,
+            "content": message["content"],
+            "rag_context": event.rag_context,
+            "processing_time": message["processing_time"],
+            "tokens_used": message["tokens_used"],
+            "status": message["status"],
+            "provider": event.provider,
+            "last_seq": seq,
+        }
+
+    async def _emit_session(self, namespace: str, session_id: uuid.UUID) -> None:
+        async with self._sessionmaker() as db:
+            session = await get_session(db, session_id)
+        await self._emit(
+            "session_updated", {"session": SessionOut.model_validate(session).model_dump(mode="json")}, namespace
+        )
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop every answer, give them `grace` seconds to store and announce it, then cancel the rest."""
+        for running in self._running.values():
+            running.stop.set()
+        pending = [running.task for running in self._running.values()]
+        if pending:
+            await asyncio.wait(pending, timeout=grace)
+        await self._tasks.close()

@@ -1,0 +1,295 @@
+"""The chat namespace `/chat/<session_id>`: one catch-all class serving every session."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import socketio
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.answers import Answers, message_payload
+from handlers.control import StopBus, TurnGate
+from handlers.delta_log import DeltaLog
+from handlers.payloads import DeleteIn, EditIn, StopIn, SyncIn, TypingIn, UserMessageIn
+from handlers.tasks import TaskSet
+from pipelines.chat.turn import TurnRequest
+from server.auth import Auth, InvalidToken, bearer_token
+from store import messages, sessions, users
+from store.errors import NotFound, StoreError
+from store.models import ContentType, MessageStatus
+from store.schemas import SessionOut
+
+log = logging.getLogger(__name__)
+NAMESPACE = re.compile(r"^/chat/([0-9a-fA-F-]{36})$")
+
+
+class EventError(Exception):
+    """An event is refused: the client gets `error {code, message}` and a failed ack."""
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.details = code, message, details
+
+
+@dataclass(frozen=True)
+class ChatContext:
+    """What the namespace needs from the app."""
+
+    auth: Auth
+    sessionmaker: async_sessionmaker[AsyncSession]
+    answers: Answers
+    deltas: DeltaLog
+    gate: TurnGate
+    stops: StopBus
+    max_message_chars: int
+
+
+def session_id_of(namespace: str) -> uuid.UUID | None:
+    """The session a `/chat/<uuid>` namespace names, or None for any other namespace."""
+    match = NAMESPACE.match(namespace)
+    if match is None:
+        return None
+    try:
+        return uuid.UUID(match.group(1))
+    except ValueError:
+        return None
+
+
+def _token(environ: dict[str, Any], auth: Any) -> str | None:
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+        return str(auth["token"])
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if query.get("token"):
+        return query["token"][0]
+    return bearer_token(environ.get("HTTP_AUTHORIZATION"))
+
+
+def _parse(model: type[BaseModel], data: Any) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise EventError("invalid_payload", f"the payload must be an object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False, include_input=False)]
+        raise EventError("invalid_payload", "the payload is invalid", details) from exc
+
+
+Handler = Callable[[str, str, Any], Awaitable[Any]]
+
+
+class ChatNamespace(socketio.AsyncNamespace):
+    """Catch-all namespace; every handler gets the real namespace first and passes it on explicitly."""
+
+    def __init__(self, context: ChatContext) -> None:
+        super().__init__("*")
+        self.ctx = context
+        self._expiry: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self.tasks = TaskSet()
+        self._events: dict[str, Handler] = {
+            "user_message": self._user_message,
+            "typing": self._typing,
+            "stop_generation": self._stop_generation,
+            "edit_message": self._edit_message,
+            "delete_message": self._delete_message,
+            "sync": self._sync,
+        }
+
+    # -- connection ------------------------------------------------------------------------------
+
+    async def on_connect(self, namespace: str, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        session_id = session_id_of(namespace)
+        if session_id is None:
+            raise socketio.exceptions.ConnectionRefusedError(
+                "not_found", {"code": "not_found", "message": "connect to /chat/<session_id>"}
+            )
+        token = _token(environ, auth)
+        if token is None:
+            raise _refuse("unauthorized", "send a token: auth {token}, ?token= or Authorization: Bearer")
+        try:
+            claims = self.ctx.auth.decode_token(token)
+        except InvalidToken as exc:
+            raise _refuse("unauthorized", str(exc)) from exc
+        async with self.ctx.sessionmaker() as db:
+            try:
+                user = await users.get_user(db, claims.user_id)
+            except NotFound as exc:
+                raise _refuse("unauthorized", "the account behind this token no longer exists") from exc
+            try:
+                session = await sessions.get_owned_session(db, session_id, user.id)
+            except NotFound as exc:  # unknown or someone else's: the same answer
+                raise _refuse("not_found", "no such session") from exc
+        if session.is_archived:
+            raise _refuse("archived", "the session is archived and read-only")
+        await self.save_session(sid, {"user_id": user.id, "session_id": session_id}, namespace=namespace)
+        delay = (claims.expires_at - datetime.now(UTC)).total_seconds()
+        self._expiry[(namespace, sid)] = asyncio.get_running_loop().call_later(
+            max(0.0, delay), lambda: self.tasks.spawn(self._expire(namespace, sid), name=f"expire-{sid}")
+        )
+
+    async def _expire(self, namespace: str, sid: str) -> None:
+        await self.emit(
+            "error", {"code": "auth_expired", "message": "the token expired: log in again"}, to=sid, namespace=namespace
+        )
+        await self.disconnect(sid, namespace=namespace)
+
+    async def on_disconnect(self, namespace: str, sid: str, reason: Any = None) -> None:
+        handle = self._expiry.pop((namespace, sid), None)
+        if handle is not None:
+            handle.cancel()
+
+    # -- dispatch --------------------------------------------------------------------------------
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        namespace, sid, *rest = args
+        data = rest[0] if rest else None
+        handler = self._events.get(event)
+        try:
+            if handler is None:
+                raise EventError("unknown_event", f"no such event: {event!r}")
+            return await handler(namespace, sid, data)
+        except EventError as exc:
+            return await self._refuse_event(namespace, sid, event, exc.code, exc.message, exc.details)
+        except StoreError as exc:
+            return await self._refuse_event(namespace, sid, event, exc.code, exc.message)
+        except Exception:
+            incident = uuid.uuid4().hex[:12]
+            log.exception("event %s on %s (sid %s) failed (incident %s)", event, namespace, sid, incident)
+            return await self._refuse_event(namespace, sid, event, "internal_error", f"internal error ({incident})")
+
+    async def _refuse_event(
+        self, namespace: str, sid: str, event: str, code: str, message: str, details: Any = None
+    ) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": code, "message": message, "event": event}
+        if details is not None:
+            error["details"] = details
+        await self.emit("error", error, to=sid, namespace=namespace)
+        return {"ok": False, "error": error}
+
+    async def _who(self, namespace: str, sid: str) -> tuple[uuid.UUID, uuid.UUID]:
+        state = await self.get_session(sid, namespace=namespace)
+        return state["user_id"], state["session_id"]
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def _user_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+        body: UserMessageIn = _parse(UserMessageIn, data)
+        if len(body.content) > self.ctx.max_message_chars:
+            raise EventError("message_too_long", f"a message holds at most {self.ctx.max_message_chars} characters")
+        user_id, session_id = await self._who(namespace, sid)
+        async with self.ctx.sessionmaker() as db:
+            session = await sessions.get_owned_session(db, session_id, user_id)
+            if body.client_id is not None:
+                existing = await messages.find_by_client_id(db, session_id, body.client_id)
+                if existing is not None:  # a retry: the first copy, and no second answer
+                    return {"ok": True, "message": message_payload(existing), "duplicate": True}
+            answer_id = uuid.uuid4()
+            if not await self.ctx.gate.acquire(session_id, answer_id):
+                raise EventError("busy", "the assistant is still answering: wait for assistant_response or stop it")
+            try:
+                posted = await messages.post_user_message(
+                    db,
+                    session,
+                    user_id=user_id,
+                    content=body.content,
+                    content_type=ContentType.text,
+                    client_id=body.client_id,
+                )
+            except BaseException:
+                await self.ctx.gate.release(session_id, answer_id)
+                raise
+        payload = message_payload(posted.message)
+        if not posted.created:
+            await self.ctx.gate.release(session_id, answer_id)
+            return {"ok": True, "message": payload, "duplicate": True}
+        await self.emit("message_created", {"message": payload}, namespace=namespace, skip_sid=sid)
+        session_payload = SessionOut.model_validate(posted.session).model_dump(mode="json")
+        await self.emit("session_updated", {"session": session_payload}, namespace=namespace)
+        self.ctx.answers.start(namespace, TurnRequest(session_id, posted.message.id, answer_id))
+        return {"ok": True, "message": payload}
+
+    async def _typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+        body: TypingIn = _parse(TypingIn, data)
+        user_id, _ = await self._who(namespace, sid)
+        await self.emit(
+            "typing_indicator",
+            {"user_id": str(user_id), "is_typing": body.is_typing},
+            namespace=namespace,
+            skip_sid=sid,
+        )
+        return {"ok": True}
+
+    async def _stop_generation(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+        body: StopIn = _parse(StopIn, data)
+        _, session_id = await self._who(namespace, sid)
+        answer_id = body.message_id or await self.ctx.gate.current(session_id)
+        if answer_id is None:
+            return {"ok": True, "stopped": None}
+        async with self.ctx.sessionmaker() as db:
+            answer = await messages.get_in_session(db, answer_id, session_id)
+        if answer.status is MessageStatus.streaming:
+            await self.ctx.stops.request(answer_id)
+        return {"ok": True, "stopped": str(answer_id)}
+
+    async def _edit_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+        body: EditIn = _parse(EditIn, data)
+        if len(body.content) > self.ctx.max_message_chars:
+            raise EventError("message_too_long", f"a message holds at most {self.ctx.max_message_chars} characters")
+        user_id, session_id = await self._who(namespace, sid)
+        async with self.ctx.sessionmaker() as db:
+            message, session = await messages.get_owned_message(db, body.message_id, user_id)
+            if session.id != session_id:
+                raise NotFound("no such message")
+            message = await messages.edit_message(db, message, session, user_id=user_id, content=body.content)
+        payload = message_payload(message)
+        await self.emit("message_updated", {"message": payload}, namespace=namespace, skip_sid=sid)
+        return {"ok": True, "message": payload}
+
+    async def _delete_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+        body: DeleteIn = _parse(DeleteIn, data)
+        user_id, session_id = await self._who(namespace, sid)
+        async with self.ctx.sessionmaker() as db:
+            message, session = await messages.get_owned_message(db, body.message_id, user_id)
+            if session.id != session_id:
+                raise NotFound("no such message")
+            message = await messages.delete_message(db, message, session)
+        payload = message_payload(message)
+        await self.emit("message_deleted", {"message": payload}, namespace=namespace, skip_sid=sid)
+        return {"ok": True, "message": payload}
+
+    async def _sync(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+        body: SyncIn = _parse(SyncIn, data)
+        _, session_id = await self._who(namespace, sid)
+        reply: dict[str, Any] = {"ok": True}
+        async with self.ctx.sessionmaker() as db:
+            if body.message_id is None or body.after_message_id is not None:
+                after = None
+                if body.after_message_id is not None:
+                    after = await messages.get_in_session(db, body.after_message_id, session_id)
+                reply["messages"] = [message_payload(m) for m in await messages.messages_after(db, session_id, after)]
+            if body.message_id is not None:
+                answer = await messages.get_in_session(db, body.message_id, session_id)
+                deltas = await self.ctx.deltas.read(answer.id, body.last_seq)
+                reply["stream"] = {
+                    "message_id": str(answer.id),
+                    "status": answer.status.value,
+                    "deltas": [{"seq": seq, "delta": delta} for seq, delta in deltas],
+                    "message": message_payload(answer),
+                }
+        return reply
+
+
+def _refuse(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    return socketio.exceptions.ConnectionRefusedError(message, {"code": code, "message": message})

@@ -1,0 +1,127 @@
+"""Cross-node coordination: one answer at a time per session, and stop requests that find their producer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+#: a node that dies keeps a session busy at most this long (the producer refreshes it meanwhile)
+TURN_LEASE_SECONDS = 30.0
+STOP_CHANNEL = "parley:stop"
+
+
+class TurnGate(Protocol):
+    """A lease per session naming the answer being produced in it."""
+
+    async def acquire(self, session_id: uuid.UUID, answer_id: uuid.UUID) -> bool: ...
+
+    async def current(self, session_id: uuid.UUID) -> uuid.UUID | None: ...
+
+    async def refresh(self, session_id: uuid.UUID, answer_id: uuid.UUID) -> None: ...
+
+    async def release(self, session_id: uuid.UUID, answer_id: uuid.UUID) -> None: ...
+
+
+class MemoryTurnGate:
+    """One process: a dict of leases with deadlines."""
+
+    def __init__(self) -> None:
+        self._leases: dict[uuid.UUID, tuple[uuid.UUID, float]] = {}
+
+    async def acquire(self, session_id: uuid.UUID, answer_id: uuid.UUID) -> bool:
+        if await self.current(session_id) is not None:
+            return False
+        self._leases[session_id] = (answer_id, time.monotonic() + TURN_LEASE_SECONDS)
+        return True
+
+    async def current(self, session_id: uuid.UUID) -> uuid.UUID | None:
+        lease = self._leases.get(session_id)
+        if lease is None or lease[1] < time.monotonic():
+            self._leases.pop(session_id, None)
+            return None
+        return lease[0]
+
+    async def refresh(self, session_id: uuid.UUID, answer_id: uuid.UUID) -> None:
+        if await self.current(session_id) == answer_id:
+            self._leases[session_id] = (answer_id, time.monotonic() + TURN_LEASE_SECONDS)
+
+    async def release(self, session_id: uuid.UUID, answer_id: uuid.UUID) -> None:
+        if await self.current(session_id) == answer_id:
+            del self._leases[session_id]
+
+
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+
+
+class RedisTurnGate:
+    """Every node: `SET NX PX` leases, released and refreshed only by their holder (Lua compare-and-act)."""
+
+    def __init__(self, redis: Redis, prefix: str = "parley:turn:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._release = redis.register_script(_RELEASE)
+        self._refresh = redis.register_script(_REFRESH)
+
+    def _key(self, session_id: uuid.UUID) -> str:
+        return f"{self._prefix}{session_id}"
+
+    async def acquire(self, session_id: uuid.UUID, answer_id: uuid.UUID) -> bool:
+        ttl = int(TURN_LEASE_SECONDS * 1000)
+        return bool(await self._redis.set(self._key(session_id), str(answer_id), nx=True, px=ttl))
+
+    async def current(self, session_id: uuid.UUID) -> uuid.UUID | None:
+        value = await self._redis.get(self._key(session_id))
+        return None if value is None else uuid.UUID(value.decode() if isinstance(value, bytes) else value)
+
+    async def refresh(self, session_id: uuid.UUID, answer_id: uuid.UUID) -> None:
+        await self._refresh(keys=[self._key(session_id)], args=[str(answer_id), int(TURN_LEASE_SECONDS * 1000)])
+
+    async def release(self, session_id: uuid.UUID, answer_id: uuid.UUID) -> None:
+        await self._release(keys=[self._key(session_id)], args=[str(answer_id)])
+
+
+StopHandler = Callable[[uuid.UUID], Awaitable[None]]
+
+
+class StopBus:
+    """Delivers stop requests to whichever node produces the answer (Redis pub/sub; local without Redis)."""
+
+    def __init__(self, on_stop: StopHandler, redis: Redis | None = None) -> None:
+        self._on_stop = on_stop
+        self._redis = redis
+
+    async def request(self, answer_id: uuid.UUID) -> None:
+        """Ask the producer of `answer_id`, wherever it runs, to stop."""
+        await self._on_stop(answer_id)  # the common case: it runs here
+        if self._redis is not None:
+            await self._redis.publish(STOP_CHANNEL, str(answer_id))
+
+    async def listen(self) -> None:
+        """Serve stop requests published by other nodes until cancelled."""
+        if self._redis is None:
+            return
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(STOP_CHANNEL)
+                    async for item in pubsub.listen():
+                        if item.get("type") == "message":
+                            await self._on_stop(uuid.UUID(_text(item["data"])))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis went away: keep serving local clients, retry
+                log.warning("stop bus: Redis unavailable (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

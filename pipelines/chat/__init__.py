@@ -1,0 +1,1 @@
+"""One chat turn: the user's message in, the assistant's streamed and stored answer out."""

@@ -1,0 +1,35 @@
+"""The typed events a chat turn yields; REST and Socket.IO turn them into responses or emits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from store.models import Message
+
+
+@dataclass(frozen=True)
+class AnswerStarted:
+    """The assistant message row exists (status `streaming`)."""
+
+    message: Message
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of the answer's text."""
+
+    delta: str
+
+
+@dataclass(frozen=True)
+class AnswerFinished:
+    """The answer is stored with its final status (`complete`, `cancelled` or `failed`)."""
+
+    message: Message
+    rag_context: dict[str, Any] | None = None
+    provider: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+TurnEvent = AnswerStarted | Token | AnswerFinished

@@ -1,0 +1,1 @@
+"""Language model providers behind one streaming protocol, and the fallback chain over them."""

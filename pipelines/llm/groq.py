@@ -1,0 +1,67 @@
+"""Groq's hosted models through the official `groq` client, streamed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+
+import groq
+import httpx
+from groq.types.chat import ChatCompletionMessageParam
+
+from pipelines.chat.model import Completed, GenerationFailed, PromptMessage, TextDelta
+
+
+def _wire(message: PromptMessage) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}
+
+
+class GroqModel:
+    """Streams chat completions; usage comes from the final chunk's `x_groq.usage`."""
+
+    name = "groq"
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str,
+        *,
+        base_url: str | None = None,
+        max_tokens: int = 1024,
+        timeout: float = 60.0,
+    ) -> None:
+        self._client = groq.AsyncGroq(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        self._model = model
+        self._max_tokens = max_tokens
+
+    async def stream(self, messages: Sequence[PromptMessage]) -> AsyncGenerator[TextDelta | Completed, None]:
+        """Text deltas, then `Completed`; HTTP and stream failures become `GenerationFailed`."""
+        try:
+            stream = await self._client.chat.completions.create(
+                model=self._model,
+                messages=[_wire(m) for m in messages],
+                max_tokens=self._max_tokens,
+                stream=True,
+            )
+        except (groq.APIError, httpx.HTTPError) as exc:
+            raise GenerationFailed(f"groq: {exc}", self.name) from exc
+        prompt_tokens = completion_tokens = 0
+        try:
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield TextDelta(chunk.choices[0].delta.content)
+                usage = chunk.x_groq.usage if chunk.x_groq is not None else None
+                if usage is not None:
+                    prompt_tokens, completion_tokens = usage.prompt_tokens, usage.completion_tokens
+        except (groq.APIError, httpx.HTTPError) as exc:
+            raise GenerationFailed(f"groq stream broke: {exc}", self.name) from exc
+        finally:
+            await stream.close()  # also when the consumer stops early: the upstream connection closes
+        yield Completed(self.name, prompt_tokens, completion_tokens)
+
+    async def close(self) -> None:
+        """Release the HTTP connection pool."""
+        await self._client.close()

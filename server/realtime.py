@@ -1,0 +1,78 @@
+"""The Socket.IO server: created per app, fanned out through Redis when configured, shut down cleanly."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from handlers.answers import Answers
+from handlers.chat import ChatContext, ChatNamespace
+from handlers.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
+from handlers.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
+from handlers.tasks import TaskSet
+from server import keys
+
+log = logging.getLogger(__name__)
+#: how long in-flight answers get to finish and be stored as `cancelled` at shutdown
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+def create_sio(app: web.Application) -> socketio.AsyncServer:
+    """An AsyncServer for `app`, attached at /socket.io (Redis manager when REDIS_URL is set)."""
+    settings = app[keys.SETTINGS]
+    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        namespaces="*",
+        cors_allowed_origins=list(settings.cors_origins) or None,
+        max_http_buffer_size=settings.max_body_bytes,
+        logger=False,
+        engineio_logger=False,
+    )
+    sio.attach(app, socketio_path="socket.io")
+    return sio
+
+
+async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The chat namespace and the machinery behind it; answers finish or are saved at shutdown."""
+    sio = app[keys.SIO]
+    redis = app.get(keys.REDIS)
+    deltas: DeltaLog = RedisDeltaLog(redis) if redis is not None else MemoryDeltaLog()
+    gate: TurnGate = RedisTurnGate(redis) if redis is not None else MemoryTurnGate()
+    answers = Answers(sio, app[keys.SESSIONMAKER], app[keys.ANSWER_MODEL], deltas, gate)
+
+    async def on_stop(answer_id: uuid.UUID) -> None:
+        await answers.stop(answer_id)
+
+    stops = StopBus(on_stop, redis)
+    namespace = ChatNamespace(
+        ChatContext(
+            auth=app[keys.AUTH],
+            sessionmaker=app[keys.SESSIONMAKER],
+            answers=answers,
+            deltas=deltas,
+            gate=gate,
+            stops=stops,
+            max_message_chars=app[keys.SETTINGS].max_message_chars,
+        )
+    )
+    sio.register_namespace(namespace)
+    app[keys.ANSWERS] = answers
+    background = TaskSet()
+    background.spawn(stops.listen(), name="stop-bus")
+    yield
+    await answers.shutdown(SHUTDOWN_GRACE_SECONDS)
+    await namespace.tasks.close()
+    await background.close()
+    await sio.shutdown()
+
+
+async def notify(app: web.Application, session_id: uuid.UUID, event: str, data: dict[str, Any]) -> None:
+    """Emit an event to every socket of a session, on every node (used by REST routes)."""
+    await app[keys.SIO].emit(event, data, namespace=f"/chat/{session_id}")

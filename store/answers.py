@@ -1,0 +1,74 @@
+"""Assistant answers: created as `streaming`, finished with their content and how they ended."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.errors import NotFound
+from store.models import ChatSession, Message, MessageStatus, MessageType
+from store.types import utcnow
+
+
+async def start_answer(
+    db: AsyncSession, session_id: uuid.UUID, answer_id: uuid.UUID, reply_to_id: uuid.UUID
+) -> Message:
+    """Insert the assistant message an answer streams into."""
+    answer = Message(
+        id=answer_id,
+        session_id=session_id,
+        message_type=MessageType.assistant,
+        content="",
+        status=MessageStatus.streaming,
+        reply_to_id=reply_to_id,
+        created_at=utcnow(),
+    )
+    db.add(answer)
+    await db.commit()
+    return answer
+
+
+async def recent_history(db: AsyncSession, session_id: uuid.UUID, *, before: Message, limit: int) -> list[Message]:
+    """The last `limit` live messages before `before`, oldest first."""
+    rows = await db.scalars(
+        select(Message)
+        .where(
+            Message.session_id == session_id,
+            Message.is_deleted.is_(False),
+            Message.id != before.id,
+            Message.created_at <= before.created_at,
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(rows)))
+
+
+async def finish_answer(
+    db: AsyncSession,
+    answer_id: uuid.UUID,
+    *,
+    content: str,
+    status: MessageStatus,
+    processing_time: float,
+    tokens_used: int | None,
+) -> Message:
+    """Store the answer's text and final status, and count it in its session's activity."""
+    answer = await db.get(Message, answer_id)
+    if answer is None:
+        raise NotFound("no such answer")
+    answer.content = content
+    answer.status = status
+    answer.processing_time = processing_time
+    answer.tokens_used = tokens_used
+    now = utcnow()
+    await db.execute(
+        update(ChatSession)
+        .where(ChatSession.id == answer.session_id)
+        .values(last_message_at=now, message_count=ChatSession.message_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    await db.commit()
+    return answer

@@ -1,0 +1,1 @@
+"""Local stand-ins for hosted APIs that speak their exact wire formats."""

@@ -103,6 +103,8 @@ class Answers:
                     )
                 elif isinstance(event, AnswerFinished):
                     await self._deltas.finish(request.answer_id)
+                    # free the session before announcing the end, so a reply to the response is not `busy`
+                    await self._gate.release(request.session_id, request.answer_id)
                     await self._emit("assistant_response", self._response(event, seq), namespace)
                     await self._emit_session(namespace, request.session_id)
         finally:

@@ -21,6 +21,7 @@ from server.settings import Settings
 from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.api import Api
+from tests.fakes.groq import GroqFake
 
 PG_ADMIN_URL = os.environ.get("PARLEY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -91,6 +92,37 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     """Embedded-default settings on the chosen database, with a private data dir."""
     base = Settings.from_env(env={"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40}, dotenv=None)
     return replace(base, database_url=database_url)
+
+
+@pytest.fixture
+async def groq() -> AsyncIterator[GroqFake]:
+    """A local Groq speaking its SSE wire format, on a real port."""
+    fake = GroqFake()
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    fake.url = str(server.make_url(""))
+    yield fake
+    await server.close()
+
+
+@pytest.fixture
+def chat_settings(settings: Settings, groq: GroqFake) -> Settings:
+    """Settings whose answers come from the local Groq through the real `groq` client."""
+    return replace(settings, llm_providers=("groq",), groq_api_key="test-key", groq_base_url=groq.url)
+
+
+@pytest.fixture
+async def chat_server(chat_settings: Settings) -> AsyncIterator[TestServer]:
+    """The app, answering through the local Groq, on a real loopback port."""
+    test_server = TestServer(create_app(chat_settings), host="127.0.0.1")
+    await test_server.start_server()
+    yield test_server
+    await test_server.close()
+
+
+@pytest.fixture
+def chat_api(chat_server: TestServer, http: ClientSession) -> Api:
+    return Api(str(chat_server.make_url("")), http)
 
 
 @pytest.fixture

@@ -59,7 +59,8 @@ async def test_openapi_describes_every_registered_route(api: Api, server: TestSe
     registered = {
         (route.method, route.resource.canonical)
         for route in server.app.router.routes()
-        if route.method != "HEAD" and route.resource is not None
+        if route.method != "HEAD"
+        and route.resource is not None
         and not route.resource.canonical.startswith("/socket.io")  # Socket.IO: see docs/protocol.md
     }
     assert registered - documented == set()

@@ -8,6 +8,7 @@ from server import keys
 from server.deps import authenticate, db_session
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
+from server.realtime import notify
 from server.schemas import MessageCreate, MessageEdit, MessageListQuery
 from server.validation import parse_body, parse_query, path_uuid
 from store import messages, sessions
@@ -53,7 +54,10 @@ async def post_message(request: web.Request) -> web.Response:
             content_type=body.content_type,
             client_id=body.client_id,
         )
-    return json_response(MessageOut.model_validate(posted.message), status=201 if posted.created else 200)
+    out = MessageOut.model_validate(posted.message)
+    if posted.created:
+        await notify(request.app, session_id, "message_created", {"message": out.model_dump(mode="json")})
+    return json_response(out, status=201 if posted.created else 200)
 
 
 async def edit_message(request: web.Request) -> web.Response:
@@ -65,7 +69,9 @@ async def edit_message(request: web.Request) -> web.Response:
         _check_length(request, body.content)
         message, session = await messages.get_owned_message(db, message_id, user.id)
         message = await messages.edit_message(db, message, session, user_id=user.id, content=body.content)
-    return json_response(MessageOut.model_validate(message))
+    out = MessageOut.model_validate(message)
+    await notify(request.app, message.session_id, "message_updated", {"message": out.model_dump(mode="json")})
+    return json_response(out)
 
 
 async def delete_message(request: web.Request) -> web.Response:
@@ -75,7 +81,9 @@ async def delete_message(request: web.Request) -> web.Response:
         message_id = path_uuid(request, "message_id")
         message, session = await messages.get_owned_message(db, message_id, user.id)
         message = await messages.delete_message(db, message, session)
-    return json_response(MessageOut.model_validate(message))
+    out = MessageOut.model_validate(message)
+    await notify(request.app, message.session_id, "message_deleted", {"message": out.model_dump(mode="json")})
+    return json_response(out)
 
 
 ENDPOINTS = (

@@ -33,6 +33,7 @@ class GroqFake:
     disconnects: int = 0
     completed: int = 0
     streams_open: int = 0
+    url: str = ""
 
     def app(self) -> web.Application:
         app = web.Application()

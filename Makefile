@@ -35,7 +35,13 @@ lint: $(VENV)/.installed-dev  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint  ## lint, then the whole suite against real PostgreSQL and Redis
+# node's socket.io-client@4 drives the server in tests, as browsers and mobile SDKs do
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	command -v npm >/dev/null || scripts/apt-install.sh nodejs npm
+	cd tests/node && npm ci --no-audit --no-fund
+	touch $@
+
+test: lint tests/node/node_modules/.installed  ## lint, then the whole suite against real PostgreSQL and Redis
 	scripts/ensure-services.sh
 	$(BIN)/pytest
 

@@ -66,11 +66,19 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.ANSWERS] = answers
     background = TaskSet()
     background.spawn(stops.listen(), name="stop-bus")
+
+    async def on_shutdown(_app: web.Application) -> None:
+        # before aiohttp waits for open connections: end answers (stored, announced), then close sockets
+        await answers.shutdown(SHUTDOWN_GRACE_SECONDS)
+        if sio.eio.sockets:
+            await sio.eio.disconnect()  # every client: they reconnect to another node
+        await sio.shutdown()
+
+    app.on_shutdown.append(on_shutdown)
     yield
-    await answers.shutdown(SHUTDOWN_GRACE_SECONDS)
+    await answers.shutdown(0)
     await namespace.tasks.close()
     await background.close()
-    await sio.shutdown()
 
 
 async def notify(app: web.Application, session_id: uuid.UUID, event: str, data: dict[str, Any]) -> None:

@@ -26,8 +26,14 @@ async def test_node_client_logs_in_chats_and_receives_the_stream(
     account = await chat_api.register()
     groq.script.tokens = [f"n{i} " for i in range(80)]
     process = await asyncio.create_subprocess_exec(
-        node, str(NODE_DIR / "chat_client.mjs"), str(chat_server.make_url("")).rstrip("/"), account.username,
-        account.password, transport, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        node,
+        str(NODE_DIR / "chat_client.mjs"),
+        str(chat_server.make_url("")).rstrip("/"),
+        account.username,
+        account.password,
+        transport,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, err.decode()
@@ -39,7 +45,11 @@ async def test_node_client_logs_in_chats_and_receives_the_stream(
     assert result["response"]["status"] == "complete"
     assert result["refusal"] == {
         "ok": False,
-        "error": {"code": "invalid_payload", "message": "the payload is invalid", "event": "user_message",
-                  "details": result["refusal"]["error"]["details"]},
+        "error": {
+            "code": "invalid_payload",
+            "message": "the payload is invalid",
+            "event": "user_message",
+            "details": result["refusal"]["error"]["details"],
+        },
     }
     assert result["transport"] == "websocket"  # polling upgraded

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import socketio
@@ -20,6 +21,7 @@ from server import keys
 log = logging.getLogger(__name__)
 #: how long in-flight answers get to finish and be stored as `cancelled` at shutdown
 SHUTDOWN_GRACE_SECONDS = 5.0
+STEP_SECONDS = 5.0
 
 
 def create_sio(app: web.Application) -> socketio.AsyncServer:
@@ -69,16 +71,26 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def on_shutdown(_app: web.Application) -> None:
         # before aiohttp waits for open connections: end answers (stored, announced), then close sockets
-        await answers.shutdown(SHUTDOWN_GRACE_SECONDS)
-        if sio.eio.sockets:
-            await sio.eio.disconnect()  # every client: they reconnect to another node
-        await sio.shutdown()
+        await _bounded(answers.shutdown(SHUTDOWN_GRACE_SECONDS), "finishing answers", SHUTDOWN_GRACE_SECONDS + 5)
+        if sio.eio.sockets:  # every client: they reconnect to another node
+            await _bounded(sio.eio.disconnect(), "disconnecting clients", STEP_SECONDS)
+        await _bounded(sio.shutdown(), "stopping Socket.IO", STEP_SECONDS)
 
     app.on_shutdown.append(on_shutdown)
     yield
-    await answers.shutdown(0)
-    await namespace.tasks.close()
-    await background.close()
+    await _bounded(answers.shutdown(0), "cancelling answers", STEP_SECONDS)
+    await _bounded(namespace.tasks.close(), "cancelling connection timers", STEP_SECONDS)
+    await _bounded(background.close(), "stopping the stop bus", STEP_SECONDS)
+
+
+async def _bounded(step: Awaitable[None], what: str, seconds: float) -> None:
+    """Run one shutdown step, but never let it hold the process: log and move on after `seconds`."""
+    log.info("shutdown: %s", what)
+    try:
+        async with asyncio.timeout(seconds):
+            await step
+    except TimeoutError:
+        log.warning("shutdown: %s took over %.0f s; moving on", what, seconds)
 
 
 async def notify(app: web.Application, session_id: uuid.UUID, event: str, data: dict[str, Any]) -> None:

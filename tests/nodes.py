@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -31,7 +32,18 @@ class Node:
         """Signal the process and wait for it to exit; returns its exit code."""
         if self.process.returncode is None:
             self.process.send_signal(sig)
-            await asyncio.wait_for(self.process.wait(), seconds)
+            try:
+                await asyncio.wait_for(self.process.wait(), seconds)
+            except TimeoutError:
+                spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
+                if spy:  # show where it hangs
+                    dump = await asyncio.create_subprocess_exec(spy, "dump", "--pid", str(self.process.pid),
+                                                                stdout=asyncio.subprocess.PIPE)
+                    out, _ = await dump.communicate()
+                    self.log_path.write_text(self.log() + "\n" + out.decode())
+                self.process.kill()
+                await self.process.wait()
+                raise AssertionError(f"{self.url} did not exit {seconds}s after signal {sig}:\n{self.log()}") from None
         return int(self.process.returncode or 0)
 
     def log(self) -> str:

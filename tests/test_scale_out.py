@@ -28,7 +28,7 @@ async def nodes(
         "GROQ_API_KEY": "test-key",
         "GROQ_BASE_URL": groq.url,
         "PARLEY_DATA_DIR": str(tmp_path / "data"),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
     }
     started = await asyncio.gather(*(start_node(env, tmp_path, http, f"node{i}") for i in range(2)))
     yield list(started)

@@ -19,8 +19,10 @@ async def model() -> AsyncIterator[OfflineModel]:
 
 
 async def test_it_answers_a_question(model: OfflineModel) -> None:
-    prompt = [PromptMessage("system", "You are a helpful assistant."),
-              PromptMessage("user", "What is the capital of France? Answer in one sentence.")]
+    prompt = [
+        PromptMessage("system", "You are a helpful assistant."),
+        PromptMessage("user", "What is the capital of France? Answer in one sentence."),
+    ]
     items = [item async for item in model.stream(prompt)]
     text = "".join(i.text for i in items if isinstance(i, TextDelta))
     done = items[-1]

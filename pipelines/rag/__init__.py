@@ -1,0 +1,1 @@
+"""Retrieval-augmented generation: extract, chunk, embed, store and search documents."""

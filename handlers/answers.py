@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.control import TURN_LEASE_SECONDS, TurnGate
 from handlers.delta_log import DeltaLog
-from handlers.tasks import TaskSet
 from pipelines.chat.coalesce import coalesce
 from pipelines.chat.events import AnswerFinished, AnswerStarted, Token
 from pipelines.chat.model import AnswerModel
 from pipelines.chat.turn import TurnRequest, run_turn
+from pipelines.rag.retrieval import Retriever
+from pipelines.tasks import TaskSet
 from store.schemas import MessageOut, SessionOut
 from store.sessions import get_session
 
@@ -48,7 +49,9 @@ class Answers:
         model: AnswerModel,
         deltas: DeltaLog,
         gate: TurnGate,
+        retriever: Retriever | None = None,
     ) -> None:
+        self._retriever = retriever
         self._sio = sio
         self._sessionmaker = sessionmaker
         self._model = model
@@ -85,7 +88,9 @@ class Answers:
         await self._emit("typing_indicator", {"user_id": ASSISTANT, "is_typing": True}, namespace)
         seq = 0
         try:
-            turn = run_turn(request, sessionmaker=self._sessionmaker, model=self._model, stop=stop)
+            turn = run_turn(
+                request, sessionmaker=self._sessionmaker, model=self._model, stop=stop, retriever=self._retriever
+            )
             async for event in coalesce(turn):
                 if isinstance(event, Token):
                     seq += 1

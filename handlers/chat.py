@@ -20,8 +20,8 @@ from handlers.answers import Answers, message_payload
 from handlers.control import StopBus, TurnGate
 from handlers.delta_log import DeltaLog
 from handlers.payloads import DeleteIn, EditIn, StopIn, SyncIn, TypingIn, UserMessageIn
-from handlers.tasks import TaskSet
 from pipelines.chat.turn import TurnRequest
+from pipelines.tasks import TaskSet
 from server.auth import Auth, InvalidToken, bearer_token
 from store import messages, sessions, users
 from store.errors import NotFound, StoreError
@@ -217,7 +217,8 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.emit("message_created", {"message": payload}, namespace=namespace, skip_sid=sid)
         session_payload = SessionOut.model_validate(posted.session).model_dump(mode="json")
         await self.emit("session_updated", {"session": session_payload}, namespace=namespace)
-        self.ctx.answers.start(namespace, TurnRequest(session_id, posted.message.id, answer_id))
+        request = TurnRequest(session_id, posted.message.id, answer_id, user_id, dict(posted.session.rag_config))
+        self.ctx.answers.start(namespace, request)
         return {"ok": True, "message": payload}
 
     async def _typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:

@@ -12,6 +12,10 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from pipelines.llm.factory import LLMConfig, create_answer_model
+from pipelines.rag.embedder import Embedder
+from pipelines.rag.ingest import Ingestor
+from pipelines.rag.retrieval import Retriever
+from pipelines.rag.vectors import create_vector_store
 from server import __version__, keys
 from server.auth import Auth
 from server.endpoints import add_endpoints
@@ -78,6 +82,25 @@ async def models_ctx(app: web.Application) -> AsyncIterator[None]:
     await model.close()
 
 
+async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Embedder (loaded on first use), vector store (local mode or QDRANT_URL), retriever and ingestor."""
+    settings = app[keys.SETTINGS]
+    embedder = Embedder(settings.embedding_model_path, settings.embedding_tokenizer_path)
+    store = await asyncio.to_thread(
+        create_vector_store,
+        embedder.dimensions,
+        path=settings.data_dir / "qdrant",
+        url=settings.qdrant_url,
+        api_key=settings.qdrant_api_key,
+    )
+    retriever = Retriever(embedder, store)
+    ingestor = Ingestor(retriever, app[keys.SESSIONMAKER], settings.data_dir / "documents")
+    app[keys.RETRIEVER], app[keys.INGESTOR] = retriever, ingestor
+    yield
+    await ingestor.close()
+    await retriever.close()
+
+
 def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:
     if not origins:
         return
@@ -95,6 +118,6 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.OPENAPI] = build_openapi(endpoints, __version__)
     add_endpoints(app, endpoints)
     app[keys.SIO] = create_sio(app)
-    app.cleanup_ctx.extend([executor_ctx, db_ctx, redis_ctx, models_ctx, realtime_ctx])
+    app.cleanup_ctx.extend([executor_ctx, db_ctx, redis_ctx, models_ctx, rag_ctx, realtime_ctx])
     _setup_cors(app, settings.cors_origins)
     return app

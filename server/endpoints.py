@@ -26,6 +26,7 @@ class Endpoint:
     status: int = 200
     auth: bool = True
     errors: tuple[int, ...] = ()
+    body_media_type: str = "application/json"
 
 
 def add_endpoints(app: web.Application, endpoints: Iterable[Endpoint]) -> None:

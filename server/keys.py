@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handlers.answers import Answers
 from pipelines.chat.model import AnswerModel
+from pipelines.rag.ingest import Ingestor
+from pipelines.rag.retrieval import Retriever
 from server.auth import Auth
 from server.settings import Settings
 
@@ -25,3 +27,5 @@ OPENAPI = web.AppKey("openapi", dict[str, Any])
 SIO = web.AppKey("sio", socketio.AsyncServer)
 ANSWERS = web.AppKey("answers", Answers)
 ANSWER_MODEL = web.AppKey("answer_model", AnswerModel)
+RETRIEVER = web.AppKey("retriever", Retriever)
+INGESTOR = web.AppKey("ingestor", Ingestor)

@@ -77,7 +77,8 @@ def build_openapi(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]
             },
         }
         if endpoint.body is not None:
-            operation["requestBody"] = {"required": True, **_json(refs[(endpoint.body, "validation")])}
+            schema = refs[(endpoint.body, "validation")]
+            operation["requestBody"] = {"required": True, "content": {endpoint.body_media_type: {"schema": schema}}}
         statuses = set(endpoint.errors) | ({401} if endpoint.auth else set())
         for status in sorted(statuses):
             operation["responses"][str(status)] = {"description": STATUS_CODES.get(status, "error"), **_json(error_ref)}

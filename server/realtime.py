@@ -15,7 +15,7 @@ from handlers.answers import Answers
 from handlers.chat import ChatContext, ChatNamespace
 from handlers.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
 from handlers.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
-from handlers.tasks import TaskSet
+from pipelines.tasks import TaskSet
 from server import keys
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = app.get(keys.REDIS)
     deltas: DeltaLog = RedisDeltaLog(redis) if redis is not None else MemoryDeltaLog()
     gate: TurnGate = RedisTurnGate(redis) if redis is not None else MemoryTurnGate()
-    answers = Answers(sio, app[keys.SESSIONMAKER], app[keys.ANSWER_MODEL], deltas, gate)
+    answers = Answers(sio, app[keys.SESSIONMAKER], app[keys.ANSWER_MODEL], deltas, gate, app[keys.RETRIEVER])
 
     async def on_stop(answer_id: uuid.UUID) -> None:
         await answers.stop(answer_id)

@@ -49,6 +49,11 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw).expanduser() if raw else None
+
+
 def _jwt_secret(env: Mapping[str, str], data_dir: Path) -> str:
     """The configured secret, or one generated once into the data dir (embedded use only)."""
     configured = env.get("JWT_SECRET")
@@ -91,6 +96,10 @@ class Settings:
     groq_model: str = "llama-3.1-8b-instant"
     llm_max_tokens: int = 512
     local_llm_model_path: Path | None = None
+    qdrant_api_key: str | None = field(default=None, repr=False)
+    embedding_model_path: Path | None = None
+    embedding_tokenizer_path: Path | None = None
+    document_max_bytes: int = 20 * 1024 * 1024
 
     @property
     def is_sqlite(self) -> bool:
@@ -131,5 +140,9 @@ class Settings:
             groq_base_url=merged.get("GROQ_BASE_URL") or None,
             groq_model=merged.get("GROQ_MODEL") or "llama-3.1-8b-instant",
             llm_max_tokens=_int(merged, "LLM_MAX_TOKENS", 512, minimum=1),
-            local_llm_model_path=Path(merged["LOCAL_LLM_MODEL_PATH"]) if merged.get("LOCAL_LLM_MODEL_PATH") else None,
+            local_llm_model_path=_path(merged, "LOCAL_LLM_MODEL_PATH"),
+            qdrant_api_key=merged.get("QDRANT_API_KEY") or None,
+            embedding_model_path=_path(merged, "EMBEDDING_MODEL_PATH"),
+            embedding_tokenizer_path=_path(merged, "EMBEDDING_TOKENIZER_PATH"),
+            document_max_bytes=_int(merged, "DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024),
         )

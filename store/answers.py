@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.errors import NotFound
-from store.models import ChatSession, Message, MessageStatus, MessageType
+from store.models import ChatSession, Message, MessageStatus, MessageType, RagContext
 from store.types import utcnow
 
 
@@ -46,6 +48,19 @@ async def recent_history(db: AsyncSession, session_id: uuid.UUID, *, before: Mes
     return list(reversed(list(rows)))
 
 
+@dataclass(frozen=True)
+class RetrievalRecord:
+    """What retrieval found and what the model was asked, kept with the answer."""
+
+    query: str
+    search_mode: str
+    retrieved_documents: list[dict[str, Any]]
+    generation_prompt: str
+    llm_provider: str | None
+    retrieval_time: float
+    summary: dict[str, Any]
+
+
 async def finish_answer(
     db: AsyncSession,
     answer_id: uuid.UUID,
@@ -54,6 +69,7 @@ async def finish_answer(
     status: MessageStatus,
     processing_time: float,
     tokens_used: int | None,
+    retrieval: RetrievalRecord | None = None,
 ) -> Message:
     """Store the answer's text and final status, and count it in its session's activity."""
     answer = await db.get(Message, answer_id)
@@ -63,6 +79,20 @@ async def finish_answer(
     answer.status = status
     answer.processing_time = processing_time
     answer.tokens_used = tokens_used
+    if retrieval is not None:
+        answer.rag_context = retrieval.summary
+        db.add(
+            RagContext(
+                message_id=answer.id,
+                session_id=answer.session_id,
+                query=retrieval.query,
+                search_mode=retrieval.search_mode,
+                retrieved_documents=retrieval.retrieved_documents,
+                generation_prompt=retrieval.generation_prompt,
+                llm_provider=retrieval.llm_provider,
+                retrieval_time=retrieval.retrieval_time,
+            )
+        )
     now = utcnow()
     await db.execute(
         update(ChatSession)

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from store.models import ContentType, MessageStatus, MessageType, SessionType
+from store.models import ContentType, DocumentStatus, MessageStatus, MessageType, SessionType
 
 T = TypeVar("T")
 
@@ -82,6 +82,22 @@ class RagContextOut(_FromRow):
     llm_provider: str | None
     retrieval_time: float | None
     created_at: datetime
+
+
+class DocumentOut(_FromRow):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    session_id: uuid.UUID | None
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    status: DocumentStatus
+    chunk_count: int
+    chunks_done: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class Page(BaseModel, Generic[T]):

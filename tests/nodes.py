@@ -37,8 +37,9 @@ class Node:
             except TimeoutError:
                 spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
                 if spy:  # show where it hangs
-                    dump = await asyncio.create_subprocess_exec(spy, "dump", "--pid", str(self.process.pid),
-                                                                stdout=asyncio.subprocess.PIPE)
+                    dump = await asyncio.create_subprocess_exec(
+                        spy, "dump", "--pid", str(self.process.pid), stdout=asyncio.subprocess.PIPE
+                    )
                     out, _ = await dump.communicate()
                     self.log_path.write_text(self.log() + "\n" + out.decode())
                 self.process.kill()
@@ -62,7 +63,7 @@ async def start_node(env: dict[str, str], log_dir: Path, http: ClientSession, na
             "--port",
             str(port),
             cwd=str(ROOT),
-            env={**os.environ, **env},
+            env={**os.environ, **env, "PARLEY_DATA_DIR": str(log_dir / name)},
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
         )

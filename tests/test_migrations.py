@@ -18,7 +18,7 @@ from store.migrate import downgrade, upgrade
 from store.models import Base
 from tests.conftest import create_pg_database, drop_pg_database
 
-TABLES = {"users", "chat_sessions", "messages", "rag_contexts"}
+TABLES = {"users", "chat_sessions", "messages", "rag_contexts", "documents"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -27,7 +27,6 @@ async def nodes(
         "LLM_PROVIDERS": "groq",
         "GROQ_API_KEY": "test-key",
         "GROQ_BASE_URL": groq.url,
-        "PARLEY_DATA_DIR": str(tmp_path / "data"),
         "LOG_LEVEL": "INFO",
     }
     started = await asyncio.gather(*(start_node(env, tmp_path, http, f"node{i}") for i in range(2)))

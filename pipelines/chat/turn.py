@@ -8,12 +8,15 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pipelines.chat.events import AnswerFinished, AnswerStarted, Token, TurnEvent
 from pipelines.chat.model import AnswerModel, Completed, GenerationFailed, PromptMessage, TextDelta
+from pipelines.chat.sources import Retrieved, context_record, search_options, sources_block, standalone_query
+from pipelines.rag.retrieval import Retriever
 from store import answers
 from store.models import Message, MessageStatus, MessageType
 
@@ -33,11 +36,14 @@ class TurnRequest:
     session_id: uuid.UUID
     user_message_id: uuid.UUID
     answer_id: uuid.UUID
+    owner_id: uuid.UUID
+    rag_config: dict[str, Any] = field(default_factory=dict)
 
 
-def build_prompt(history: list[Message]) -> list[PromptMessage]:
-    """System prompt plus the recent conversation, oldest first."""
-    prompt = [PromptMessage("system", SYSTEM_PROMPT)]
+def build_prompt(history: list[Message], retrieved: Retrieved | None = None) -> list[PromptMessage]:
+    """System prompt (with the sources, when retrieval ran) plus the recent conversation, oldest first."""
+    system = SYSTEM_PROMPT if retrieved is None else f"{SYSTEM_PROMPT}\n\n{sources_block(retrieved.hits)}"
+    prompt = [PromptMessage("system", system)]
     for message in history:
         if message.message_type is MessageType.user:
             prompt.append(PromptMessage("user", message.content))
@@ -93,8 +99,21 @@ class _Pump:
             await self._task
 
 
+async def _retrieve(retriever: Retriever, request: TurnRequest, history: list[Message]) -> Retrieved:
+    options = search_options(request.rag_config)
+    query = standalone_query(history)
+    started = time.monotonic()
+    hits = await retriever.search(request.owner_id, query, options) if query else []
+    return Retrieved(query, hits, "hybrid" if options.hybrid else "dense", time.monotonic() - started)
+
+
 async def run_turn(
-    request: TurnRequest, *, sessionmaker: async_sessionmaker[AsyncSession], model: AnswerModel, stop: asyncio.Event
+    request: TurnRequest,
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    model: AnswerModel,
+    stop: asyncio.Event,
+    retriever: Retriever | None = None,
 ) -> AsyncIterator[TurnEvent]:
     """Yield `AnswerStarted`, `Token`s, then `AnswerFinished`; a cancelled task still stores what was said."""
     started = time.monotonic()
@@ -102,13 +121,15 @@ async def run_turn(
         answer = await answers.start_answer(db, request.session_id, request.answer_id, request.user_message_id)
         history = await answers.recent_history(db, request.session_id, before=answer, limit=HISTORY_MESSAGES)
     yield AnswerStarted(answer)
+    retrieved = await _retrieve(retriever, request, history) if retriever is not None else None
+    prompt = build_prompt(history, retrieved)
 
     parts: list[str] = []
     status = MessageStatus.complete
     provider: str | None = None
     tokens: int | None = None
     first_token_at: float | None = None
-    pump = _Pump(model.stream(build_prompt(history)))
+    pump = _Pump(model.stream(prompt))
     try:
         while (item := await pump.next(stop)) is not None:
             if isinstance(item, Completed):
@@ -125,7 +146,9 @@ async def run_turn(
         status, provider = MessageStatus.failed, exc.provider
     except (asyncio.CancelledError, GeneratorExit):
         # shutdown, or the consumer went away: store the partial answer, then let the cancellation through
-        await asyncio.shield(_finish(sessionmaker, answer, parts, MessageStatus.cancelled, started, None))
+        await asyncio.shield(
+            _finish(sessionmaker, answer, parts, MessageStatus.cancelled, started, None, retrieved, prompt, provider)
+        )
         raise
     finally:
         await pump.close()
@@ -133,8 +156,10 @@ async def run_turn(
     timings = {"total": time.monotonic() - started}
     if first_token_at is not None:
         timings["first_token"] = first_token_at - started
-    stored = await _finish(sessionmaker, answer, parts, status, started, tokens)
-    yield AnswerFinished(stored, provider=provider, timings=timings)
+    if retrieved is not None:
+        timings["retrieval"] = retrieved.seconds
+    stored = await _finish(sessionmaker, answer, parts, status, started, tokens, retrieved, prompt, provider)
+    yield AnswerFinished(stored, rag_context=stored.rag_context, provider=provider, timings=timings)
 
 
 async def _finish(
@@ -144,7 +169,32 @@ async def _finish(
     status: MessageStatus,
     started: float,
     tokens: int | None,
+    retrieved: Retrieved | None,
+    prompt: list[PromptMessage],
+    provider: str | None,
 ) -> Message:
+    record = None
+    if retrieved is not None:
+        record = answers.RetrievalRecord(
+            query=retrieved.query,
+            search_mode=retrieved.search_mode,
+            retrieved_documents=[
+                {
+                    "document_id": str(h.document_id),
+                    "document_name": h.document_name,
+                    "chunk_text": h.text,
+                    "score": h.score,
+                    "page": h.page,
+                    "heading": h.heading,
+                    "chunk_index": h.chunk_index,
+                }
+                for h in retrieved.hits
+            ],
+            generation_prompt="\n\n".join(f"{m.role}: {m.content}" for m in prompt),
+            llm_provider=provider,
+            retrieval_time=retrieved.seconds,
+            summary=context_record(retrieved.hits, retrieved.search_mode),
+        )
     async with sessionmaker() as db:
         return await answers.finish_answer(
             db,
@@ -153,4 +203,5 @@ async def _finish(
             status=status,
             processing_time=time.monotonic() - started,
             tokens_used=tokens,
+            retrieval=record,
         )

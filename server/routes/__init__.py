@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from server import openapi
 from server.endpoints import Endpoint
-from server.routes import health, messages, sessions, users
+from server.routes import documents, health, messages, sessions, users
 
 API_PREFIX = "/api/v1"
 
 
 def all_endpoints() -> tuple[Endpoint, ...]:
     """Every REST endpoint of the app, in documentation order."""
-    return (*health.ENDPOINTS, *openapi.ENDPOINTS, *users.ENDPOINTS, *sessions.ENDPOINTS, *messages.ENDPOINTS)
+    return (
+        *health.ENDPOINTS,
+        *openapi.ENDPOINTS,
+        *users.ENDPOINTS,
+        *sessions.ENDPOINTS,
+        *messages.ENDPOINTS,
+        *documents.ENDPOINTS,
+    )

@@ -1,0 +1,80 @@
+"""Retrieval for a chat turn: which question to search for, with which options, and how sources enter the prompt."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.rag.retrieval import SearchOptions
+from pipelines.rag.vectors import Hit
+from store.models import Message, MessageType
+
+_FOLLOW_UP = re.compile(r"^(and|but|also|what about|how about|so)\b|\b(it|its|that|this|they|them|those|these)\b", re.I)
+SNIPPET_CHARS = 300
+
+
+def search_options(rag_config: dict[str, Any]) -> SearchOptions:
+    """A session's `rag_config` ({k, document_ids, score_threshold, hybrid}) as search options, with defaults."""
+    k = rag_config.get("k", 5)
+    threshold = rag_config.get("score_threshold")
+    ids = rag_config.get("document_ids")
+    return SearchOptions(
+        k=min(max(int(k), 1), 20) if isinstance(k, int) else 5,
+        document_ids=tuple(uuid.UUID(str(i)) for i in ids) if isinstance(ids, list) and ids else None,
+        hybrid=bool(rag_config.get("hybrid", True)),
+        score_threshold=float(threshold) if isinstance(threshold, int | float) else None,
+    )
+
+
+def standalone_query(history: list[Message]) -> str:
+    """The latest question, made standalone when it is a follow-up ("and how long does it last?")
+    by prefixing the user's previous question: no model call, so retrieval adds no generation latency."""
+    questions = [m.content for m in history if m.message_type is MessageType.user]
+    if not questions:
+        return ""
+    latest = questions[-1].strip()
+    if len(questions) > 1 and (_FOLLOW_UP.search(latest) or len(latest.split()) < 5):
+        return f"{questions[-2].strip()} {latest}"
+    return latest
+
+
+def sources_block(hits: list[Hit]) -> str:
+    """The retrieved chunks as numbered sources for the system prompt."""
+    if not hits:
+        return "No document matched this question: answer from general knowledge and say that you found no sources."
+    parts = []
+    for number, hit in enumerate(hits, start=1):
+        where = f", page {hit.page}" if hit.page else ""
+        parts.append(f"[{number}] {hit.document_name}{where}:\n{hit.text}")
+    return "Sources:\n\n" + "\n\n".join(parts)
+
+
+def context_record(hits: list[Hit], search_mode: str) -> dict[str, Any]:
+    """The compact summary kept on the assistant message and sent with `assistant_response`."""
+    return {
+        "search_mode": search_mode,
+        "found": bool(hits),
+        "sources": [
+            {
+                "document_id": str(h.document_id),
+                "document_name": h.document_name,
+                "page": h.page,
+                "heading": h.heading,
+                "score": round(h.score, 4),
+                "snippet": h.text[:SNIPPET_CHARS],
+            }
+            for h in hits
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What retrieval found for one turn."""
+
+    query: str
+    hits: list[Hit]
+    search_mode: str
+    seconds: float

@@ -1,0 +1,80 @@
+"""Background ingestion of uploaded documents, with progress written to the store as it goes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from pipelines.rag.extract import UnsupportedDocument, extract
+from pipelines.rag.retrieval import Retriever
+from pipelines.tasks import TaskSet
+from store import documents
+from store.models import Document, DocumentStatus
+
+log = logging.getLogger(__name__)
+
+
+class Ingestor:
+    """Keeps uploaded files under `files_dir` and ingests them in background tasks it owns."""
+
+    def __init__(self, retriever: Retriever, sessionmaker: async_sessionmaker[AsyncSession], files_dir: Path) -> None:
+        self.retriever = retriever
+        self._sessionmaker = sessionmaker
+        self.files_dir = files_dir
+        self._tasks = TaskSet()
+
+    def path_of(self, document: Document) -> Path:
+        return self.files_dir / document.user_id.hex / document.id.hex
+
+    async def save(self, document: Document, data: bytes) -> None:
+        """Keep the uploaded bytes (for re-ingestion, and so an erase can remove them)."""
+        path = self.path_of(document)
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+        await asyncio.to_thread(write)
+
+    def submit(self, document: Document) -> None:
+        """Ingest in the background; progress and the outcome land on the document row."""
+        self._tasks.spawn(self._ingest(document.id, document.user_id, document.filename), name=f"ingest-{document.id}")
+
+    async def _progress(self, document_id: uuid.UUID, status: DocumentStatus, **values: object) -> None:
+        async with self._sessionmaker() as db:
+            await documents.set_progress(db, document_id, status=status, **values)  # type: ignore[arg-type]
+
+    async def _ingest(self, document_id: uuid.UUID, owner_id: uuid.UUID, filename: str) -> None:
+        path = self.files_dir / owner_id.hex / document_id.hex
+        try:
+            await self._progress(document_id, DocumentStatus.processing)
+            data = await asyncio.to_thread(path.read_bytes)
+            pages = await asyncio.to_thread(extract, filename, data)
+
+            async def progress(done: int, total: int) -> None:
+                await self._progress(document_id, DocumentStatus.processing, done=done, total=total)
+
+            total = await self.retriever.ingest(owner_id, document_id, filename, pages, progress)
+            if total == 0:
+                raise UnsupportedDocument("no text could be extracted from the file")
+            await self._progress(document_id, DocumentStatus.ready, done=total, total=total)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._progress(document_id, DocumentStatus.failed, error="interrupted: upload again"))
+            raise
+        except UnsupportedDocument as exc:
+            await self._progress(document_id, DocumentStatus.failed, error=str(exc))
+        except Exception as exc:
+            log.exception("ingesting document %s failed", document_id)
+            await self._progress(document_id, DocumentStatus.failed, error=f"ingestion failed: {type(exc).__name__}")
+
+    async def remove(self, document: Document) -> None:
+        """Delete a document's vectors and stored file (the caller deletes the row)."""
+        await self.retriever.delete_document(document.user_id, document.id)
+        await asyncio.to_thread(self.path_of(document).unlink, missing_ok=True)
+
+    async def close(self) -> None:
+        await self._tasks.close()

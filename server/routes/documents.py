@@ -1,0 +1,160 @@
+"""Documents: upload (ingested in the background), list with progress, read, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import PurePath
+
+from aiohttp import BodyPartReader, web
+from pydantic import BaseModel
+
+from pipelines.rag.extract import SUPPORTED, UnsupportedDocument, kind_of
+from server import keys
+from server.deps import authenticate, db_session
+from server.endpoints import Endpoint, json_response
+from server.errors import ApiError
+from server.schemas import PageQuery
+from server.validation import parse_query, path_uuid
+from store import documents, sessions
+from store.schemas import DocumentOut, Page
+
+PREFIX = "/api/v1/documents"
+READ_CHUNK = 64 * 1024
+
+
+class UploadForm(BaseModel):
+    """multipart/form-data: `file` (the document) and optionally `session_id`."""
+
+    file: bytes
+    session_id: uuid.UUID | None = None
+
+
+async def _read_upload(request: web.Request) -> tuple[str, bytes, uuid.UUID | None]:
+    if not request.content_type.startswith("multipart/"):
+        raise ApiError(415, "unsupported_media_type", "send multipart/form-data with the file in field `file`")
+    limit = request.app[keys.SETTINGS].document_max_bytes
+    reader = await request.multipart()
+    filename: str | None = None
+    data = bytearray()
+    session_id: uuid.UUID | None = None
+    async for part in reader:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "file":
+            filename = PurePath(part.filename or "").name  # never a path from the client
+            while chunk := await part.read_chunk(READ_CHUNK):
+                data += chunk
+                if len(data) > limit:
+                    raise ApiError(413, "payload_too_large", f"documents hold at most {limit} bytes")
+        elif part.name == "session_id":
+            raw = (await part.text()).strip()
+            try:
+                session_id = uuid.UUID(raw) if raw else None
+            except ValueError as exc:
+                raise ApiError(422, "validation_error", "session_id must be a UUID") from exc
+    if not filename:
+        raise ApiError(422, "validation_error", "the form needs a `file` field with a file name")
+    if not data:
+        raise ApiError(422, "validation_error", "the file is empty")
+    return filename, bytes(data), session_id
+
+
+async def upload(request: web.Request) -> web.Response:
+    """Store the file and ingest it in the background: 202 with its status (200 if already uploaded)."""
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+    filename, data, session_id = await _read_upload(request)
+    try:
+        kind = kind_of(filename)
+    except UnsupportedDocument as exc:
+        raise ApiError(415, "unsupported_document", str(exc)) from exc
+    ingestor = request.app[keys.INGESTOR]
+    async with db_session(request) as db:
+        if session_id is not None:
+            await sessions.get_owned_session(db, session_id, user.id)
+        document, created = await documents.create_document(
+            db,
+            user_id=user.id,
+            session_id=session_id,
+            filename=filename,
+            content_type=SUPPORTED[kind],
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+    if created:
+        await ingestor.save(document, data)
+        ingestor.submit(document)
+    return json_response(DocumentOut.model_validate(document), status=202 if created else 200)
+
+
+async def list_documents(request: web.Request) -> web.Response:
+    """My documents, newest first, with their ingestion status and progress."""
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        query = parse_query(request, PageQuery)
+        rows, total = await documents.list_documents(db, user.id, limit=query.limit, offset=query.offset)
+    items = [DocumentOut.model_validate(row) for row in rows]
+    return json_response(Page[DocumentOut](items=items, total=total, limit=query.limit, offset=query.offset))
+
+
+async def get_document(request: web.Request) -> web.Response:
+    """One of my documents."""
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        document = await documents.get_owned_document(db, path_uuid(request, "document_id"), user.id)
+    return json_response(DocumentOut.model_validate(document))
+
+
+async def delete_document(request: web.Request) -> web.Response:
+    """Delete a document with its vectors and stored file."""
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        document = await documents.get_owned_document(db, path_uuid(request, "document_id"), user.id)
+        await request.app[keys.INGESTOR].remove(document)
+        await documents.delete_document(db, document)
+    return web.Response(status=204)
+
+
+ENDPOINTS = (
+    Endpoint(
+        "POST",
+        PREFIX,
+        upload,
+        "Upload a document (multipart field `file`); ingestion runs in the background",
+        "documents",
+        body=UploadForm,
+        response=DocumentOut,
+        status=202,
+        errors=(401, 404, 413, 415, 422),
+        body_media_type="multipart/form-data",
+    ),
+    Endpoint(
+        "GET",
+        PREFIX,
+        list_documents,
+        "My documents with ingestion status",
+        "documents",
+        query=PageQuery,
+        response=Page[DocumentOut],
+        errors=(401, 422),
+    ),
+    Endpoint(
+        "GET",
+        f"{PREFIX}/{{document_id}}",
+        get_document,
+        "A document",
+        "documents",
+        response=DocumentOut,
+        errors=(401, 404),
+    ),
+    Endpoint(
+        "DELETE",
+        f"{PREFIX}/{{document_id}}",
+        delete_document,
+        "Delete a document and its vectors",
+        "documents",
+        status=204,
+        errors=(401, 404),
+    ),
+)

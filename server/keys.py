@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handlers.answers import Answers
+from handlers.control import TurnGate
 from pipelines.chat.model import AnswerModel
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
@@ -29,3 +30,4 @@ ANSWERS = web.AppKey("answers", Answers)
 ANSWER_MODEL = web.AppKey("answer_model", AnswerModel)
 RETRIEVER = web.AppKey("retriever", Retriever)
 INGESTOR = web.AppKey("ingestor", Ingestor)
+TURN_GATE = web.AppKey("turn_gate", TurnGate)

@@ -66,6 +66,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     sio.register_namespace(namespace)
     app[keys.ANSWERS] = answers
+    app[keys.TURN_GATE] = gate
     background = TaskSet()
     background.spawn(stops.listen(), name="stop-bus")
 

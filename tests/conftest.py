@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,6 +23,7 @@ from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.api import Api
 from tests.fakes.groq import GroqFake
+from tests.sio import Recorder
 
 PG_ADMIN_URL = os.environ.get("PARLEY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -123,6 +125,23 @@ async def chat_server(chat_settings: Settings) -> AsyncIterator[TestServer]:
 @pytest.fixture
 def chat_api(chat_server: TestServer, http: ClientSession) -> Api:
     return Api(str(chat_server.make_url("")), http)
+
+
+@pytest.fixture
+async def connect(chat_server: TestServer) -> AsyncIterator[Callable[..., Any]]:
+    """Open recorders on a session's namespace; all are closed at the end."""
+    opened: list[Recorder] = []
+
+    async def open_(session_id: str, token: str | None, **kwargs: object) -> Recorder:
+        recorder = Recorder(str(chat_server.make_url("")), f"/chat/{session_id}")
+        await recorder.connect(token, **kwargs)  # type: ignore[arg-type]
+        opened.append(recorder)
+        return recorder
+
+    yield open_
+    for recorder in opened:
+        if recorder.client.connected:
+            await recorder.close()
 
 
 @pytest.fixture

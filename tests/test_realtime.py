@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,23 +20,6 @@ from tests.fakes.groq import GroqFake
 from tests.sio import Recorder
 
 Connect = Callable[..., "asyncio.Future[Recorder]"]
-
-
-@pytest.fixture
-async def connect(chat_server: TestServer) -> AsyncIterator[Callable[..., object]]:
-    """Open recorders on a session's namespace; all are closed at the end."""
-    opened: list[Recorder] = []
-
-    async def open_(session_id: str, token: str | None, **kwargs: object) -> Recorder:
-        recorder = Recorder(str(chat_server.make_url("")), f"/chat/{session_id}")
-        await recorder.connect(token, **kwargs)  # type: ignore[arg-type]
-        opened.append(recorder)
-        return recorder
-
-    yield open_
-    for recorder in opened:
-        if recorder.client.connected:
-            await recorder.close()
 
 
 async def _user_and_session(api: Api) -> tuple[Account, dict[str, object]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server import openapi
 from server.endpoints import Endpoint
-from server.routes import documents, health, messages, sessions, users
+from server.routes import documents, health, messages, rag, sessions, users
 
 API_PREFIX = "/api/v1"
 
@@ -17,5 +17,6 @@ def all_endpoints() -> tuple[Endpoint, ...]:
         *users.ENDPOINTS,
         *sessions.ENDPOINTS,
         *messages.ENDPOINTS,
+        *rag.ENDPOINTS,
         *documents.ENDPOINTS,
     )

@@ -1,0 +1,135 @@
+"""RAG over REST: ask a question in a session (JSON or a server-sent event stream), read an answer's context."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from pipelines.chat.coalesce import coalesce
+from pipelines.chat.events import AnswerFinished, AnswerStarted, Token
+from pipelines.chat.turn import TurnRequest, run_turn
+from server import keys
+from server.deps import authenticate, db_session
+from server.endpoints import Endpoint, json_response
+from server.errors import ApiError
+from server.realtime import notify
+from server.schemas import Body
+from server.validation import parse_body, path_uuid
+from store import messages, rag_contexts, sessions
+from store.schemas import MessageOut, RagContextOut
+
+
+class RagQueryIn(Body):
+    query: str = Field(min_length=1, max_length=4000)
+    k: int | None = Field(default=None, ge=1, le=20)
+
+
+class RagQueryOut(BaseModel):
+    message: MessageOut
+    rag_context: RagContextOut | None
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
+async def rag_query(request: web.Request) -> web.StreamResponse:
+    """Store the question as a user message and answer it like a chat turn."""
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        session_id = path_uuid(request, "session_id")
+        body = await parse_body(request, RagQueryIn)
+        session = await sessions.get_owned_session(db, session_id, user.id)
+        gate, answer_id = request.app[keys.TURN_GATE], uuid.uuid4()
+        if not await gate.acquire(session_id, answer_id):
+            raise ApiError(409, "busy", "the assistant is still answering in this session")
+        try:
+            posted = await messages.post_user_message(db, session, user_id=user.id, content=body.query)
+        except BaseException:
+            await gate.release(session_id, answer_id)
+            raise
+    rag_config = dict(posted.session.rag_config) | ({"k": body.k} if body.k else {})
+    turn_request = TurnRequest(session_id, posted.message.id, answer_id, user.id, rag_config)
+    await notify(
+        request.app,
+        session_id,
+        "message_created",
+        {"message": MessageOut.model_validate(posted.message).model_dump(mode="json")},
+    )
+    turn = run_turn(
+        turn_request,
+        sessionmaker=request.app[keys.SESSIONMAKER],
+        model=request.app[keys.ANSWER_MODEL],
+        stop=asyncio.Event(),
+        retriever=request.app[keys.RETRIEVER],
+    )
+    stream = "text/event-stream" in request.headers.get("Accept", "")
+    response: web.StreamResponse | None = None
+    if stream:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+    finished: AnswerFinished | None = None
+    seq = 0
+    try:
+        async for event in coalesce(turn):
+            if isinstance(event, AnswerStarted) and response is not None:
+                await response.write(_sse("start", {"message_id": str(answer_id), "reply_to": str(posted.message.id)}))
+            elif isinstance(event, Token) and response is not None:
+                seq += 1
+                await response.write(_sse("token", {"message_id": str(answer_id), "seq": seq, "delta": event.delta}))
+            elif isinstance(event, AnswerFinished):
+                finished = event
+    finally:
+        await gate.release(session_id, answer_id)
+    assert finished is not None
+    async with db_session(request) as db:
+        context = await rag_contexts.find_for_message(db, answer_id)
+    out = RagQueryOut(
+        message=MessageOut.model_validate(finished.message),
+        rag_context=RagContextOut.model_validate(context) if context else None,
+    )
+    await notify(request.app, session_id, "message_created", {"message": out.message.model_dump(mode="json")})
+    if response is not None:
+        await response.write(_sse("final", out.model_dump(mode="json")))
+        await response.write_eof()
+        return response
+    return json_response(out)
+
+
+async def get_rag_context(request: web.Request) -> web.Response:
+    """The retrieval record behind one of my assistant messages."""
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        message, _ = await messages.get_owned_message(db, path_uuid(request, "message_id"), user.id)
+        context = await rag_contexts.find_for_message(db, message.id)
+    if context is None:
+        raise ApiError(404, "not_found", "this message has no RAG context")
+    return json_response(RagContextOut.model_validate(context))
+
+
+ENDPOINTS = (
+    Endpoint(
+        "POST",
+        "/api/v1/chat/sessions/{session_id}/rag-query",
+        rag_query,
+        "Ask a question answered from my documents (JSON, or SSE with Accept: text/event-stream)",
+        "rag",
+        body=RagQueryIn,
+        response=RagQueryOut,
+        errors=(400, 401, 404, 409, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/chat/messages/{message_id}/rag-context",
+        get_rag_context,
+        "The sources behind an answer",
+        "rag",
+        response=RagContextOut,
+        errors=(401, 404),
+    ),
+)

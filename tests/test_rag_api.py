@@ -1,0 +1,184 @@
+"""RAG end to end over real HTTP and sockets: upload, background ingestion, answers that cite their sources."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import FormData
+
+from tests.api import Account, Api
+from tests.fakes.groq import GroqFake
+from tests.pipelines.pdfgen import make_pdf
+from tests.sio import Recorder
+
+WARRANTY = (
+    "# Orbis laptop warranty\nEvery Orbis laptop has a two-year warranty covering the motherboard and screen.\n\n"
+    "## Claims\nShip the laptop to the Rotterdam repair centre with the receipt. Spilled coffee is never covered."
+)
+
+
+async def upload(api: Api, account: Account, filename: str, data: bytes, **fields: str) -> Any:
+    form = FormData()
+    form.add_field("file", data, filename=filename)
+    for name, value in fields.items():
+        form.add_field(name, value)
+    async with api.http.post(f"{api.base}/api/v1/documents", data=form, headers=account.headers) as response:
+        return response.status, await response.json()
+
+
+async def wait_ready(api: Api, account: Account, document_id: str, seconds: float = 60) -> dict[str, Any]:
+    async with asyncio.timeout(seconds):
+        while True:
+            reply = await api.call("GET", f"/api/v1/documents/{document_id}", token=account.token)
+            if reply.body["status"] in ("ready", "failed"):
+                return dict(reply.body)
+            await asyncio.sleep(0.1)
+
+
+async def test_upload_ingests_in_the_background_and_answers_cite_it(
+    chat_api: Api, groq: GroqFake, connect: Callable[..., Any]
+) -> None:
+    alice = await chat_api.register()
+    status, document = await upload(chat_api, alice, "warranty.md", WARRANTY.encode())
+    assert status == 202 and document["status"] in ("pending", "processing", "ready")
+    again_status, again = await upload(chat_api, alice, "copy.md", WARRANTY.encode())
+    assert (again_status, again["id"]) == (200, document["id"])  # deduplicated by content
+    ready = await wait_ready(chat_api, alice, document["id"])
+    assert ready["status"] == "ready" and ready["chunk_count"] == ready["chunks_done"] >= 1
+
+    session = await chat_api.new_session(alice)
+    recorder: Recorder = await connect(session["id"], alice.token)
+    groq.script.tokens = ["It ", "is ", "covered ", "for ", "two ", "years."]
+    await recorder.call("user_message", {"content": "How long is the laptop warranty?"})
+    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    response = await recorder.response_for(answer_id)
+    sources = response["rag_context"]["sources"]
+    assert sources[0]["document_id"] == document["id"] and sources[0]["document_name"] == "warranty.md"
+    assert response["rag_context"]["found"] is True
+    system = groq.requests[-1]["messages"][0]
+    assert system["role"] == "system" and "two-year warranty" in system["content"]  # the model saw the source
+
+    context = await chat_api.call("GET", f"/api/v1/chat/messages/{answer_id}/rag-context", token=alice.token)
+    assert context.status == 200
+    assert context.body["query"] == "How long is the laptop warranty?" and context.body["llm_provider"] == "groq"
+    assert context.body["retrieved_documents"][0]["document_id"] == document["id"]
+    assert "two-year warranty" in context.body["generation_prompt"]
+
+    # a follow-up is searched together with the question before it
+    await recorder.call("user_message", {"content": "and what about coffee?"})
+    await recorder.wait_for(lambda: len(recorder.events["assistant_response"]) == 2)
+    follow = await chat_api.call(
+        "GET",
+        f"/api/v1/chat/messages/{recorder.events['assistant_response'][1]['message_id']}/rag-context",
+        token=alice.token,
+    )
+    assert follow.body["query"] == "How long is the laptop warranty? and what about coffee?"
+
+    mallory = await chat_api.register()
+    assert (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=mallory.token)).status == 404
+    peek = await chat_api.call("GET", f"/api/v1/chat/messages/{answer_id}/rag-context", token=mallory.token)
+    assert peek.status == 404
+
+    deleted = await chat_api.call("DELETE", f"/api/v1/documents/{document['id']}", token=alice.token)
+    assert deleted.status == 204
+    assert (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)).status == 404
+    reply = await chat_api.call(
+        "POST",
+        f"/api/v1/chat/sessions/{session['id']}/rag-query",
+        {"query": "How long is the laptop warranty?"},
+        token=alice.token,
+    )
+    assert reply.status == 200 and reply.body["rag_context"]["retrieved_documents"] == []
+    assert "no sources" in groq.requests[-1]["messages"][0]["content"]
+
+
+async def test_rag_query_over_rest_as_json_and_as_sse(chat_api: Api, groq: GroqFake) -> None:
+    alice = await chat_api.register()
+    pdf = make_pdf([["Cover page."], ["The Aurora night train leaves Vienna at 21:40."], ["Bicycles need booking."]])
+    _, document = await upload(chat_api, alice, "trains.pdf", pdf)
+    assert (await wait_ready(chat_api, alice, document["id"]))["status"] == "ready"
+    session = await chat_api.new_session(alice)
+    path = f"/api/v1/chat/sessions/{session['id']}/rag-query"
+
+    groq.script.tokens = ["At ", "21:40."]
+    reply = await chat_api.call(
+        "POST", path, {"query": "When does the night train leave Vienna?", "k": 2}, token=alice.token
+    )
+    assert reply.status == 200
+    assert reply.body["message"]["content"] == "At 21:40." and reply.body["message"]["status"] == "complete"
+    top = reply.body["rag_context"]["retrieved_documents"][0]
+    assert (top["document_id"], top["page"]) == (document["id"], 2)
+    assert len(reply.body["rag_context"]["retrieved_documents"]) <= 2
+
+    groq.script.tokens = [f"s{i} " for i in range(30)]
+    async with chat_api.http.post(
+        chat_api.base + path,
+        json={"query": "Can I bring a bicycle?"},
+        headers={**alice.headers, "Accept": "text/event-stream"},
+    ) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        raw = (await response.read()).decode()
+    events = [
+        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("\n")[1].removeprefix("data: ")))
+        for block in raw.strip().split("\n\n")
+    ]
+    names = [name for name, _ in events]
+    assert names[0] == "start" and names[-1] == "final" and set(names[1:-1]) == {"token"}
+    tokens = [data for name, data in events if name == "token"]
+    assert [t["seq"] for t in tokens] == list(range(1, len(tokens) + 1))
+    assert "".join(t["delta"] for t in tokens) == events[-1][1]["message"]["content"]
+    history = await chat_api.call("GET", f"/api/v1/chat/sessions/{session['id']}/messages", token=alice.token)
+    assert [m["message_type"] for m in history.body["items"]] == ["user", "assistant", "user", "assistant"]
+
+
+async def test_bad_uploads_are_refused(chat_api: Api) -> None:
+    alice = await chat_api.register()
+    assert (await upload(chat_api, alice, "tool.exe", b"MZ..."))[0] == 415
+    boundary = "xyzBOUNDARY"
+    raw = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="../../etc/passwd.txt"\r\n'
+        f"Content-Type: text/plain\r\n\r\nroot:x:0:0\r\n--{boundary}--\r\n"
+    ).encode()
+    traversal = await chat_api.call(
+        "POST",
+        "/api/v1/documents",
+        data=raw,
+        token=alice.token,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert traversal.status == 202 and traversal.body["filename"] == "passwd.txt"  # never a path
+    assert (await upload(chat_api, alice, "empty.txt", b""))[0] == 422
+    status, broken = await upload(chat_api, alice, "broken.pdf", b"%PDF-1.4 nonsense")
+    assert status == 202
+    failed = await wait_ready(chat_api, alice, broken["id"])
+    assert failed["status"] == "failed" and "PDF" in failed["error"]
+    json_body = await chat_api.call("POST", "/api/v1/documents", {"file": "x"}, token=alice.token)
+    assert json_body.status == 415
+
+
+async def _first(recorder: Recorder, event: str) -> dict[str, Any]:
+    await recorder.wait_for(lambda: bool(recorder.events[event]))
+    return dict(recorder.events[event][0])
+
+
+async def test_the_offline_default_model_answers_from_a_document(api: Api) -> None:
+    """The embedded default: SmolLM2 on llama.cpp generates for real (no key, no network)."""
+    alice = await api.register()
+    _, document = await upload(api, alice, "warranty.md", WARRANTY.encode())
+    assert (await wait_ready(api, alice, document["id"]))["status"] == "ready"
+    session = await api.new_session(alice)
+    reply = await api.call(
+        "POST",
+        f"/api/v1/chat/sessions/{session['id']}/rag-query",
+        {"query": "How long is the Orbis laptop warranty?"},
+        token=alice.token,
+    )
+    assert reply.status == 200, reply.body
+    message, context = reply.body["message"], reply.body["rag_context"]
+    assert message["status"] == "complete" and len(message["content"].split()) >= 3
+    assert message["tokens_used"] > 0 and context["llm_provider"] == "offline"
+    assert context["retrieved_documents"][0]["document_id"] == document["id"]
+    assert "two-year warranty" in context["generation_prompt"]

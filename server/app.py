@@ -11,6 +11,7 @@ import aiohttp_cors
 from aiohttp import web
 from redis.asyncio import Redis
 
+from pipelines.llm.chain import ChainPolicy
 from pipelines.llm.factory import LLMConfig, create_answer_model
 from pipelines.rag.embedder import Embedder
 from pipelines.rag.ingest import Ingestor
@@ -67,7 +68,9 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 async def models_ctx(app: web.Application) -> AsyncIterator[None]:
     """The answer model (LLM providers in fallback order); a bad LLM_PROVIDERS stops start-up loudly."""
     settings = app[keys.SETTINGS]
-    model = create_answer_model(
+    # client construction loads TLS certificates and model files: off the loop
+    model = await asyncio.to_thread(
+        create_answer_model,
         LLMConfig(
             providers=settings.llm_providers,
             max_tokens=settings.llm_max_tokens,
@@ -75,7 +78,16 @@ async def models_ctx(app: web.Application) -> AsyncIterator[None]:
             groq_base_url=settings.groq_base_url,
             groq_model=settings.groq_model,
             offline_model_path=settings.local_llm_model_path,
-        )
+            gemini_api_key=settings.gemini_api_key,
+            gemini_base_url=settings.gemini_base_url,
+            gemini_model=settings.gemini_model,
+            gemini_api_version=settings.gemini_api_version,
+            policy=ChainPolicy(
+                first_token_timeout=settings.llm_first_token_timeout,
+                total_timeout=settings.llm_total_timeout,
+                retries=settings.llm_max_retries,
+            ),
+        ),
     )
     app[keys.ANSWER_MODEL] = model
     yield

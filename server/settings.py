@@ -31,6 +31,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -97,6 +110,13 @@ class Settings:
     llm_max_tokens: int = 512
     local_llm_model_path: Path | None = None
     qdrant_api_key: str | None = field(default=None, repr=False)
+    gemini_api_key: str | None = field(default=None, repr=False)
+    gemini_base_url: str | None = None
+    gemini_model: str = "gemini-2.0-flash"
+    gemini_api_version: str | None = None
+    llm_first_token_timeout: float = 20.0
+    llm_total_timeout: float = 120.0
+    llm_max_retries: int = 1
     embedding_model_path: Path | None = None
     embedding_tokenizer_path: Path | None = None
     document_max_bytes: int = 20 * 1024 * 1024
@@ -142,6 +162,13 @@ class Settings:
             llm_max_tokens=_int(merged, "LLM_MAX_TOKENS", 512, minimum=1),
             local_llm_model_path=_path(merged, "LOCAL_LLM_MODEL_PATH"),
             qdrant_api_key=merged.get("QDRANT_API_KEY") or None,
+            gemini_api_key=merged.get("GEMINI_API_KEY") or None,
+            gemini_base_url=merged.get("GEMINI_BASE_URL") or None,
+            gemini_model=merged.get("GEMINI_MODEL") or "gemini-2.0-flash",
+            gemini_api_version=merged.get("GEMINI_API_VERSION") or None,
+            llm_first_token_timeout=_float(merged, "LLM_FIRST_TOKEN_TIMEOUT", 20.0),
+            llm_total_timeout=_float(merged, "LLM_TOTAL_TIMEOUT", 120.0),
+            llm_max_retries=_int(merged, "LLM_MAX_RETRIES", 1, minimum=0),
             embedding_model_path=_path(merged, "EMBEDDING_MODEL_PATH"),
             embedding_tokenizer_path=_path(merged, "EMBEDDING_TOKENIZER_PATH"),
             document_max_bytes=_int(merged, "DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024),

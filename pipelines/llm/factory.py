@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.chat.model import AnswerModel
-from pipelines.llm.chain import FallbackChain
+from pipelines.llm.chain import ChainPolicy, FallbackChain
+from pipelines.llm.gemini import GeminiModel
 from pipelines.llm.groq import GroqModel
 from pipelines.llm.offline import OfflineModel
 
-KNOWN = ("groq", "offline")
+KNOWN = ("groq", "gemini", "offline")
 
 
 class LLMConfigError(ValueError):
@@ -25,10 +26,15 @@ class LLMConfig:
     groq_base_url: str | None = None
     groq_model: str = "llama-3.1-8b-instant"
     offline_model_path: Path | None = None
+    gemini_api_key: str | None = None
+    gemini_base_url: str | None = None
+    gemini_model: str = "gemini-2.0-flash"
+    gemini_api_version: str | None = None
+    policy: ChainPolicy = field(default_factory=ChainPolicy)
 
 
 def create_answer_model(config: LLMConfig) -> AnswerModel:
-    """One provider, or a fallback chain over several, in the configured order."""
+    """A fallback chain over the configured providers, in order."""
     providers: list[AnswerModel] = []
     for name in config.providers:
         if name == "groq":
@@ -39,10 +45,22 @@ def create_answer_model(config: LLMConfig) -> AnswerModel:
                     config.groq_api_key, config.groq_model, base_url=config.groq_base_url, max_tokens=config.max_tokens
                 )
             )
+        elif name == "gemini":
+            if not config.gemini_api_key:
+                raise LLMConfigError("LLM_PROVIDERS names gemini but GEMINI_API_KEY is not set")
+            providers.append(
+                GeminiModel(
+                    config.gemini_api_key,
+                    config.gemini_model,
+                    base_url=config.gemini_base_url,
+                    api_version=config.gemini_api_version,
+                    max_tokens=config.max_tokens,
+                )
+            )
         elif name in ("offline", "local"):
             providers.append(OfflineModel(config.offline_model_path, max_tokens=config.max_tokens))
         else:
             raise LLMConfigError(f"LLM_PROVIDERS: unknown provider {name!r} (known: {', '.join(KNOWN)})")
     if not providers:
         raise LLMConfigError("LLM_PROVIDERS is empty")
-    return providers[0] if len(providers) == 1 else FallbackChain(providers)
+    return FallbackChain(providers, config.policy)  # timeouts and retries apply to a single provider too

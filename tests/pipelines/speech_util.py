@@ -1,0 +1,26 @@
+"""Helpers for speech tests: word error rate, and chunking audio like a microphone would."""
+
+from __future__ import annotations
+
+import re
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate: word-level edit distance over the reference length."""
+    ref, hyp = words(reference), words(hypothesis)
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        current = [i]
+        for j, h in enumerate(hyp, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1] / max(1, len(ref))
+
+
+def chunks(pcm: bytes, milliseconds: int = 100, rate: int = 16_000) -> list[bytes]:
+    size = rate * 2 * milliseconds // 1000
+    return [pcm[i : i + size] for i in range(0, len(pcm), size)]

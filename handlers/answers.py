@@ -14,12 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.control import TURN_LEASE_SECONDS, TurnGate
 from handlers.delta_log import DeltaLog
+from handlers.speech import tts_url, voice_of
 from pipelines.chat.coalesce import coalesce
 from pipelines.chat.events import AnswerFinished, AnswerStarted, Token
 from pipelines.chat.model import AnswerModel
 from pipelines.chat.turn import TurnRequest, run_turn
 from pipelines.rag.retrieval import Retriever
+from pipelines.speech.service import Speech
+from pipelines.speech.tts import TtsUnavailable
 from pipelines.tasks import TaskSet
+from store.models import ChatSession, Message
 from store.schemas import MessageOut, SessionOut
 from store.sessions import get_session
 
@@ -50,8 +54,10 @@ class Answers:
         deltas: DeltaLog,
         gate: TurnGate,
         retriever: Retriever | None = None,
+        speech: Speech | None = None,
     ) -> None:
         self._retriever = retriever
+        self._speech = speech
         self._sio = sio
         self._sessionmaker = sessionmaker
         self._model = model
@@ -111,7 +117,9 @@ class Answers:
                     # free the session before announcing the end, so a reply to the response is not `busy`
                     await self._gate.release(request.session_id, request.answer_id)
                     await self._emit("assistant_response", self._response(event, seq), namespace)
-                    await self._emit_session(namespace, request.session_id)
+                    session = await self._emit_session(namespace, request.session_id)
+                    if session.speech_config.get("auto_tts") and event.message.content:
+                        await self._speak(namespace, event.message, session.speech_config)
         finally:
             lease.cancel()
             self._running.pop(request.answer_id, None)
@@ -135,12 +143,26 @@ class Answers:
             "last_seq": seq,
         }
 
-    async def _emit_session(self, namespace: str, session_id: uuid.UUID) -> None:
+    async def _speak(self, namespace: str, message: Message, speech_config: dict[str, Any]) -> None:
+        """`tts_ready` for an answer, for sessions with `speech_config.auto_tts`."""
+        if self._speech is None:
+            return
+        voice, rate = voice_of(speech_config)
+        try:
+            synthesis = await self._speech.synthesize(message.content, voice=voice, rate=rate)
+        except TtsUnavailable as exc:
+            log.warning("auto_tts: %s", exc)
+            return
+        ready = {"message_id": str(message.id), "audio_url": tts_url(message.id), "duration": synthesis.duration}
+        await self._emit("tts_ready", ready, namespace)
+
+    async def _emit_session(self, namespace: str, session_id: uuid.UUID) -> ChatSession:
         async with self._sessionmaker() as db:
             session = await get_session(db, session_id)
         await self._emit(
             "session_updated", {"session": SessionOut.model_validate(session).model_dump(mode="json")}, namespace
         )
+        return session
 
     async def shutdown(self, grace: float) -> None:
         """Stop every answer, give them `grace` seconds to store and announce it, then cancel the rest."""

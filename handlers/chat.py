@@ -13,14 +13,16 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import socketio
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.answers import Answers, message_payload
 from handlers.control import StopBus, TurnGate
 from handlers.delta_log import DeltaLog
+from handlers.errors import EventError, parse
 from handlers.payloads import DeleteIn, EditIn, StopIn, SyncIn, TypingIn, UserMessageIn
+from handlers.speech import SpeechEvents
 from pipelines.chat.turn import TurnRequest
+from pipelines.speech.service import Speech
 from pipelines.tasks import TaskSet
 from server.auth import Auth, InvalidToken, bearer_token
 from store import messages, sessions, users
@@ -30,14 +32,6 @@ from store.schemas import SessionOut
 
 log = logging.getLogger(__name__)
 NAMESPACE = re.compile(r"^/chat/([0-9a-fA-F-]{36})$")
-
-
-class EventError(Exception):
-    """An event is refused: the client gets `error {code, message}` and a failed ack."""
-
-    def __init__(self, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.details = code, message, details
 
 
 @dataclass(frozen=True)
@@ -51,6 +45,7 @@ class ChatContext:
     gate: TurnGate
     stops: StopBus
     max_message_chars: int
+    speech: Speech
 
 
 def session_id_of(namespace: str) -> uuid.UUID | None:
@@ -73,18 +68,6 @@ def _token(environ: dict[str, Any], auth: Any) -> str | None:
     return bearer_token(environ.get("HTTP_AUTHORIZATION"))
 
 
-def _parse(model: type[BaseModel], data: Any) -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise EventError("invalid_payload", f"the payload must be an object, got {type(data).__name__}")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False, include_input=False)]
-        raise EventError("invalid_payload", "the payload is invalid", details) from exc
-
-
 Handler = Callable[[str, str, Any], Awaitable[Any]]
 
 
@@ -104,6 +87,8 @@ class ChatNamespace(socketio.AsyncNamespace):
             "delete_message": self._delete_message,
             "sync": self._sync,
         }
+        self.voice = SpeechEvents(self, context.speech)
+        self._events.update(self.voice.handlers())
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -147,6 +132,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         handle = self._expiry.pop((namespace, sid), None)
         if handle is not None:
             handle.cancel()
+        await self.voice.drop(namespace, sid)
 
     # -- dispatch --------------------------------------------------------------------------------
 
@@ -178,21 +164,35 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.emit("error", error, to=sid, namespace=namespace)
         return {"ok": False, "error": error}
 
-    async def _who(self, namespace: str, sid: str) -> tuple[uuid.UUID, uuid.UUID]:
+    async def who(self, namespace: str, sid: str) -> tuple[uuid.UUID, uuid.UUID]:
         state = await self.get_session(sid, namespace=namespace)
         return state["user_id"], state["session_id"]
 
     # -- events ----------------------------------------------------------------------------------
 
     async def _user_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
-        body: UserMessageIn = _parse(UserMessageIn, data)
+        body: UserMessageIn = parse(UserMessageIn, data)
         if len(body.content) > self.ctx.max_message_chars:
             raise EventError("message_too_long", f"a message holds at most {self.ctx.max_message_chars} characters")
-        user_id, session_id = await self._who(namespace, sid)
+        return await self.accept_message(namespace, sid, content=body.content, client_id=body.client_id)
+
+    async def accept_message(
+        self,
+        namespace: str,
+        sid: str,
+        *,
+        content: str,
+        client_id: str | None = None,
+        content_type: ContentType = ContentType.text,
+        message_id: uuid.UUID | None = None,
+        audio_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a user message exactly once and start its answer: the path text and voice share."""
+        user_id, session_id = await self.who(namespace, sid)
         async with self.ctx.sessionmaker() as db:
             session = await sessions.get_owned_session(db, session_id, user_id)
-            if body.client_id is not None:
-                existing = await messages.find_by_client_id(db, session_id, body.client_id)
+            if client_id is not None:
+                existing = await messages.find_by_client_id(db, session_id, client_id)
                 if existing is not None:  # a retry: the first copy, and no second answer
                     return {"ok": True, "message": message_payload(existing), "duplicate": True}
             answer_id = uuid.uuid4()
@@ -203,9 +203,11 @@ class ChatNamespace(socketio.AsyncNamespace):
                     db,
                     session,
                     user_id=user_id,
-                    content=body.content,
-                    content_type=ContentType.text,
-                    client_id=body.client_id,
+                    content=content,
+                    content_type=content_type,
+                    client_id=client_id,
+                    message_id=message_id,
+                    audio_url=audio_url,
                 )
             except BaseException:
                 await self.ctx.gate.release(session_id, answer_id)
@@ -222,8 +224,8 @@ class ChatNamespace(socketio.AsyncNamespace):
         return {"ok": True, "message": payload}
 
     async def _typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
-        body: TypingIn = _parse(TypingIn, data)
-        user_id, _ = await self._who(namespace, sid)
+        body: TypingIn = parse(TypingIn, data)
+        user_id, _ = await self.who(namespace, sid)
         await self.emit(
             "typing_indicator",
             {"user_id": str(user_id), "is_typing": body.is_typing},
@@ -233,8 +235,8 @@ class ChatNamespace(socketio.AsyncNamespace):
         return {"ok": True}
 
     async def _stop_generation(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
-        body: StopIn = _parse(StopIn, data)
-        _, session_id = await self._who(namespace, sid)
+        body: StopIn = parse(StopIn, data)
+        _, session_id = await self.who(namespace, sid)
         answer_id = body.message_id or await self.ctx.gate.current(session_id)
         if answer_id is None:
             return {"ok": True, "stopped": None}
@@ -245,10 +247,10 @@ class ChatNamespace(socketio.AsyncNamespace):
         return {"ok": True, "stopped": str(answer_id)}
 
     async def _edit_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
-        body: EditIn = _parse(EditIn, data)
+        body: EditIn = parse(EditIn, data)
         if len(body.content) > self.ctx.max_message_chars:
             raise EventError("message_too_long", f"a message holds at most {self.ctx.max_message_chars} characters")
-        user_id, session_id = await self._who(namespace, sid)
+        user_id, session_id = await self.who(namespace, sid)
         async with self.ctx.sessionmaker() as db:
             message, session = await messages.get_owned_message(db, body.message_id, user_id)
             if session.id != session_id:
@@ -259,8 +261,8 @@ class ChatNamespace(socketio.AsyncNamespace):
         return {"ok": True, "message": payload}
 
     async def _delete_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
-        body: DeleteIn = _parse(DeleteIn, data)
-        user_id, session_id = await self._who(namespace, sid)
+        body: DeleteIn = parse(DeleteIn, data)
+        user_id, session_id = await self.who(namespace, sid)
         async with self.ctx.sessionmaker() as db:
             message, session = await messages.get_owned_message(db, body.message_id, user_id)
             if session.id != session_id:
@@ -271,8 +273,8 @@ class ChatNamespace(socketio.AsyncNamespace):
         return {"ok": True, "message": payload}
 
     async def _sync(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
-        body: SyncIn = _parse(SyncIn, data)
-        _, session_id = await self._who(namespace, sid)
+        body: SyncIn = parse(SyncIn, data)
+        _, session_id = await self.who(namespace, sid)
         reply: dict[str, Any] = {"ok": True}
         async with self.ctx.sessionmaker() as db:
             if body.message_id is None or body.after_message_id is not None:

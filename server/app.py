@@ -17,6 +17,7 @@ from pipelines.rag.embedder import Embedder
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.rag.vectors import create_vector_store
+from pipelines.speech.service import Speech, SpeechLimits
 from server import __version__, keys
 from server.auth import Auth
 from server.endpoints import add_endpoints
@@ -113,6 +114,23 @@ async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
     await retriever.close()
 
 
+async def speech_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Speech engines (loaded on first use, off the loop) and the stored-audio folders."""
+    settings = app[keys.SETTINGS]
+    limits = SpeechLimits(
+        max_utterance_seconds=settings.max_utterance_seconds, max_chunk_bytes=settings.max_audio_chunk_bytes
+    )
+    speech = Speech(
+        settings.data_dir,
+        vosk_model=settings.vosk_model_path,
+        whisper_model=settings.whisper_model_path,
+        limits=limits,
+    )
+    app[keys.SPEECH] = speech
+    yield
+    await speech.close()
+
+
 def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:
     if not origins:
         return
@@ -130,6 +148,6 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.OPENAPI] = build_openapi(endpoints, __version__)
     add_endpoints(app, endpoints)
     app[keys.SIO] = create_sio(app)
-    app.cleanup_ctx.extend([executor_ctx, db_ctx, redis_ctx, models_ctx, rag_ctx, realtime_ctx])
+    app.cleanup_ctx.extend([executor_ctx, db_ctx, redis_ctx, models_ctx, rag_ctx, speech_ctx, realtime_ctx])
     _setup_cors(app, settings.cors_origins)
     return app

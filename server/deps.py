@@ -18,9 +18,14 @@ def db_session(request: web.Request) -> AsyncSession:
     return request.app[keys.SESSIONMAKER]()
 
 
-async def authenticate(request: web.Request, db: AsyncSession) -> User:
-    """The user behind the request's bearer token, or a 401 `unauthorized`."""
+async def authenticate(request: web.Request, db: AsyncSession, *, query_token: bool = False) -> User:
+    """The user behind the request's bearer token, or a 401 `unauthorized`.
+
+    With `query_token`, a `?token=` parameter also works: `<audio src>` cannot send headers.
+    """
     token = bearer_token(request.headers.get("Authorization"))
+    if token is None and query_token:
+        token = request.query.get("token") or None
     if token is None:
         raise ApiError(401, "unauthorized", "sign in first: send Authorization: Bearer <token>")
     try:

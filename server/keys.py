@@ -15,6 +15,7 @@ from handlers.control import TurnGate
 from pipelines.chat.model import AnswerModel
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
+from pipelines.speech.service import Speech
 from server.auth import Auth
 from server.settings import Settings
 
@@ -31,3 +32,4 @@ ANSWER_MODEL = web.AppKey("answer_model", AnswerModel)
 RETRIEVER = web.AppKey("retriever", Retriever)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 TURN_GATE = web.AppKey("turn_gate", TurnGate)
+SPEECH = web.AppKey("speech", Speech)

@@ -47,7 +47,9 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = app.get(keys.REDIS)
     deltas: DeltaLog = RedisDeltaLog(redis) if redis is not None else MemoryDeltaLog()
     gate: TurnGate = RedisTurnGate(redis) if redis is not None else MemoryTurnGate()
-    answers = Answers(sio, app[keys.SESSIONMAKER], app[keys.ANSWER_MODEL], deltas, gate, app[keys.RETRIEVER])
+    answers = Answers(
+        sio, app[keys.SESSIONMAKER], app[keys.ANSWER_MODEL], deltas, gate, app[keys.RETRIEVER], app[keys.SPEECH]
+    )
 
     async def on_stop(answer_id: uuid.UUID) -> None:
         await answers.stop(answer_id)
@@ -62,6 +64,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
             gate=gate,
             stops=stops,
             max_message_chars=app[keys.SETTINGS].max_message_chars,
+            speech=app[keys.SPEECH],
         )
     )
     sio.register_namespace(namespace)

@@ -120,6 +120,10 @@ class Settings:
     embedding_model_path: Path | None = None
     embedding_tokenizer_path: Path | None = None
     document_max_bytes: int = 20 * 1024 * 1024
+    vosk_model_path: Path | None = None
+    whisper_model_path: Path | None = None
+    max_utterance_seconds: int = 60
+    max_audio_chunk_bytes: int = 64 * 1024
 
     @property
     def is_sqlite(self) -> bool:
@@ -172,4 +176,8 @@ class Settings:
             embedding_model_path=_path(merged, "EMBEDDING_MODEL_PATH"),
             embedding_tokenizer_path=_path(merged, "EMBEDDING_TOKENIZER_PATH"),
             document_max_bytes=_int(merged, "DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024),
+            vosk_model_path=_path(merged, "VOSK_MODEL_PATH"),
+            whisper_model_path=_path(merged, "WHISPER_MODEL_PATH"),
+            max_utterance_seconds=_int(merged, "MAX_UTTERANCE_SECONDS", 60, minimum=1),
+            max_audio_chunk_bytes=_int(merged, "MAX_AUDIO_CHUNK_BYTES", 64 * 1024, minimum=320),
         )

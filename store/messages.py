@@ -59,6 +59,7 @@ async def post_user_message(
     content_type: ContentType = ContentType.text,
     client_id: str | None = None,
     audio_url: str | None = None,
+    message_id: uuid.UUID | None = None,
 ) -> Posted:
     """Store a user message exactly once per `client_id`, titling the session and bumping its activity."""
     if session.is_archived:
@@ -68,6 +69,7 @@ async def post_user_message(
         return Posted(existing, False, session)
     now = utcnow()
     message = Message(
+        id=message_id or uuid.uuid4(),
         session_id=session_id,
         user_id=user_id,
         message_type=MessageType.user,

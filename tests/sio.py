@@ -19,6 +19,9 @@ EVENTS = (
     "message_deleted",
     "session_updated",
     "error",
+    "transcript_partial",
+    "transcript_final",
+    "tts_ready",
 )
 
 

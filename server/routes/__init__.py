@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server import openapi
 from server.endpoints import Endpoint
-from server.routes import documents, health, messages, rag, sessions, users
+from server.routes import documents, health, messages, rag, sessions, speech, users
 
 API_PREFIX = "/api/v1"
 
@@ -19,4 +19,5 @@ def all_endpoints() -> tuple[Endpoint, ...]:
         *messages.ENDPOINTS,
         *rag.ENDPOINTS,
         *documents.ENDPOINTS,
+        *speech.ENDPOINTS,
     )

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import re
 
+CONTRACTIONS = {
+    "i'm": "i am",
+    "it's": "it is",
+    "don't": "do not",
+    "you're": "you are",
+    "we're": "we are",
+    "that's": "that is",
+    "what's": "what is",
+    "i'll": "i will",
+    "can't": "cannot",
+}
+
 
 def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+    """Lower-case words with contractions expanded, as WER normalisers do."""
+    found = re.findall(r"[a-z0-9']+", text.lower().replace("-", " ").replace("\u2019", "'"))
+    return " ".join(CONTRACTIONS.get(w, w) for w in found).split()
 
 
 def wer(reference: str, hypothesis: str) -> float:

@@ -1,0 +1,28 @@
+"""Refusing a socket event: a stable code, a message, and optional details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+
+class EventError(Exception):
+    """An event is refused: the client gets `error {code, message}` and a failed ack."""
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.details = code, message, details
+
+
+def parse(model: type[BaseModel], data: Any) -> Any:
+    """`data` validated as `model`, or `EventError(invalid_payload)` saying where it is wrong."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise EventError("invalid_payload", f"the payload must be an object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False, include_input=False)]
+        raise EventError("invalid_payload", "the payload is invalid", details) from exc

@@ -1,0 +1,213 @@
+"""Speech over REST: stored recordings, text-to-speech of messages, speech uploads, engine status."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from pydantic import BaseModel
+
+from handlers.speech import audio_url, tts_url, voice_of
+from pipelines.chat.events import AnswerFinished
+from pipelines.chat.turn import TurnRequest, run_turn
+from pipelines.speech.audio import AudioError
+from pipelines.speech.tts import TtsUnavailable
+from server import keys
+from server.deps import authenticate, db_session
+from server.endpoints import Endpoint, json_response
+from server.errors import ApiError
+from server.realtime import notify
+from server.validation import path_uuid
+from store import messages, sessions
+from store.models import ContentType
+from store.schemas import MessageOut
+
+
+class TtsOut(BaseModel):
+    audio_url: str
+    duration: float
+
+
+class SpeechOut(BaseModel):
+    transcript: str
+    message: MessageOut
+    answer: MessageOut
+
+
+class SpeechStatus(BaseModel):
+    stt: dict[str, Any]
+    tts: dict[str, Any]
+    ffmpeg: bool
+
+
+def _wav(path: Any) -> web.FileResponse:
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav", "Cache-Control": "private, max-age=3600"})
+
+
+async def recording(request: web.Request) -> web.StreamResponse:
+    """The audio of one of my voice messages (16 kHz WAV); `?token=` works for `<audio src>`."""
+    async with db_session(request) as db:
+        user = await authenticate(request, db, query_token=True)
+        message, _ = await messages.get_owned_message(db, path_uuid(request, "message_id"), user.id)
+    path = request.app[keys.SPEECH].audio_path(user.id, message.id)
+    if message.content_type is not ContentType.audio or not await asyncio.to_thread(path.is_file):
+        raise ApiError(404, "not_found", "this message has no recording")
+    return _wav(path)
+
+
+async def _synthesize(request: web.Request, *, query_token: bool) -> Any:
+    async with db_session(request) as db:
+        user = await authenticate(request, db, query_token=query_token)
+        message, session = await messages.get_owned_message(db, path_uuid(request, "message_id"), user.id)
+    voice, rate = voice_of(session.speech_config)
+    try:
+        return message, await request.app[keys.SPEECH].synthesize(message.content, voice=voice, rate=rate)
+    except TtsUnavailable as exc:
+        raise ApiError(503, "tts_unavailable", str(exc)) from exc
+
+
+async def create_tts(request: web.Request) -> web.Response:
+    """Speak a message: `{audio_url, duration}`, cached by text, voice and rate."""
+    message, synthesis = await _synthesize(request, query_token=False)
+    return json_response(TtsOut(audio_url=tts_url(message.id), duration=round(synthesis.duration, 3)))
+
+
+async def get_tts(request: web.Request) -> web.StreamResponse:
+    """The spoken message as WAV, to its owner only."""
+    _, synthesis = await _synthesize(request, query_token=True)
+    return _wav(synthesis.path)
+
+
+async def _upload_bytes(request: web.Request, limit: int) -> bytes:
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                data = bytearray()
+                while chunk := await part.read_chunk(64 * 1024):
+                    data += chunk
+                    if len(data) > limit:
+                        raise ApiError(413, "payload_too_large", f"audio uploads hold at most {limit} bytes")
+                return bytes(data)
+        raise ApiError(422, "validation_error", "the form needs a `file` field")
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            raise ApiError(413, "payload_too_large", f"audio uploads hold at most {limit} bytes")
+    return bytes(data)
+
+
+async def speech_upload(request: web.Request) -> web.Response:
+    """Transcribe a recording, store it as a voice message and answer it: `{transcript, message, answer}`."""
+    speech = request.app[keys.SPEECH]
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        session = await sessions.get_owned_session(db, path_uuid(request, "session_id"), user.id)
+    data = await _upload_bytes(request, speech.limits.max_upload_bytes)
+    if not data:
+        raise ApiError(422, "validation_error", "send a WAV body (or multipart field `file`)")
+    try:
+        transcript, wav = await speech.transcribe(data)
+    except AudioError as exc:
+        raise ApiError(415 if exc.code == "unsupported_audio" else 422, exc.code, str(exc)) from exc
+    if not transcript:
+        raise ApiError(422, "no_speech", "no speech was recognized")
+    gate, answer_id = request.app[keys.TURN_GATE], uuid.uuid4()
+    if not await gate.acquire(session.id, answer_id):
+        raise ApiError(409, "busy", "the assistant is still answering in this session")
+    try:
+        message_id = uuid.uuid4()
+        await speech.save_wav(user.id, message_id, wav)
+        async with db_session(request) as db:
+            session = await sessions.get_owned_session(db, session.id, user.id)
+            posted = await messages.post_user_message(
+                db,
+                session,
+                user_id=user.id,
+                content=transcript,
+                content_type=ContentType.audio,
+                message_id=message_id,
+                audio_url=audio_url(message_id),
+            )
+        await notify(
+            request.app,
+            session.id,
+            "message_created",
+            {"message": MessageOut.model_validate(posted.message).model_dump(mode="json")},
+        )
+        finished: AnswerFinished | None = None
+        async for event in run_turn(
+            TurnRequest(session.id, message_id, answer_id, user.id, dict(posted.session.rag_config)),
+            sessionmaker=request.app[keys.SESSIONMAKER],
+            model=request.app[keys.ANSWER_MODEL],
+            stop=asyncio.Event(),
+            retriever=request.app[keys.RETRIEVER],
+        ):
+            if isinstance(event, AnswerFinished):
+                finished = event
+    finally:
+        await gate.release(session.id, answer_id)
+    assert finished is not None
+    answer = MessageOut.model_validate(finished.message)
+    await notify(request.app, session.id, "message_created", {"message": answer.model_dump(mode="json")})
+    return json_response(
+        SpeechOut(transcript=transcript, message=MessageOut.model_validate(posted.message), answer=answer)
+    )
+
+
+async def status(request: web.Request) -> web.Response:
+    """Which speech engines and models this server has, and why one is missing."""
+    async with db_session(request) as db:
+        await authenticate(request, db)
+    report = await asyncio.to_thread(request.app[keys.SPEECH].status)  # it looks at the filesystem
+    return json_response(SpeechStatus.model_validate(report))
+
+
+ENDPOINTS = (
+    Endpoint(
+        "GET",
+        "/api/v1/chat/messages/{message_id}/audio",
+        recording,
+        "The recording of a voice message",
+        "speech",
+        errors=(401, 404),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/chat/messages/{message_id}/tts",
+        create_tts,
+        "Speak a message (cached)",
+        "speech",
+        response=TtsOut,
+        errors=(401, 404, 503),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/chat/messages/{message_id}/tts",
+        get_tts,
+        "A message spoken, as WAV",
+        "speech",
+        errors=(401, 404, 503),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/chat/sessions/{session_id}/speech",
+        speech_upload,
+        "Ask by voice: a WAV body or multipart `file`; transcribed, stored and answered",
+        "speech",
+        response=SpeechOut,
+        errors=(401, 404, 409, 413, 415, 422),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/speech/status",
+        status,
+        "Speech engines and models",
+        "speech",
+        response=SpeechStatus,
+        errors=(401,),
+    ),
+)

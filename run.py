@@ -1,4 +1,4 @@
-"""Parley's command line: `python run.py serve|migrate|createuser|ingest` (serve is the default)."""
+"""Parley's command line: `python run.py serve|migrate|createuser|ingest|models` (serve is the default)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 import uuid
 from dataclasses import replace
@@ -16,6 +17,7 @@ from aiohttp import web
 from server.app import create_app
 from server.auth import Auth
 from server.ingest_command import ingest_paths
+from server.models_command import VOSK_BASE_URL, fetch_vosk
 from server.settings import Settings, SettingsError
 from store import users
 from store.db import create_engine, create_sessionmaker
@@ -71,6 +73,11 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _models(settings: Settings, args: argparse.Namespace) -> int:
+    base_url = os.environ.get("VOSK_MODEL_BASE_URL") or VOSK_BASE_URL
+    return fetch_vosk(args.language, settings.data_dir / "models", base_url)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(prog="run.py", description=__doc__)
@@ -87,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("paths", nargs="+", help=".txt, .md, .html or .pdf files")
     ingest.add_argument("--user", required=True, help="the owner's username")
     ingest.add_argument("--session", help="attach the documents to this session id")
+    models = commands.add_parser("models", help="fetch a speech model (where the internet is reachable)")
+    models.add_argument("kind", choices=["vosk"])
+    models.add_argument("language", help="e.g. en-us")
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
@@ -97,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers = {"serve": _serve, "migrate": _migrate, "createuser": _createuser, "ingest": _ingest}
+    handlers = {"serve": _serve, "migrate": _migrate, "createuser": _createuser, "ingest": _ingest, "models": _models}
     return handlers[args.command](settings, args)
 
 

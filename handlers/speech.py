@@ -105,6 +105,14 @@ class SpeechEvents:
             raise EventError(
                 "utterance_too_long", f"an utterance lasts at most {self.speech.limits.max_utterance_seconds:.0f} s"
             )
+        user_id, _ = await self.ns.who(namespace, sid)
+        retry_after = self.speech.budget.charge(user_id, len(data) / 2 / SAMPLE_RATE)
+        if retry_after is not None:
+            raise EventError(
+                "rate_limited",
+                f"audio is limited to {self.speech.budget.limit:.0f} s per minute",
+                {"retry_after": round(retry_after, 1)},
+            )
         current.pcm.append(data)
         current.utterance.feed(data)
         return {"ok": True}

@@ -118,7 +118,9 @@ async def speech_ctx(app: web.Application) -> AsyncIterator[None]:
     """Speech engines (loaded on first use, off the loop) and the stored-audio folders."""
     settings = app[keys.SETTINGS]
     limits = SpeechLimits(
-        max_utterance_seconds=settings.max_utterance_seconds, max_chunk_bytes=settings.max_audio_chunk_bytes
+        max_utterance_seconds=settings.max_utterance_seconds,
+        max_chunk_bytes=settings.max_audio_chunk_bytes,
+        audio_seconds_per_minute=settings.audio_seconds_per_minute,
     )
     speech = Speech(
         settings.data_dir,

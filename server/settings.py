@@ -124,6 +124,7 @@ class Settings:
     whisper_model_path: Path | None = None
     max_utterance_seconds: int = 60
     max_audio_chunk_bytes: int = 64 * 1024
+    audio_seconds_per_minute: int = 120
 
     @property
     def is_sqlite(self) -> bool:
@@ -180,4 +181,5 @@ class Settings:
             whisper_model_path=_path(merged, "WHISPER_MODEL_PATH"),
             max_utterance_seconds=_int(merged, "MAX_UTTERANCE_SECONDS", 60, minimum=1),
             max_audio_chunk_bytes=_int(merged, "MAX_AUDIO_CHUNK_BYTES", 64 * 1024, minimum=320),
+            audio_seconds_per_minute=_int(merged, "AUDIO_SECONDS_PER_MINUTE", 120, minimum=1),
         )

@@ -114,7 +114,13 @@ async def test_answers_are_spoken_on_request_and_automatically(
 async def test_bad_audio_gets_clear_errors_and_the_socket_stays(
     chat_settings: Settings, groq: GroqFake, http: ClientSession, tmp_path: Path
 ) -> None:
-    limited = replace(chat_settings, data_dir=tmp_path / "own", max_utterance_seconds=1, max_audio_chunk_bytes=8000)
+    limited = replace(
+        chat_settings,
+        data_dir=tmp_path / "own",
+        max_utterance_seconds=1,
+        max_audio_chunk_bytes=8000,
+        audio_seconds_per_minute=2,
+    )
     app = create_app(limited)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
@@ -150,6 +156,17 @@ async def test_bad_audio_gets_clear_errors_and_the_socket_stays(
             headers={"Content-Type": "audio/wav"},
         )
         assert not_wav.status == 415 and not_wav.code == "unsupported_audio"
+
+        # two seconds of audio per minute: the budget runs out across utterances, with a time to wait
+        budget = await recorder.call("audio_start", {})
+        assert budget["ok"]
+        for _ in range(4):
+            assert (await recorder.call("audio_chunk", b"\x00" * 8000))["ok"]
+        await recorder.call("audio_cancel", {})
+        assert (await recorder.call("audio_start", {}))["ok"]
+        limited = await recorder.call("audio_chunk", b"\x00" * 8000)
+        assert limited["error"]["code"] == "rate_limited" and 0 < limited["error"]["details"]["retry_after"] <= 60
+        assert recorder.client.connected
     finally:
         await recorder.close()
         await server.close()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.speech.audio import SAMPLE_RATE, AudioError, decode_any, float_to_pcm16, pcm16_to_float, read_wav, to_wav
+from pipelines.speech.limits import AudioBudget
 from pipelines.speech.stt import PartialHandler, SttEngine, Utterance, VoskEngine, WhisperEngine
 from pipelines.speech.tts import Pyttsx3Engine
 
@@ -22,6 +23,7 @@ class SpeechLimits:
     max_utterance_seconds: float = 60.0
     max_chunk_bytes: int = 64 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
+    audio_seconds_per_minute: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Speech:
         self.stt: SttEngine = VoskEngine(vosk_model) if vosk_model else WhisperEngine(whisper_model, threads)
         self.tts = Pyttsx3Engine()
         self.limits = limits or SpeechLimits()
+        self.budget = AudioBudget(self.limits.audio_seconds_per_minute)
         self.audio_dir = data_dir / "audio"
         self.tts_dir = data_dir / "tts"
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="stt")

@@ -95,9 +95,8 @@ async def models_ctx(app: web.Application) -> AsyncIterator[None]:
     await model.close()
 
 
-async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Embedder (loaded on first use), vector store (local mode or QDRANT_URL), retriever and ingestor."""
-    settings = app[keys.SETTINGS]
+async def create_retriever(settings: Settings) -> Retriever:
+    """Embedder (loaded on first use) and vector store (local mode, or QDRANT_URL) for these settings."""
     embedder = Embedder(settings.embedding_model_path, settings.embedding_tokenizer_path)
     store = await asyncio.to_thread(
         create_vector_store,
@@ -106,7 +105,13 @@ async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
         url=settings.qdrant_url,
         api_key=settings.qdrant_api_key,
     )
-    retriever = Retriever(embedder, store)
+    return Retriever(embedder, store)
+
+
+async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The retriever and the ingestor of uploaded documents."""
+    settings = app[keys.SETTINGS]
+    retriever = await create_retriever(settings)
     ingestor = Ingestor(retriever, app[keys.SESSIONMAKER], settings.data_dir / "documents")
     app[keys.RETRIEVER], app[keys.INGESTOR] = retriever, ingestor
     yield

@@ -7,11 +7,9 @@ import sys
 import uuid
 from pathlib import Path
 
-from pipelines.rag.embedder import Embedder
 from pipelines.rag.extract import UnsupportedDocument
 from pipelines.rag.ingest import Ingestor
-from pipelines.rag.retrieval import Retriever
-from pipelines.rag.vectors import create_vector_store
+from server.app import create_retriever
 from server.settings import Settings
 from store import users
 from store.db import create_engine, create_sessionmaker
@@ -36,19 +34,11 @@ async def ingest_paths(settings: Settings, username: str, paths: list[Path], ses
         if user is None:
             print(f"no such user: {username}", file=sys.stderr)
             return len(paths)
-        embedder = Embedder(settings.embedding_model_path, settings.embedding_tokenizer_path)
         try:
-            store = await asyncio.to_thread(
-                create_vector_store,
-                embedder.dimensions,
-                path=settings.data_dir / "qdrant",
-                url=settings.qdrant_url,
-                api_key=settings.qdrant_api_key,
-            )
+            retriever = await create_retriever(settings)
         except RuntimeError as exc:  # local mode is single-process
             print(f"{exc}\nStop the server first, or set QDRANT_URL to use a Qdrant server.", file=sys.stderr)
             return len(paths)
-        retriever = Retriever(embedder, store)
         ingestor = Ingestor(retriever, sessionmaker, settings.data_dir / "documents")
         failed = 0
         for path in paths:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from pipelines.chat.coalesce import coalesce
-from pipelines.chat.events import AnswerFinished, AnswerStarted, Token
-from pipelines.chat.turn import TurnRequest, run_turn
-from server import keys
+from pipelines.chat.events import AnswerStarted, Token, TurnEvent
 from server.deps import authenticate, db_session
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
-from server.realtime import notify
+from server.rest_turn import answer_over_rest
 from server.schemas import Body
 from server.validation import parse_body, path_uuid
 from store import messages, rag_contexts, sessions
@@ -44,56 +39,33 @@ async def rag_query(request: web.Request) -> web.StreamResponse:
         user = await authenticate(request, db)
         session_id = path_uuid(request, "session_id")
         body = await parse_body(request, RagQueryIn)
-        session = await sessions.get_owned_session(db, session_id, user.id)
-        gate, answer_id = request.app[keys.TURN_GATE], uuid.uuid4()
-        if not await gate.acquire(session_id, answer_id):
-            raise ApiError(409, "busy", "the assistant is still answering in this session")
-        try:
-            posted = await messages.post_user_message(db, session, user_id=user.id, content=body.query)
-        except BaseException:
-            await gate.release(session_id, answer_id)
-            raise
-    rag_config = dict(posted.session.rag_config) | ({"k": body.k} if body.k else {})
-    turn_request = TurnRequest(session_id, posted.message.id, answer_id, user.id, rag_config)
-    await notify(
-        request.app,
-        session_id,
-        "message_created",
-        {"message": MessageOut.model_validate(posted.message).model_dump(mode="json")},
-    )
-    turn = run_turn(
-        turn_request,
-        sessionmaker=request.app[keys.SESSIONMAKER],
-        model=request.app[keys.ANSWER_MODEL],
-        stop=asyncio.Event(),
-        retriever=request.app[keys.RETRIEVER],
-    )
-    stream = "text/event-stream" in request.headers.get("Accept", "")
+        await sessions.get_owned_session(db, session_id, user.id)
     response: web.StreamResponse | None = None
-    if stream:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await response.prepare(request)
-    finished: AnswerFinished | None = None
-    seq = 0
-    try:
-        async for event in coalesce(turn):
-            if isinstance(event, AnswerStarted) and response is not None:
-                await response.write(_sse("start", {"message_id": str(answer_id), "reply_to": str(posted.message.id)}))
-            elif isinstance(event, Token) and response is not None:
-                seq += 1
-                await response.write(_sse("token", {"message_id": str(answer_id), "seq": seq, "delta": event.delta}))
-            elif isinstance(event, AnswerFinished):
-                finished = event
-    finally:
-        await gate.release(session_id, answer_id)
-    assert finished is not None
+    seq, answer_id = 0, ""
+
+    async def stream(event: TurnEvent) -> None:
+        nonlocal response, seq, answer_id
+        if "text/event-stream" not in request.headers.get("Accept", ""):
+            return
+        if response is None:
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+            await response.prepare(request)
+        if isinstance(event, AnswerStarted):
+            answer_id = str(event.message.id)
+            await response.write(_sse("start", {"message_id": answer_id, "reply_to": str(event.message.reply_to_id)}))
+        elif isinstance(event, Token):
+            seq += 1
+            await response.write(_sse("token", {"message_id": answer_id, "seq": seq, "delta": event.delta}))
+
+    turn = await answer_over_rest(
+        request, user, session_id, body.query, rag_overrides={"k": body.k} if body.k else None, on_event=stream
+    )
     async with db_session(request) as db:
-        context = await rag_contexts.find_for_message(db, answer_id)
+        context = await rag_contexts.find_for_message(db, turn.finished.message.id)
     out = RagQueryOut(
-        message=MessageOut.model_validate(finished.message),
+        message=MessageOut.model_validate(turn.finished.message),
         rag_context=RagContextOut.model_validate(context) if context else None,
     )
-    await notify(request.app, session_id, "message_created", {"message": out.message.model_dump(mode="json")})
     if response is not None:
         await response.write(_sse("final", out.model_dump(mode="json")))
         await response.write_eof()

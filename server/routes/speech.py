@@ -10,15 +10,13 @@ from aiohttp import BodyPartReader, web
 from pydantic import BaseModel
 
 from handlers.speech import audio_url, tts_url, voice_of
-from pipelines.chat.events import AnswerFinished
-from pipelines.chat.turn import TurnRequest, run_turn
 from pipelines.speech.audio import AudioError
 from pipelines.speech.tts import TtsUnavailable
 from server import keys
 from server.deps import authenticate, db_session
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
-from server.realtime import notify
+from server.rest_turn import answer_over_rest
 from server.validation import path_uuid
 from store import messages, sessions
 from store.models import ContentType
@@ -115,46 +113,23 @@ async def speech_upload(request: web.Request) -> web.Response:
         raise ApiError(415 if exc.code == "unsupported_audio" else 422, exc.code, str(exc)) from exc
     if not transcript:
         raise ApiError(422, "no_speech", "no speech was recognized")
-    gate, answer_id = request.app[keys.TURN_GATE], uuid.uuid4()
-    if not await gate.acquire(session.id, answer_id):
-        raise ApiError(409, "busy", "the assistant is still answering in this session")
-    try:
-        message_id = uuid.uuid4()
-        await speech.save_wav(user.id, message_id, wav)
-        async with db_session(request) as db:
-            session = await sessions.get_owned_session(db, session.id, user.id)
-            posted = await messages.post_user_message(
-                db,
-                session,
-                user_id=user.id,
-                content=transcript,
-                content_type=ContentType.audio,
-                message_id=message_id,
-                audio_url=audio_url(message_id),
-            )
-        await notify(
-            request.app,
-            session.id,
-            "message_created",
-            {"message": MessageOut.model_validate(posted.message).model_dump(mode="json")},
-        )
-        finished: AnswerFinished | None = None
-        async for event in run_turn(
-            TurnRequest(session.id, message_id, answer_id, user.id, dict(posted.session.rag_config)),
-            sessionmaker=request.app[keys.SESSIONMAKER],
-            model=request.app[keys.ANSWER_MODEL],
-            stop=asyncio.Event(),
-            retriever=request.app[keys.RETRIEVER],
-        ):
-            if isinstance(event, AnswerFinished):
-                finished = event
-    finally:
-        await gate.release(session.id, answer_id)
-    assert finished is not None
-    answer = MessageOut.model_validate(finished.message)
-    await notify(request.app, session.id, "message_created", {"message": answer.model_dump(mode="json")})
+    message_id = uuid.uuid4()
+    await speech.save_wav(user.id, message_id, wav)
+    turn = await answer_over_rest(
+        request,
+        user,
+        session.id,
+        transcript,
+        content_type=ContentType.audio,
+        message_id=message_id,
+        audio_url=audio_url(message_id),
+    )
     return json_response(
-        SpeechOut(transcript=transcript, message=MessageOut.model_validate(posted.message), answer=answer)
+        SpeechOut(
+            transcript=transcript,
+            message=MessageOut.model_validate(turn.question),
+            answer=MessageOut.model_validate(turn.finished.message),
+        )
     )
 
 

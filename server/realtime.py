@@ -33,7 +33,9 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
         client_manager=manager,
         namespaces="*",
         cors_allowed_origins=list(settings.cors_origins) or None,
-        max_http_buffer_size=settings.max_body_bytes,
+        # larger than any payload we accept, so oversized events reach a handler that refuses them with a
+        # clear error instead of engine.io dropping the connection
+        max_http_buffer_size=settings.socket_max_message_bytes,
         logger=False,
         engineio_logger=False,
     )

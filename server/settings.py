@@ -125,6 +125,7 @@ class Settings:
     max_utterance_seconds: int = 60
     max_audio_chunk_bytes: int = 64 * 1024
     audio_seconds_per_minute: int = 120
+    socket_max_message_bytes: int = 16 * 1024 * 1024
 
     @property
     def is_sqlite(self) -> bool:
@@ -182,4 +183,5 @@ class Settings:
             max_utterance_seconds=_int(merged, "MAX_UTTERANCE_SECONDS", 60, minimum=1),
             max_audio_chunk_bytes=_int(merged, "MAX_AUDIO_CHUNK_BYTES", 64 * 1024, minimum=320),
             audio_seconds_per_minute=_int(merged, "AUDIO_SECONDS_PER_MINUTE", 120, minimum=1),
+            socket_max_message_bytes=_int(merged, "SOCKET_MAX_MESSAGE_BYTES", 16 * 1024 * 1024, minimum=65536),
         )

@@ -28,6 +28,7 @@ async def test_models_vosk_downloads_checks_and_unpacks(tmp_path: Path) -> None:
     model = await asyncio.to_thread(bundled_vosk_model)
     assert model is not None
     archive = await asyncio.to_thread(_zip_model, model, "vosk-model-small-en-us-0.15")
+
     async def good(_: web.Request) -> web.Response:
         return web.Response(body=archive)
 

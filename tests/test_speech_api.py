@@ -139,6 +139,8 @@ async def test_bad_audio_gets_clear_errors_and_the_socket_stays(
         assert (await recorder.call("audio_chunk", b"\x00" * 3))["error"]["code"] == "invalid_audio"
         assert (await recorder.call("audio_chunk", "text, not audio"))["error"]["code"] == "invalid_payload"
         assert (await recorder.call("audio_chunk", b"\x00" * 10_000))["error"]["code"] == "chunk_too_large"
+        huge = await recorder.call("audio_chunk", b"\x00" * (10 * 1024 * 1024), seconds=30)  # a 10 MB chunk
+        assert huge["error"]["code"] == "chunk_too_large" and recorder.client.connected
         for _ in range(4):  # four chunks of 0.25 s fit in one second…
             assert (await recorder.call("audio_chunk", b"\x00" * 8000))["ok"]
         too_long = await recorder.call("audio_chunk", b"\x00" * 8000)  # …a fifth does not
@@ -210,6 +212,7 @@ async def test_the_vosk_engine_streams_through_the_socket(
     try:
         ended = await _voice(recorder, spoken)
         await recorder.wait_for(lambda: bool(recorder.events["transcript_partial"]))
+        await recorder.wait_for(lambda: bool(recorder.events["transcript_final"]))
         # the Korean model hears English as something: partials, a final and a stored message (content unchecked)
         assert ended["ok"], ended
         assert ended["message"]["content_type"] == "audio"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import os
 import sys
 import uuid
@@ -17,6 +16,8 @@ from aiohttp import web
 from server.app import create_app
 from server.auth import Auth
 from server.ingest_command import ingest_paths
+from server.logs import access_log_options
+from server.logs import configure as configure_logging
 from server.models_command import VOSK_BASE_URL, fetch_vosk
 from server.settings import Settings, SettingsError
 from store import users
@@ -30,7 +31,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         settings, host=args.host or settings.host, port=args.port if args.port is not None else settings.port
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, **access_log_options())
     return 0
 
 
@@ -41,29 +42,45 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-async def _create_user(settings: Settings, username: str, password: str, email: str | None) -> None:
+async def _create_user(settings: Settings, username: str, password: str, email: str | None, admin: bool) -> None:
     engine = create_engine(settings.database_url)
     auth = Auth(settings.jwt_secret, settings.jwt_ttl_seconds)
     try:
         async with create_sessionmaker(engine)() as db:
             await users.create_user(
-                db, username=username, password_hash=await auth.hash_password(password), email=email
+                db, username=username, password_hash=await auth.hash_password(password), email=email, is_admin=admin
             )
     finally:
         await engine.dispose()
 
 
+async def _make_admin(settings: Settings, username: str) -> bool:
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as db:
+            user = await users.find_by_username(db, username)
+            if user is None:
+                return False
+            await users.update_profile(db, user, {"is_admin": True})
+            return True
+    finally:
+        await engine.dispose()
+
+
 def _createuser(settings: Settings, args: argparse.Namespace) -> int:
+    if args.admin and args.password is None and asyncio.run(_make_admin(settings, args.username)):
+        print(f"{args.username} is now an admin")
+        return 0
     password = args.password or getpass.getpass("password: ")
     if len(password) < 8:
         print("the password needs at least 8 characters", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_create_user(settings, args.username, password, args.email))
+        asyncio.run(_create_user(settings, args.username, password, args.email, args.admin))
     except Conflict as exc:
         print(exc.message, file=sys.stderr)
         return 1
-    print(f"created user {args.username}")
+    print(f"created {'admin' if args.admin else 'user'} {args.username}")
     return 0
 
 
@@ -89,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     create = commands.add_parser("createuser", help="create a user account")
     create.add_argument("username")
     create.add_argument("--email")
+    create.add_argument("--admin", action="store_true", help="may read analytics and the audit log (promotes an existing user)")
     create.add_argument("--password", help="(prompted for when omitted)")
     ingest = commands.add_parser("ingest", help="add documents for a user (with a progress bar)")
     ingest.add_argument("paths", nargs="+", help=".txt, .md, .html or .pdf files")
@@ -106,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     handlers = {"serve": _serve, "migrate": _migrate, "createuser": _createuser, "ingest": _ingest, "models": _models}
     return handlers[args.command](settings, args)
 

@@ -23,6 +23,7 @@ from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
 from pipelines.speech.tts import TtsUnavailable
 from pipelines.tasks import TaskSet
+from server.metrics import Metrics
 from store.models import ChatSession, Message
 from store.schemas import MessageOut, SessionOut
 from store.sessions import get_session
@@ -55,7 +56,9 @@ class Answers:
         gate: TurnGate,
         retriever: Retriever | None = None,
         speech: Speech | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._retriever = retriever
         self._speech = speech
         self._sio = sio
@@ -113,6 +116,7 @@ class Answers:
                         namespace,
                     )
                 elif isinstance(event, AnswerFinished):
+                    self._observe(event)
                     await self._deltas.finish(request.answer_id)
                     # free the session before announcing the end, so a reply to the response is not `busy`
                     await self._gate.release(request.session_id, request.answer_id)
@@ -127,6 +131,19 @@ class Answers:
                 await self._gate.release(request.session_id, request.answer_id)
             with contextlib.suppress(Exception):
                 await self._emit("typing_indicator", {"user_id": ASSISTANT, "is_typing": False}, namespace)
+
+    def _observe(self, event: AnswerFinished) -> None:
+        if self._metrics is None:
+            return
+        timings, m = event.timings, self._metrics
+        m.messages.labels("assistant").inc()
+        m.answer_time.labels(event.message.status.value).observe(timings["total"])
+        if "first_token" in timings:
+            m.time_to_first_token.observe(timings["first_token"])
+        if "retrieval" in timings:
+            m.retrieval_time.observe(timings["retrieval"])
+        if event.provider is not None:
+            m.llm_time.labels(event.provider).observe(timings["total"] - timings.get("retrieval", 0.0))
 
     @staticmethod
     def _response(event: AnswerFinished, seq: int) -> dict[str, Any]:

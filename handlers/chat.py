@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,8 +25,12 @@ from handlers.speech import SpeechEvents
 from pipelines.chat.turn import TurnRequest
 from pipelines.speech.service import Speech
 from pipelines.tasks import TaskSet
+from server import logs
 from server.auth import Auth, InvalidToken, bearer_token
-from store import messages, sessions, users
+from server.metrics import Metrics
+from server.ratelimit import Limit, Limits, RateLimited, RateLimiter
+from store import audit, messages, sessions, users
+from store.cache import SESSION_TTL, Cache, session_key
 from store.errors import NotFound, StoreError
 from store.models import ContentType, MessageStatus
 from store.schemas import SessionOut
@@ -46,6 +51,12 @@ class ChatContext:
     stops: StopBus
     max_message_chars: int
     speech: Speech
+    limiter: RateLimiter
+    limits: Limits
+    metrics: Metrics
+    cache: Cache
+    trust_forwarded_for: bool = False
+    auto_answer: bool = True  # False stores messages without answering (benchmarks, human-only rooms)
 
 
 def session_id_of(namespace: str) -> uuid.UUID | None:
@@ -57,6 +68,16 @@ def session_id_of(namespace: str) -> uuid.UUID | None:
         return uuid.UUID(match.group(1))
     except ValueError:
         return None
+
+
+def client_address(environ: dict[str, Any], trust_forwarded_for: bool) -> str:
+    """The peer's address (engine.io's own REMOTE_ADDR is a placeholder), or X-Forwarded-For's first hop."""
+    if trust_forwarded_for:
+        forwarded = str(environ.get("HTTP_X_FORWARDED_FOR", "")).split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    request = environ.get("aiohttp.request")
+    return str(getattr(request, "remote", None) or environ.get("REMOTE_ADDR") or "unknown")
 
 
 def _token(environ: dict[str, Any], auth: Any) -> str | None:
@@ -78,6 +99,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         super().__init__("*")
         self.ctx = context
         self._expiry: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._sockets_per_session: Counter[str] = Counter()
         self.tasks = TaskSet()
         self._events: dict[str, Handler] = {
             "user_message": self._user_message,
@@ -98,6 +120,8 @@ class ChatNamespace(socketio.AsyncNamespace):
             raise socketio.exceptions.ConnectionRefusedError(
                 "not_found", {"code": "not_found", "message": "connect to /chat/<session_id>"}
             )
+        ip = client_address(environ, self.ctx.trust_forwarded_for)
+        await self._limit_connect(self.ctx.limits.connect_ip, ip)
         token = _token(environ, auth)
         if token is None:
             raise _refuse("unauthorized", "send a token: auth {token}, ?token= or Authorization: Bearer")
@@ -105,22 +129,47 @@ class ChatNamespace(socketio.AsyncNamespace):
             claims = self.ctx.auth.decode_token(token)
         except InvalidToken as exc:
             raise _refuse("unauthorized", str(exc)) from exc
+        await self._limit_connect(self.ctx.limits.connect_user, claims.user_id)
         async with self.ctx.sessionmaker() as db:
             try:
                 user = await users.get_user(db, claims.user_id)
             except NotFound as exc:
                 raise _refuse("unauthorized", "the account behind this token no longer exists") from exc
-            try:
-                session = await sessions.get_owned_session(db, session_id, user.id)
-            except NotFound as exc:  # unknown or someone else's: the same answer
-                raise _refuse("not_found", "no such session") from exc
+            session = await self._session(db, session_id)
+        if session is None or session.user_id != user.id:  # unknown or someone else's: the same answer
+            raise _refuse("not_found", "no such session")
         if session.is_archived:
             raise _refuse("archived", "the session is archived and read-only")
-        await self.save_session(sid, {"user_id": user.id, "session_id": session_id}, namespace=namespace)
+        await self.save_session(sid, {"user_id": user.id, "session_id": session_id, "ip": ip}, namespace=namespace)
+        self.ctx.metrics.connections.labels("chat").inc()
+        self._sockets_per_session[namespace] += 1
+        if self._sockets_per_session[namespace] == 1:
+            self.ctx.metrics.active_sessions.inc()
         delay = (claims.expires_at - datetime.now(UTC)).total_seconds()
         self._expiry[(namespace, sid)] = asyncio.get_running_loop().call_later(
             max(0.0, delay), lambda: self.tasks.spawn(self._expire(namespace, sid), name=f"expire-{sid}")
         )
+
+    async def _limit_connect(self, limit: Limit, subject: object) -> None:
+        try:
+            await self.ctx.limiter.hit(limit, subject)
+        except RateLimited as exc:
+            raise socketio.exceptions.ConnectionRefusedError(
+                str(exc), {"code": "rate_limited", "message": str(exc), "retry_after": exc.retry_after}
+            ) from exc
+
+    async def _session(self, db: AsyncSession, session_id: uuid.UUID) -> SessionOut | None:
+        """The session from the cache (`session:{id}`, 1 h), or from the database into the cache."""
+        key = session_key(session_id)
+        cached = await self.ctx.cache.get(key, SessionOut)
+        if cached is not None:
+            return cached
+        try:
+            session = SessionOut.model_validate(await sessions.get_session(db, session_id))
+        except NotFound:
+            return None
+        await self.ctx.cache.put(key, session, SESSION_TTL)
+        return session
 
     async def _expire(self, namespace: str, sid: str) -> None:
         await self.emit(
@@ -130,8 +179,13 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     async def on_disconnect(self, namespace: str, sid: str, reason: Any = None) -> None:
         handle = self._expiry.pop((namespace, sid), None)
-        if handle is not None:
+        if handle is not None:  # only connections that were accepted have a timer
             handle.cancel()
+            self.ctx.metrics.connections.labels("chat").dec()
+            self._sockets_per_session[namespace] -= 1
+            if self._sockets_per_session[namespace] <= 0:
+                del self._sockets_per_session[namespace]
+                self.ctx.metrics.active_sessions.dec()
         await self.voice.drop(namespace, sid)
 
     # -- dispatch --------------------------------------------------------------------------------
@@ -142,10 +196,15 @@ class ChatNamespace(socketio.AsyncNamespace):
         namespace, sid, *rest = args
         data = rest[0] if rest else None
         handler = self._events.get(event)
+        state = await self.get_session(sid, namespace=namespace)
+        logs.bind(request_id=logs.new_request_id(), user_id=state.get("user_id"), session_id=state.get("session_id"))
         try:
             if handler is None:
                 raise EventError("unknown_event", f"no such event: {event!r}")
             return await handler(namespace, sid, data)
+        except RateLimited as exc:
+            extra = {"retry_after": exc.retry_after}
+            return await self._refuse_event(namespace, sid, event, "rate_limited", str(exc), extra=extra)
         except EventError as exc:
             return await self._refuse_event(namespace, sid, event, exc.code, exc.message, exc.details)
         except StoreError as exc:
@@ -156,17 +215,36 @@ class ChatNamespace(socketio.AsyncNamespace):
             return await self._refuse_event(namespace, sid, event, "internal_error", f"internal error ({incident})")
 
     async def _refuse_event(
-        self, namespace: str, sid: str, event: str, code: str, message: str, details: Any = None
+        self,
+        namespace: str,
+        sid: str,
+        event: str,
+        code: str,
+        message: str,
+        details: Any = None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": code, "message": message, "event": event}
+        error: dict[str, Any] = {"code": code, "message": message, "event": event, **(extra or {})}
         if details is not None:
             error["details"] = details
+        self.ctx.metrics.errors.labels("socket", code).inc()
         await self.emit("error", error, to=sid, namespace=namespace)
         return {"ok": False, "error": error}
 
     async def who(self, namespace: str, sid: str) -> tuple[uuid.UUID, uuid.UUID]:
         state = await self.get_session(sid, namespace=namespace)
         return state["user_id"], state["session_id"]
+
+    async def address(self, namespace: str, sid: str) -> str:
+        """The client address the socket connected from."""
+        state = await self.get_session(sid, namespace=namespace)
+        return str(state.get("ip", "unknown"))
+
+    async def charge(self, namespace: str, sid: str, user_limit: Limit, ip_limit: Limit, cost: int = 1) -> None:
+        """Spend `cost` of the socket's user and address allowances, or raise `RateLimited`."""
+        user_id, _ = await self.who(namespace, sid)
+        await self.ctx.limiter.hit(user_limit, user_id, cost)
+        await self.ctx.limiter.hit(ip_limit, await self.address(namespace, sid), cost)
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -193,10 +271,11 @@ class ChatNamespace(socketio.AsyncNamespace):
             session = await sessions.get_owned_session(db, session_id, user_id)
             if client_id is not None:
                 existing = await messages.find_by_client_id(db, session_id, client_id)
-                if existing is not None:  # a retry: the first copy, and no second answer
+                if existing is not None:  # a retry: the first copy, no second answer, nothing charged
                     return {"ok": True, "message": message_payload(existing), "duplicate": True}
+            await self.charge(namespace, sid, self.ctx.limits.message_user, self.ctx.limits.message_ip)
             answer_id = uuid.uuid4()
-            if not await self.ctx.gate.acquire(session_id, answer_id):
+            if self.ctx.auto_answer and not await self.ctx.gate.acquire(session_id, answer_id):
                 raise EventError("busy", "the assistant is still answering: wait for assistant_response or stop it")
             try:
                 posted = await messages.post_user_message(
@@ -216,11 +295,13 @@ class ChatNamespace(socketio.AsyncNamespace):
         if not posted.created:
             await self.ctx.gate.release(session_id, answer_id)
             return {"ok": True, "message": payload, "duplicate": True}
+        self.ctx.metrics.messages.labels("user").inc()
         await self.emit("message_created", {"message": payload}, namespace=namespace, skip_sid=sid)
         session_payload = SessionOut.model_validate(posted.session).model_dump(mode="json")
         await self.emit("session_updated", {"session": session_payload}, namespace=namespace)
-        request = TurnRequest(session_id, posted.message.id, answer_id, user_id, dict(posted.session.rag_config))
-        self.ctx.answers.start(namespace, request)
+        if self.ctx.auto_answer:
+            request = TurnRequest(session_id, posted.message.id, answer_id, user_id, dict(posted.session.rag_config))
+            self.ctx.answers.start(namespace, request)
         return {"ok": True, "message": payload}
 
     async def _typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
@@ -255,6 +336,7 @@ class ChatNamespace(socketio.AsyncNamespace):
             message, session = await messages.get_owned_message(db, body.message_id, user_id)
             if session.id != session_id:
                 raise NotFound("no such message")
+            await self._audit(db, namespace, sid, "message_edit", message.id)
             message = await messages.edit_message(db, message, session, user_id=user_id, content=body.content)
         payload = message_payload(message)
         await self.emit("message_updated", {"message": payload}, namespace=namespace, skip_sid=sid)
@@ -267,10 +349,25 @@ class ChatNamespace(socketio.AsyncNamespace):
             message, session = await messages.get_owned_message(db, body.message_id, user_id)
             if session.id != session_id:
                 raise NotFound("no such message")
+            await self._audit(db, namespace, sid, "message_delete", message.id)
             message = await messages.delete_message(db, message, session)
         payload = message_payload(message)
         await self.emit("message_deleted", {"message": payload}, namespace=namespace, skip_sid=sid)
         return {"ok": True, "message": payload}
+
+    async def _audit(self, db: AsyncSession, namespace: str, sid: str, action: str, message_id: uuid.UUID) -> None:
+        """An audit event that commits with the change it records."""
+        user_id, _ = await self.who(namespace, sid)
+        audit.record(
+            db,
+            action,
+            user_id=user_id,
+            target_type="message",
+            target_id=message_id,
+            ip=await self.address(namespace, sid),
+            request_id=logs.REQUEST_ID.get(),
+            details={"via": "socket"},
+        )
 
     async def _sync(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: SyncIn = parse(SyncIn, data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -105,14 +106,10 @@ class SpeechEvents:
             raise EventError(
                 "utterance_too_long", f"an utterance lasts at most {self.speech.limits.max_utterance_seconds:.0f} s"
             )
-        user_id, _ = await self.ns.who(namespace, sid)
-        retry_after = self.speech.budget.charge(user_id, len(data) / 2 / SAMPLE_RATE)
-        if retry_after is not None:
-            raise EventError(
-                "rate_limited",
-                f"audio is limited to {self.speech.budget.limit:.0f} s per minute",
-                {"retry_after": round(retry_after, 1)},
-            )
+        limits = self.ns.ctx.limits  # audio seconds per minute, counted in milliseconds of speech
+        await self.ns.charge(
+            namespace, sid, limits.audio_user, limits.audio_ip, cost=len(data) * 1000 // 2 // SAMPLE_RATE
+        )
         current.pcm.append(data)
         current.utterance.feed(data)
         return {"ok": True}
@@ -121,7 +118,9 @@ class SpeechEvents:
         current = self._open.pop((namespace, sid), None)
         if current is None:
             raise EventError("no_utterance", "send audio_start first")
+        started = time.monotonic()
         text = (await current.utterance.finish()).strip()
+        self.speech.observe("stt", time.monotonic() - started)
         if not text:
             raise EventError("no_speech", "no speech was recognized")
         user_id, _ = await self.ns.who(namespace, sid)

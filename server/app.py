@@ -18,14 +18,20 @@ from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.rag.vectors import create_vector_store
 from pipelines.speech.service import Speech, SpeechLimits
-from server import __version__, keys
+from server import __version__, keys, ratelimit
 from server.auth import Auth
 from server.endpoints import add_endpoints
 from server.errors import error_middleware
+from server.metrics import Metrics
+from server.middlewares import context_middleware, rate_limit_middleware
 from server.openapi import build_openapi
+from server.rag_cache import RagContextCache
+from server.ratelimit import Limits, RateLimiter
 from server.realtime import create_sio, realtime_ctx
 from server.routes import all_endpoints
 from server.settings import Settings
+from store import cache
+from store.cache import Cache
 from store.db import create_engine, create_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -42,26 +48,33 @@ async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def db_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The engine and session factory."""
+    """The engine and a session factory whose commits invalidate the cache."""
     settings = app[keys.SETTINGS]
     # building an SQLite engine touches the filesystem: keep it off the loop
     engine = await asyncio.to_thread(
         create_engine, settings.database_url, pool_size=settings.db_pool_size, echo=settings.db_echo
     )
     app[keys.ENGINE] = engine
-    app[keys.SESSIONMAKER] = create_sessionmaker(engine)
+    app[keys.SESSIONMAKER] = create_sessionmaker(engine, app[keys.CACHE])
     yield
     await engine.dispose()
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    """A Redis client when REDIS_URL is set; nothing otherwise."""
-    url = app[keys.SETTINGS].redis_url
-    if url is None:
+    """A Redis client when REDIS_URL is set, and the cache and rate limits: in Redis, or in this process."""
+    settings, metrics = app[keys.SETTINGS], app[keys.METRICS]
+    app[keys.LIMITS] = Limits.from_settings(settings)
+    if settings.redis_url is None:
+        app[keys.CACHE] = Cache(cache.MemoryBackend(settings.cache_max_entries), metrics.cache)
+        app[keys.LIMITER] = RateLimiter(ratelimit.MemoryBackend(), metrics.rate_limited)
         yield
         return
-    client: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+    client: Redis = Redis.from_url(
+        settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+    )
     app[keys.REDIS] = client
+    app[keys.CACHE] = Cache(cache.RedisBackend(client), metrics.cache)
+    app[keys.LIMITER] = RateLimiter(ratelimit.RedisBackend(client), metrics.rate_limited)
     yield
     await client.aclose()
 
@@ -95,8 +108,9 @@ async def models_ctx(app: web.Application) -> AsyncIterator[None]:
     await model.close()
 
 
-async def create_retriever(settings: Settings) -> Retriever:
-    """Embedder (loaded on first use) and vector store (local mode, or QDRANT_URL) for these settings."""
+async def create_retriever(settings: Settings, cache: Cache | None = None) -> Retriever:
+    """Embedder (loaded on first use) and vector store (local mode, or QDRANT_URL) for these settings;
+    with `cache`, search results are kept as `rag_context:{hash}` entries."""
     embedder = Embedder(settings.embedding_model_path, settings.embedding_tokenizer_path)
     store = await asyncio.to_thread(
         create_vector_store,
@@ -105,13 +119,13 @@ async def create_retriever(settings: Settings) -> Retriever:
         url=settings.qdrant_url,
         api_key=settings.qdrant_api_key,
     )
-    return Retriever(embedder, store)
+    return Retriever(embedder, store, cache=RagContextCache(cache) if cache is not None else None)
 
 
 async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
     """The retriever and the ingestor of uploaded documents."""
     settings = app[keys.SETTINGS]
-    retriever = await create_retriever(settings)
+    retriever = await create_retriever(settings, app[keys.CACHE])
     ingestor = Ingestor(retriever, app[keys.SESSIONMAKER], settings.data_dir / "documents")
     app[keys.RETRIEVER], app[keys.INGESTOR] = retriever, ingestor
     yield
@@ -123,15 +137,16 @@ async def speech_ctx(app: web.Application) -> AsyncIterator[None]:
     """Speech engines (loaded on first use, off the loop) and the stored-audio folders."""
     settings = app[keys.SETTINGS]
     limits = SpeechLimits(
-        max_utterance_seconds=settings.max_utterance_seconds,
-        max_chunk_bytes=settings.max_audio_chunk_bytes,
-        audio_seconds_per_minute=settings.audio_seconds_per_minute,
+        max_utterance_seconds=settings.max_utterance_seconds, max_chunk_bytes=settings.max_audio_chunk_bytes
     )
+    metrics = app[keys.METRICS]
+    timers = {"stt": metrics.stt_time, "tts": metrics.tts_time}
     speech = Speech(
         settings.data_dir,
         vosk_model=settings.vosk_model_path,
         whisper_model=settings.whisper_model_path,
         limits=limits,
+        observe=lambda kind, seconds: timers[kind].observe(seconds),
     )
     app[keys.SPEECH] = speech
     yield
@@ -149,12 +164,16 @@ def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     """A fully wired Parley application for `settings`."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[context_middleware, error_middleware, rate_limit_middleware],
+    )
     app[keys.SETTINGS] = settings
     endpoints = all_endpoints()
     app[keys.OPENAPI] = build_openapi(endpoints, __version__)
     add_endpoints(app, endpoints)
     app[keys.SIO] = create_sio(app)
-    app.cleanup_ctx.extend([executor_ctx, db_ctx, redis_ctx, models_ctx, rag_ctx, speech_ctx, realtime_ctx])
+    app[keys.METRICS] = Metrics()
+    app.cleanup_ctx.extend([executor_ctx, redis_ctx, db_ctx, models_ctx, rag_ctx, speech_ctx, realtime_ctx])
     _setup_cors(app, settings.cors_origins)
     return app

@@ -1,16 +1,21 @@
-"""What route handlers need from a request: a database session and the signed-in user."""
+"""What route handlers need from a request: a database session, the signed-in user, the client address."""
 
 from __future__ import annotations
+
+import uuid
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import keys
+from server import keys, logs
 from server.auth import InvalidToken, bearer_token
 from server.errors import ApiError
-from store import users
+from store import audit as store_audit
+from store import sessions, users
+from store.cache import SESSION_TTL, USER_TTL, session_key, user_key
 from store.errors import NotFound
-from store.models import User
+from store.schemas import SessionOut, UserOut
 
 
 def db_session(request: web.Request) -> AsyncSession:
@@ -18,7 +23,29 @@ def db_session(request: web.Request) -> AsyncSession:
     return request.app[keys.SESSIONMAKER]()
 
 
-async def authenticate(request: web.Request, db: AsyncSession, *, query_token: bool = False) -> User:
+def client_ip(request: web.Request) -> str:
+    """The caller's address: the first X-Forwarded-For hop when TRUST_FORWARDED_FOR is set, else the peer."""
+    if request.app[keys.SETTINGS].trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return request.remote or "unknown"
+
+
+async def load_user(request: web.Request, db: AsyncSession, user_id: object) -> UserOut:
+    """The account from the cache (`user:{id}`, 30 min), or from the database into the cache."""
+    cache = request.app[keys.CACHE]
+    key = user_key(user_id)  # type: ignore[arg-type]
+    cached = await cache.get(key, UserOut)
+    if cached is not None:
+        return cached
+    user = UserOut.model_validate(await users.get_user(db, user_id))  # type: ignore[arg-type]
+    await db.commit()
+    await cache.put(key, user, USER_TTL)
+    return user
+
+
+async def authenticate(request: web.Request, db: AsyncSession, *, query_token: bool = False) -> UserOut:
     """The user behind the request's bearer token, or a 401 `unauthorized`.
 
     With `query_token`, a `?token=` parameter also works: `<audio src>` cannot send headers.
@@ -30,11 +57,49 @@ async def authenticate(request: web.Request, db: AsyncSession, *, query_token: b
         raise ApiError(401, "unauthorized", "sign in first: send Authorization: Bearer <token>")
     try:
         claims = request.app[keys.AUTH].decode_token(token)
-        user = await users.get_user(db, claims.user_id)
+        user = await load_user(request, db, claims.user_id)
     except InvalidToken as exc:
         raise ApiError(401, "unauthorized", str(exc)) from exc
     except NotFound as exc:
         raise ApiError(401, "unauthorized", "the account behind this token no longer exists") from exc
-    await users.touch_active(db, user)
+    logs.bind(user_id=user.id)
+    await users.touch_active(db, user.id, user.last_active_at)
     await db.commit()  # end the read transaction: no pooled connection is held while the body arrives
     return user
+
+
+async def require_admin(request: web.Request, db: AsyncSession) -> UserOut:
+    """The signed-in user if an admin, else 403 `forbidden`."""
+    user = await authenticate(request, db)
+    if not user.is_admin:
+        raise ApiError(403, "forbidden", "only admins may read this")
+    return user
+
+
+def audit(
+    request: web.Request, db: AsyncSession, action: str, *, user_id: object, outcome: str = "success", **fields: Any
+) -> None:
+    """Record an audit event with the caller's address and the request id; it commits with `db`."""
+    store_audit.record(
+        db,
+        action,
+        user_id=user_id,  # type: ignore[arg-type]
+        outcome=outcome,
+        ip=client_ip(request),
+        request_id=logs.REQUEST_ID.get(),
+        **fields,
+    )
+
+
+async def owned_session(
+    request: web.Request, db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID
+) -> SessionOut:
+    """The user's session from the cache (`session:{id}`, 1 h) or the database; someone else's is not found."""
+    cache, key = request.app[keys.CACHE], session_key(session_id)
+    session = await cache.get(key, SessionOut)
+    if session is None:
+        session = SessionOut.model_validate(await sessions.get_session(db, session_id))
+        await cache.put(key, session, SESSION_TTL)
+    if session.user_id != user_id:
+        raise NotFound("no such session")
+    return session

@@ -27,6 +27,8 @@ class Endpoint:
     auth: bool = True
     errors: tuple[int, ...] = ()
     body_media_type: str = "application/json"
+    #: for answers that are not JSON (metrics text, audio)
+    response_media_type: str | None = None
 
 
 def add_endpoints(app: web.Application, endpoints: Iterable[Endpoint]) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from server import keys
+from server.ratelimit import RateLimited
 from store.errors import Conflict, Forbidden, NotFound, StoreError
 
 log = logging.getLogger(__name__)
@@ -43,16 +45,32 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
-    return web.Response(status=status, text=json.dumps({"error": error}, default=str), content_type="application/json")
+    response = web.Response(
+        status=status, text=json.dumps({"error": error}, default=str), content_type="application/json"
+    )
+    response.error_code = code  # type: ignore[attr-defined]  # read back by the metrics in error_middleware
+    return response
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every failure into a JSON error; unexpected ones are logged, never shown."""
+    """Turn every failure into a JSON error (counted by code); unexpected ones are logged, never shown."""
+    response = await _answer(request, handler)
+    if response.status >= 400:
+        code = getattr(response, "error_code", None) or STATUS_CODES.get(response.status, "http_error")
+        request.app[keys.METRICS].errors.labels("rest", code).inc()
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
+    except RateLimited as exc:
+        response = error_response(429, "rate_limited", str(exc), {"retry_after": exc.retry_after})
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except StoreError as exc:
         return error_response(_STORE_STATUS.get(type(exc), 400), exc.code, exc.message)
     except web.HTTPException as exc:

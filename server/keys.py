@@ -17,7 +17,10 @@ from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
 from server.auth import Auth
+from server.metrics import Metrics
+from server.ratelimit import Limits, RateLimiter
 from server.settings import Settings
+from store.cache import Cache
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -33,3 +36,7 @@ RETRIEVER = web.AppKey("retriever", Retriever)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 TURN_GATE = web.AppKey("turn_gate", TurnGate)
 SPEECH = web.AppKey("speech", Speech)
+METRICS = web.AppKey("metrics", Metrics)
+CACHE = web.AppKey("cache", Cache)
+LIMITER = web.AppKey("limiter", RateLimiter)
+LIMITS = web.AppKey("limits", Limits)

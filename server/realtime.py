@@ -50,7 +50,14 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     deltas: DeltaLog = RedisDeltaLog(redis) if redis is not None else MemoryDeltaLog()
     gate: TurnGate = RedisTurnGate(redis) if redis is not None else MemoryTurnGate()
     answers = Answers(
-        sio, app[keys.SESSIONMAKER], app[keys.ANSWER_MODEL], deltas, gate, app[keys.RETRIEVER], app[keys.SPEECH]
+        sio,
+        app[keys.SESSIONMAKER],
+        app[keys.ANSWER_MODEL],
+        deltas,
+        gate,
+        app[keys.RETRIEVER],
+        app[keys.SPEECH],
+        app[keys.METRICS],
     )
 
     async def on_stop(answer_id: uuid.UUID) -> None:
@@ -67,6 +74,12 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
             stops=stops,
             max_message_chars=app[keys.SETTINGS].max_message_chars,
             speech=app[keys.SPEECH],
+            limiter=app[keys.LIMITER],
+            limits=app[keys.LIMITS],
+            metrics=app[keys.METRICS],
+            cache=app[keys.CACHE],
+            trust_forwarded_for=app[keys.SETTINGS].trust_forwarded_for,
+            auto_answer=app[keys.SETTINGS].auto_answer,
         )
     )
     sio.register_namespace(namespace)

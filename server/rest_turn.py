@@ -18,8 +18,8 @@ from server.deps import db_session
 from server.errors import ApiError
 from server.realtime import notify
 from store import messages, sessions
-from store.models import ContentType, Message, User
-from store.schemas import MessageOut
+from store.models import ContentType, Message
+from store.schemas import MessageOut, UserOut
 
 EventSink = Callable[[TurnEvent], Awaitable[None]]
 
@@ -32,7 +32,7 @@ class RestTurn:
 
 async def answer_over_rest(
     request: web.Request,
-    user: User,
+    user: UserOut,
     session_id: uuid.UUID,
     content: str,
     *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -60,6 +61,23 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[
     if raw is None or raw.strip() == "":
         return default
     return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _networks(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    networks = _list(env, name, default)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {network!r} is not an address or network") from exc
+    return networks
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
@@ -126,6 +144,27 @@ class Settings:
     max_audio_chunk_bytes: int = 64 * 1024
     audio_seconds_per_minute: int = 120
     socket_max_message_bytes: int = 16 * 1024 * 1024
+    auto_answer: bool = True
+    #: requests, connects and messages per minute, per user and per client address (0 turns one off)
+    rest_per_minute: int = 600
+    rest_per_minute_ip: int = 1200
+    connects_per_minute: int = 60
+    connects_per_minute_ip: int = 300
+    messages_per_minute: int = 30
+    messages_per_minute_ip: int = 120
+    audio_seconds_per_minute_ip: int = 600
+    #: failed logins per 15 minutes, per username and per client address
+    login_failures_per_username: int = 10
+    login_failures_per_ip: int = 50
+    #: take the client address from X-Forwarded-For (set it only behind a proxy that sets that header)
+    trust_forwarded_for: bool = False
+    cache_max_entries: int = 10_000
+    metrics_token: str | None = field(default=None, repr=False)
+    metrics_allow_from: tuple[str, ...] = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+    #: base64 AES-256 key; old keys stay readable for rotation
+    content_encryption_key: str | None = field(default=None, repr=False)
+    content_encryption_old_keys: tuple[str, ...] = field(default=(), repr=False)
+    log_format: str = "json"
 
     @property
     def is_sqlite(self) -> bool:
@@ -184,4 +223,21 @@ class Settings:
             max_audio_chunk_bytes=_int(merged, "MAX_AUDIO_CHUNK_BYTES", 64 * 1024, minimum=320),
             audio_seconds_per_minute=_int(merged, "AUDIO_SECONDS_PER_MINUTE", 120, minimum=1),
             socket_max_message_bytes=_int(merged, "SOCKET_MAX_MESSAGE_BYTES", 16 * 1024 * 1024, minimum=65536),
+            auto_answer=_bool(merged, "AUTO_ANSWER", True),
+            rest_per_minute=_int(merged, "RATE_LIMIT_REST_PER_MINUTE", 600),
+            rest_per_minute_ip=_int(merged, "RATE_LIMIT_REST_PER_MINUTE_IP", 1200),
+            connects_per_minute=_int(merged, "RATE_LIMIT_CONNECTS_PER_MINUTE", 60),
+            connects_per_minute_ip=_int(merged, "RATE_LIMIT_CONNECTS_PER_MINUTE_IP", 300),
+            messages_per_minute=_int(merged, "RATE_LIMIT_MESSAGES_PER_MINUTE", 30),
+            messages_per_minute_ip=_int(merged, "RATE_LIMIT_MESSAGES_PER_MINUTE_IP", 120),
+            audio_seconds_per_minute_ip=_int(merged, "AUDIO_SECONDS_PER_MINUTE_IP", 600),
+            login_failures_per_username=_int(merged, "LOGIN_FAILURES_PER_USERNAME", 10),
+            login_failures_per_ip=_int(merged, "LOGIN_FAILURES_PER_IP", 50),
+            trust_forwarded_for=_bool(merged, "TRUST_FORWARDED_FOR", False),
+            cache_max_entries=_int(merged, "CACHE_MAX_ENTRIES", 10_000, minimum=1),
+            metrics_token=merged.get("METRICS_TOKEN") or None,
+            metrics_allow_from=_networks(merged, "METRICS_ALLOW_FROM", Settings.metrics_allow_from),
+            content_encryption_key=merged.get("CONTENT_ENCRYPTION_KEY") or None,
+            content_encryption_old_keys=_list(merged, "CONTENT_ENCRYPTION_OLD_KEYS", ()),
+            log_format=_choice(merged, "LOG_FORMAT", "json", ("json", "text")),
         )

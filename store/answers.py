@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.cache import mark_stale, messages_key, session_key
 from store.errors import NotFound
 from store.models import ChatSession, Message, MessageStatus, MessageType, RagContext
 from store.types import utcnow
@@ -100,5 +101,6 @@ async def finish_answer(
         .values(last_message_at=now, message_count=ChatSession.message_count + 1)
         .execution_options(synchronize_session=False)
     )
+    mark_stale(db, session_key(answer.session_id), messages_key(answer.session_id))
     await db.commit()
     return answer

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from store.cache import Cache, CachingSession
+
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     """An engine tuned for the backend: pre-ping pools on PostgreSQL, WAL and foreign keys on SQLite."""
@@ -28,6 +30,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """One `AsyncSession` per unit of work; objects stay usable after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+def create_sessionmaker(engine: AsyncEngine, cache: Cache | None = None) -> async_sessionmaker[AsyncSession]:
+    """One `AsyncSession` per unit of work; objects stay usable after commit; commits invalidate `cache`."""
+    return async_sessionmaker(engine, class_=CachingSession, expire_on_commit=False, info={"cache": cache})

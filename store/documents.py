@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.cache import mark_stale, rag_generation_key
 from store.errors import NotFound
 from store.models import Document, DocumentStatus
 
@@ -69,7 +70,11 @@ async def set_progress(
         values["chunks_done"] = done
     if total is not None:
         values["chunk_count"] = total
-    await db.execute(update(Document).where(Document.id == document_id).values(**values))
+    owner = await db.scalar(
+        update(Document).where(Document.id == document_id).values(**values).returning(Document.user_id)
+    )
+    if owner is not None:  # what the user's questions can find may have changed
+        mark_stale(db, rag_generation_key(owner))
     await db.commit()
 
 

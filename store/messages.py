@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.cache import mark_stale, messages_key, session_key
 from store.errors import Conflict, Forbidden, NotFound
 from store.models import ChatSession, ContentType, Message, MessageType
 from store.types import utcnow
@@ -110,6 +111,7 @@ async def _bump_session(
         )
         .execution_options(synchronize_session=False)
     )
+    mark_stale(db, session_key(session_id), messages_key(session_id))
 
 
 async def get_owned_message(db: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Message, ChatSession]:
@@ -127,17 +129,23 @@ async def get_owned_message(db: AsyncSession, message_id: uuid.UUID, user_id: uu
 
 
 async def list_messages(
-    db: AsyncSession, session_id: uuid.UUID, *, limit: int, offset: int, include_deleted: bool = False
+    db: AsyncSession,
+    session_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+    include_deleted: bool = False,
+    newest: bool = False,
 ) -> tuple[list[Message], int]:
-    """A session's messages in chronological order, and how many there are in all."""
+    """A session's messages in chronological order (with `newest`, the last `limit` of them), and how
+    many there are in all."""
     where = [Message.session_id == session_id]
     if not include_deleted:
         where.append(Message.is_deleted.is_(False))
-    rows = await db.scalars(
-        select(Message).where(*where).order_by(Message.created_at, Message.id).limit(limit).offset(offset)
-    )
+    order = (Message.created_at.desc(), Message.id.desc()) if newest else (Message.created_at, Message.id)
+    rows = list(await db.scalars(select(Message).where(*where).order_by(*order).limit(limit).offset(offset)))
     total = await db.scalar(select(func.count()).select_from(Message).where(*where))
-    return list(rows), int(total or 0)
+    return (rows[::-1] if newest else rows), int(total or 0)
 
 
 async def messages_after(db: AsyncSession, session_id: uuid.UUID, after: Message | None) -> list[Message]:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from store.models import ContentType, DocumentStatus, MessageStatus, MessageType, SessionType
 
@@ -34,6 +34,7 @@ class UserOut(UserPublic):
     preferences: dict[str, Any]
     updated_at: datetime
     last_active_at: datetime | None
+    is_admin: bool = False
 
 
 class SessionOut(_FromRow):
@@ -43,7 +44,7 @@ class SessionOut(_FromRow):
     session_type: SessionType
     rag_config: dict[str, Any]
     speech_config: dict[str, Any]
-    metadata: dict[str, Any] = Field(validation_alias="meta")
+    metadata: dict[str, Any] = Field(validation_alias=AliasChoices("meta", "metadata"))
     is_archived: bool
     archived_at: datetime | None
     message_count: int
@@ -64,7 +65,7 @@ class MessageOut(_FromRow):
     processing_time: float | None
     tokens_used: int | None
     status: MessageStatus
-    reply_to: uuid.UUID | None = Field(validation_alias="reply_to_id")
+    reply_to: uuid.UUID | None = Field(validation_alias=AliasChoices("reply_to_id", "reply_to"))
     client_id: str | None
     created_at: datetime
     edited_at: datetime | None
@@ -107,3 +108,10 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+
+class RecentMessages(BaseModel):
+    """A session's newest messages (oldest first) and how many it holds in all: the `messages:{id}` entry."""
+
+    total: int
+    items: list[MessageOut]

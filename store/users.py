@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.cache import mark_stale, user_key
 from store.errors import Conflict, NotFound
 from store.models import User
 from store.types import utcnow
@@ -19,7 +20,13 @@ ACTIVITY_RESOLUTION = timedelta(minutes=1)
 
 
 async def create_user(
-    db: AsyncSession, *, username: str, password_hash: str, email: str | None = None, full_name: str | None = None
+    db: AsyncSession,
+    *,
+    username: str,
+    password_hash: str,
+    email: str | None = None,
+    full_name: str | None = None,
+    is_admin: bool = False,
 ) -> User:
     """Insert a user; a taken username or email raises `Conflict`."""
     key = username.lower()
@@ -34,6 +41,7 @@ async def create_user(
         password_hash=password_hash,
         full_name=full_name,
         preferences={},
+        is_admin=is_admin,
         last_active_at=utcnow(),
     )
     db.add(user)
@@ -72,11 +80,13 @@ async def update_profile(db: AsyncSession, user: User, changes: dict[str, Any]) 
     return user
 
 
-async def touch_active(db: AsyncSession, user: User, now: datetime | None = None) -> None:
+async def touch_active(
+    db: AsyncSession, user_id: uuid.UUID, last_active_at: datetime | None, now: datetime | None = None
+) -> None:
     """Keep `last_active_at` current, writing at most once per ACTIVITY_RESOLUTION."""
     now = now or utcnow()
-    if user.last_active_at is not None and now - user.last_active_at < ACTIVITY_RESOLUTION:
+    if last_active_at is not None and now - last_active_at < ACTIVITY_RESOLUTION:
         return
-    await db.execute(update(User).where(User.id == user.id).values(last_active_at=now))
+    await db.execute(update(User).where(User.id == user_id).values(last_active_at=now))
+    mark_stale(db, user_key(user_id))
     await db.commit()
-    user.last_active_at = now

@@ -167,7 +167,7 @@ async def test_bad_audio_gets_clear_errors_and_the_socket_stays(
         await recorder.call("audio_cancel", {})
         assert (await recorder.call("audio_start", {}))["ok"]
         limited = await recorder.call("audio_chunk", b"\x00" * 8000)
-        assert limited["error"]["code"] == "rate_limited" and 0 < limited["error"]["details"]["retry_after"] <= 60
+        assert limited["error"]["code"] == "rate_limited" and 0 < limited["error"]["retry_after"] <= 60
         assert recorder.client.connected
     finally:
         await recorder.close()

@@ -6,7 +6,8 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
 
 from pipelines.rag.chunking import chunk_pages
 from pipelines.rag.embedder import Embedder
@@ -25,13 +26,26 @@ class SearchOptions:
     hybrid: bool = True
     score_threshold: float | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class SearchCache(Protocol):
+    """Remembers search results; it must forget them when the owner's documents change."""
+
+    async def lookup(self, owner_id: uuid.UUID, query: str, options: SearchOptions) -> list[Hit] | None: ...
+    async def remember(self, owner_id: uuid.UUID, query: str, options: SearchOptions, hits: list[Hit]) -> None: ...
+
 
 class Retriever:
     """One per process. Vector store calls go through one worker thread (Qdrant local mode is single-writer)."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore, executor: Executor | None = None) -> None:
+    def __init__(
+        self, embedder: Embedder, store: VectorStore, executor: Executor | None = None, cache: SearchCache | None = None
+    ) -> None:
         self.embedder = embedder
         self.store = store
+        self.cache = cache
         self._store_executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant")
 
     async def _store(self, fn: Callable[..., object], *args: object, **kwargs: object) -> object:
@@ -65,6 +79,8 @@ class Retriever:
     async def search(self, owner_id: uuid.UUID, query: str, options: SearchOptions | None = None) -> list[Hit]:
         """The chunks that best answer `query` among the owner's documents."""
         options = options or SearchOptions()
+        if self.cache is not None and (cached := await self.cache.lookup(owner_id, query, options)) is not None:
+            return cached
         dense = (await self.embedder.embed([query]))[0]
         hits = await self._store(
             self.store.search,
@@ -77,6 +93,8 @@ class Retriever:
             score_threshold=options.score_threshold,
         )
         assert isinstance(hits, list)
+        if self.cache is not None:
+            await self.cache.remember(owner_id, query, options, hits)
         return hits
 
     async def delete_document(self, owner_id: uuid.UUID, document_id: uuid.UUID) -> None:

@@ -6,16 +6,19 @@ import asyncio
 import hashlib
 import importlib.util
 import shutil
+import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipelines.speech.audio import SAMPLE_RATE, AudioError, decode_any, float_to_pcm16, pcm16_to_float, read_wav, to_wav
-from pipelines.speech.limits import AudioBudget
 from pipelines.speech.stt import PartialHandler, SttEngine, Utterance, VoskEngine, WhisperEngine
 from pipelines.speech.tts import Pyttsx3Engine
+
+Observer = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,6 @@ class SpeechLimits:
     max_utterance_seconds: float = 60.0
     max_chunk_bytes: int = 64 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
-    audio_seconds_per_minute: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -44,16 +46,22 @@ class Speech:
         whisper_model: Path | None = None,
         limits: SpeechLimits | None = None,
         threads: int = 2,
+        observe: Observer | None = None,
     ) -> None:
+        self._observe = observe
         self.stt: SttEngine = VoskEngine(vosk_model) if vosk_model else WhisperEngine(whisper_model, threads)
         self.tts = Pyttsx3Engine()
         self.limits = limits or SpeechLimits()
-        self.budget = AudioBudget(self.limits.audio_seconds_per_minute)
         self.audio_dir = data_dir / "audio"
         self.tts_dir = data_dir / "tts"
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="stt")
         self._loading = asyncio.Lock()
         self._loaded = False
+
+    def observe(self, kind: str, seconds: float) -> None:
+        """Report processing time (`stt` or `tts`) to whoever measures it."""
+        if self._observe is not None:
+            self._observe(kind, seconds)
 
     async def _load(self) -> None:
         async with self._loading:
@@ -73,9 +81,12 @@ class Speech:
         seconds = samples.size / SAMPLE_RATE
         if seconds > self.limits.max_utterance_seconds:
             raise AudioError("utterance_too_long", f"at most {self.limits.max_utterance_seconds:.0f} s of audio")
+        started = time.monotonic()
         utterance = Utterance(self.stt, self._executor, _ignore)
         utterance.feed(float_to_pcm16(samples))
-        return await utterance.finish(), to_wav(samples)
+        text = await utterance.finish()
+        self.observe("stt", time.monotonic() - started)
+        return text, to_wav(samples)
 
     def audio_path(self, user_id: uuid.UUID, message_id: uuid.UUID) -> Path:
         return self.audio_dir / user_id.hex / f"{message_id.hex}.wav"
@@ -99,7 +110,9 @@ class Speech:
         key = hashlib.sha256(f"{voice}|{rate}|{text}".encode()).hexdigest()
         path = self.tts_dir / f"{key}.wav"
         if not await asyncio.to_thread(path.is_file):
+            started = time.monotonic()
             wav = await self.tts.synthesize(text, voice=voice, rate=rate)
+            self.observe("tts", time.monotonic() - started)
 
             def write() -> None:
                 path.parent.mkdir(parents=True, exist_ok=True)

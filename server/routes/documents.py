@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from pipelines.rag.extract import UnsupportedDocument
 from server import keys
-from server.deps import authenticate, db_session
+from server.deps import audit, authenticate, db_session
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
 from server.schemas import PageQuery
@@ -73,6 +73,9 @@ async def upload(request: web.Request) -> web.Response:
     except UnsupportedDocument as exc:
         raise ApiError(415, "unsupported_document", str(exc)) from exc
     if created:
+        async with db_session(request) as db:
+            audit(request, db, "document_upload", user_id=user.id, target_type="document", target_id=document.id)
+            await db.commit()
         ingestor.submit(document)
     return json_response(DocumentOut.model_validate(document), status=202 if created else 200)
 
@@ -101,6 +104,7 @@ async def delete_document(request: web.Request) -> web.Response:
         user = await authenticate(request, db)
         document = await documents.get_owned_document(db, path_uuid(request, "document_id"), user.id)
         await request.app[keys.INGESTOR].remove(document)
+        audit(request, db, "document_delete", user_id=user.id, target_type="document", target_id=document.id)
         await documents.delete_document(db, document)
     return web.Response(status=204)
 

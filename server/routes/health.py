@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
 from aiohttp import web
 from sqlalchemy import text
 
 from server import keys
+from server.auth import bearer_token
 from server.endpoints import Endpoint, json_response
+from server.errors import ApiError
+from server.metrics import CONTENT_TYPE, address_allowed
 from server.schemas import HealthOut
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,20 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response(HealthOut(status="ready" if ready else "unavailable", checks=checks), 200 if ready else 503)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format, for a METRICS_TOKEN bearer or an address in METRICS_ALLOW_FROM."""
+    settings = request.app[keys.SETTINGS]
+    token = bearer_token(request.headers.get("Authorization"))
+    if settings.metrics_token is not None and token is not None:
+        allowed = hmac.compare_digest(token, settings.metrics_token)
+    else:
+        allowed = address_allowed(request.remote, settings.metrics_allow_from)
+    if not allowed:
+        raise ApiError(403, "forbidden", "metrics are for the monitoring network or a METRICS_TOKEN bearer")
+    body = await asyncio.to_thread(request.app[keys.METRICS].exposition)  # multi-process mode reads files
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
 ENDPOINTS = (
     Endpoint("GET", "/healthz", healthz, "Liveness: the process is up", "ops", response=HealthOut, auth=False),
     Endpoint(
@@ -55,5 +73,15 @@ ENDPOINTS = (
         response=HealthOut,
         auth=False,
         errors=(503,),
+    ),
+    Endpoint(
+        "GET",
+        "/metrics",
+        metrics,
+        "Prometheus metrics",
+        "ops",
+        auth=False,
+        errors=(403,),
+        response_media_type="text/plain",
     ),
 )

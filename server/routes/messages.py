@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
-from server.deps import authenticate, db_session
+from server.deps import audit, authenticate, client_ip, db_session, owned_session
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
 from server.realtime import notify
 from server.schemas import MessageCreate, MessageEdit, MessageListQuery
 from server.validation import parse_body, parse_query, path_uuid
 from store import messages, sessions
-from store.schemas import MessageOut, Page
+from store.cache import MESSAGES_TTL, RECENT_MESSAGES, messages_key
+from store.schemas import MessageOut, Page, RecentMessages
 
 SESSION_MESSAGES = "/api/v1/chat/sessions/{session_id}/messages"
 MESSAGE = "/api/v1/chat/messages/{message_id}"
@@ -30,12 +34,35 @@ async def list_messages(request: web.Request) -> web.Response:
         user = await authenticate(request, db)
         session_id = path_uuid(request, "session_id")
         query = parse_query(request, MessageListQuery)
-        await sessions.get_owned_session(db, session_id, user.id)
-        rows, total = await messages.list_messages(
-            db, session_id, limit=query.limit, offset=query.offset, include_deleted=query.include_deleted
-        )
-    items = [MessageOut.model_validate(row) for row in rows]
-    return json_response(Page[MessageOut](items=items, total=total, limit=query.limit, offset=query.offset))
+        await owned_session(request, db, session_id, user.id)
+        page = None if query.include_deleted else await _from_recent(request, db, session_id, query)
+        if page is None:
+            rows, total = await messages.list_messages(
+                db, session_id, limit=query.limit, offset=query.offset, include_deleted=query.include_deleted
+            )
+            page = Page[MessageOut](
+                items=[MessageOut.model_validate(r) for r in rows], total=total, limit=query.limit, offset=query.offset
+            )
+    return json_response(page)
+
+
+async def _from_recent(
+    request: web.Request, db: AsyncSession, session_id: uuid.UUID, query: MessageListQuery
+) -> Page[MessageOut] | None:
+    """The page from the cached newest messages (`messages:{id}`, 1 h) when it lies among them."""
+    cache, key = request.app[keys.CACHE], messages_key(session_id)
+    recent = await cache.get(key, RecentMessages)
+    if recent is None:
+        rows, total = await messages.list_messages(db, session_id, limit=RECENT_MESSAGES, offset=0, newest=True)
+        recent = RecentMessages(total=total, items=[MessageOut.model_validate(r) for r in rows])
+        await cache.put(key, recent, MESSAGES_TTL)
+    first = recent.total - len(recent.items)  # the position of the oldest cached message
+    if query.offset < first:
+        return None
+    start = query.offset - first
+    return Page[MessageOut](
+        items=recent.items[start : start + query.limit], total=recent.total, limit=query.limit, offset=query.offset
+    )
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -46,6 +73,10 @@ async def post_message(request: web.Request) -> web.Response:
         body = await parse_body(request, MessageCreate)
         _check_length(request, body.content)
         session = await sessions.get_owned_session(db, session_id, user.id)
+        if body.client_id is None or await messages.find_by_client_id(db, session_id, body.client_id) is None:
+            limiter, limits = request.app[keys.LIMITER], request.app[keys.LIMITS]  # retries are not charged
+            await limiter.hit(limits.message_user, user.id)
+            await limiter.hit(limits.message_ip, client_ip(request))
         posted = await messages.post_user_message(
             db,
             session,
@@ -56,6 +87,7 @@ async def post_message(request: web.Request) -> web.Response:
         )
     out = MessageOut.model_validate(posted.message)
     if posted.created:
+        request.app[keys.METRICS].messages.labels("user").inc()
         await notify(request.app, session_id, "message_created", {"message": out.model_dump(mode="json")})
     return json_response(out, status=201 if posted.created else 200)
 
@@ -68,6 +100,7 @@ async def edit_message(request: web.Request) -> web.Response:
         body = await parse_body(request, MessageEdit)
         _check_length(request, body.content)
         message, session = await messages.get_owned_message(db, message_id, user.id)
+        audit(request, db, "message_edit", user_id=user.id, target_type="message", target_id=message.id)
         message = await messages.edit_message(db, message, session, user_id=user.id, content=body.content)
     out = MessageOut.model_validate(message)
     await notify(request.app, message.session_id, "message_updated", {"message": out.model_dump(mode="json")})
@@ -80,6 +113,7 @@ async def delete_message(request: web.Request) -> web.Response:
         user = await authenticate(request, db)
         message_id = path_uuid(request, "message_id")
         message, session = await messages.get_owned_message(db, message_id, user.id)
+        audit(request, db, "message_delete", user_id=user.id, target_type="message", target_id=message.id)
         message = await messages.delete_message(db, message, session)
     out = MessageOut.model_validate(message)
     await notify(request.app, message.session_id, "message_deleted", {"message": out.model_dump(mode="json")})

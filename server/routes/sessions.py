@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.deps import authenticate, db_session
+from server.deps import audit, authenticate, db_session, owned_session
 from server.endpoints import Endpoint, json_response
 from server.schemas import SessionCreate, SessionListQuery, SessionUpdate
 from server.validation import parse_body, parse_query, path_uuid
@@ -47,9 +47,8 @@ async def get_session(request: web.Request) -> web.Response:
     """One of the caller's sessions."""
     async with db_session(request) as db:
         user = await authenticate(request, db)
-        session_id = path_uuid(request, "session_id")
-        session = await sessions.get_owned_session(db, session_id, user.id)
-    return json_response(SessionOut.model_validate(session))
+        session = await owned_session(request, db, path_uuid(request, "session_id"), user.id)
+    return json_response(session)
 
 
 async def update_session(request: web.Request) -> web.Response:
@@ -62,6 +61,8 @@ async def update_session(request: web.Request) -> web.Response:
         if "metadata" in changes:
             changes["meta"] = changes.pop("metadata")
         session = await sessions.get_owned_session(db, session_id, user.id)
+        if changes.get("is_archived") and not session.is_archived:
+            audit(request, db, "session_archive", user_id=user.id, target_type="session", target_id=session.id)
         session = await sessions.update_session(db, session, changes)
     return json_response(SessionOut.model_validate(session))
 
@@ -72,6 +73,8 @@ async def archive_session(request: web.Request) -> web.Response:
         user = await authenticate(request, db)
         session_id = path_uuid(request, "session_id")
         session = await sessions.get_owned_session(db, session_id, user.id)
+        if not session.is_archived:
+            audit(request, db, "session_archive", user_id=user.id, target_type="session", target_id=session.id)
         session = await sessions.update_session(db, session, {"is_archived": True})
     return json_response(SessionOut.model_validate(session))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server import keys
-from server.deps import authenticate, db_session
+from server.deps import audit, authenticate, client_ip, db_session, load_user
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
 from server.schemas import LoginIn, ProfileUpdate, RegisterIn, TokenOut
@@ -18,7 +18,7 @@ from store.types import utcnow
 PREFIX = "/api/v1/users"
 
 
-def _token_for(request: web.Request, user: User) -> TokenOut:
+def _token_for(request: web.Request, user: User | UserOut) -> TokenOut:
     auth = request.app[keys.AUTH]
     return TokenOut(
         access_token=auth.issue_token(user.id), expires_in=auth.ttl_seconds, user=UserOut.model_validate(user)
@@ -33,18 +33,50 @@ async def register(request: web.Request) -> web.Response:
         user = await users.create_user(
             db, username=body.username, password_hash=password_hash, email=body.email, full_name=body.full_name
         )
+        audit(request, db, "register", user_id=user.id, target_type="user", target_id=user.id)
+        await db.commit()
     return json_response(_token_for(request, user), status=201)
 
 
 async def login(request: web.Request) -> web.Response:
-    """Exchange username and password for an access token; unknown user and wrong password look alike."""
+    """Exchange username and password for an access token; unknown user and wrong password look alike.
+
+    Failed attempts count per username and per address; when either is spent, logins answer 429
+    without checking the password, so guessing gains nothing.
+    """
     body = await parse_body(request, LoginIn)
+    limiter, limits, ip = request.app[keys.LIMITER], request.app[keys.LIMITS], client_ip(request)
+    username = body.username.lower()
+    await limiter.check(limits.login_username, username)
+    await limiter.check(limits.login_ip, ip)
     async with db_session(request) as db:
         user = await users.find_by_username(db, body.username)
         ok = await request.app[keys.AUTH].verify_password(user.password_hash if user else None, body.password)
         if user is None or not ok:
+            audit(
+                request,
+                db,
+                "login",
+                user_id=user.id if user else None,
+                outcome="failure",
+                details={"username": username},
+            )
+            await db.commit()
+            await limiter.hit(limits.login_username, username)
+            await limiter.hit(limits.login_ip, ip)
             raise ApiError(401, "invalid_credentials", "wrong username or password")
-        await users.touch_active(db, user, utcnow())
+        audit(request, db, "login", user_id=user.id)
+        await db.commit()
+        await users.touch_active(db, user.id, user.last_active_at, utcnow())
+    return json_response(_token_for(request, user))
+
+
+async def refresh_token(request: web.Request) -> web.Response:
+    """A fresh access token for a signed-in user whose token has not expired yet."""
+    async with db_session(request) as db:
+        user = await authenticate(request, db)
+        audit(request, db, "token_refresh", user_id=user.id)
+        await db.commit()
     return json_response(_token_for(request, user))
 
 
@@ -52,15 +84,15 @@ async def get_me(request: web.Request) -> web.Response:
     """The caller's own account."""
     async with db_session(request) as db:
         user = await authenticate(request, db)
-    return json_response(UserOut.model_validate(user))
+    return json_response(user)
 
 
 async def update_me(request: web.Request) -> web.Response:
     """Change full name, avatar, email or preferences."""
     async with db_session(request) as db:
-        user = await authenticate(request, db)
+        current = await authenticate(request, db)
         body = await parse_body(request, ProfileUpdate)
-        user = await users.update_profile(db, user, body.model_dump(exclude_unset=True))
+        user = await users.update_profile(db, await users.get_user(db, current.id), body.model_dump(exclude_unset=True))
     return json_response(UserOut.model_validate(user))
 
 
@@ -68,9 +100,8 @@ async def get_user(request: web.Request) -> web.Response:
     """Another user's public fields (never email or preferences)."""
     async with db_session(request) as db:
         await authenticate(request, db)
-        user_id = path_uuid(request, "user_id")
-        user = await users.get_user(db, user_id)
-    return json_response(UserPublic.model_validate(user))
+        user = await load_user(request, db, path_uuid(request, "user_id"))
+    return json_response(UserPublic.model_validate(user.model_dump()))
 
 
 ENDPOINTS = (
@@ -95,7 +126,16 @@ ENDPOINTS = (
         body=LoginIn,
         response=TokenOut,
         auth=False,
-        errors=(400, 401, 422),
+        errors=(400, 401, 422, 429),
+    ),
+    Endpoint(
+        "POST",
+        f"{PREFIX}/token/refresh",
+        refresh_token,
+        "A new access token for a signed-in user",
+        "users",
+        response=TokenOut,
+        errors=(401,),
     ),
     Endpoint("GET", f"{PREFIX}/me", get_me, "My account", "users", response=UserOut, errors=(401,)),
     Endpoint(

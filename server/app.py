@@ -32,6 +32,7 @@ from server.routes import all_endpoints
 from server.settings import Settings
 from store import cache
 from store.cache import Cache
+from store.crypto import ContentCipher
 from store.db import create_engine, create_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,11 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     """The engine and a session factory whose commits invalidate the cache."""
     settings = app[keys.SETTINGS]
     # building an SQLite engine touches the filesystem: keep it off the loop
+    cipher = None
+    if settings.content_encryption_key is not None:
+        cipher = ContentCipher(settings.content_encryption_key, settings.content_encryption_old_keys)
     engine = await asyncio.to_thread(
-        create_engine, settings.database_url, pool_size=settings.db_pool_size, echo=settings.db_echo
+        create_engine, settings.database_url, pool_size=settings.db_pool_size, echo=settings.db_echo, cipher=cipher
     )
     app[keys.ENGINE] = engine
     app[keys.SESSIONMAKER] = create_sessionmaker(engine, app[keys.CACHE])

@@ -11,7 +11,7 @@ import re
 import sys
 import uuid
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
@@ -72,9 +72,9 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
-def configure(level: str, fmt: str) -> None:
-    """Root logging for a Parley process: JSON lines (default) or readable text, on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+def build_handler(stream: TextIO, fmt: str) -> logging.Handler:
+    """A handler writing JSON lines (`json`) or readable text (`text`) with the context ids."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(ContextFilter())
     formatter: logging.Formatter
     if fmt == "json":
@@ -87,8 +87,13 @@ def configure(level: str, fmt: str) -> None:
             "%(asctime)s %(levelname)s %(name)s [%(request_id)s user=%(user_id)s session=%(session_id)s]: %(message)s"
         )
     handler.setFormatter(formatter)
+    return handler
+
+
+def configure(level: str, fmt: str) -> None:
+    """Root logging for a Parley process, on stderr."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [build_handler(sys.stderr, fmt)]
     root.setLevel(level)
 
 

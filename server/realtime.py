@@ -24,10 +24,24 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 STEP_SECONDS = 5.0
 
 
+class RedisManager(socketio.AsyncRedisManager):
+    """python-socketio's Redis manager, connecting once.
+
+    Upstream, the publisher and the listener each call `_redis_connect`, and the second call replaces
+    the first client without closing it: one Redis connection leaks per process. Reusing the client is
+    safe, since redis-py reconnects its pooled connections and PubSub by itself.
+    """
+
+    def _redis_connect(self) -> None:
+        if self.redis is None:
+            super()._redis_connect()
+        self.connected = True
+
+
 def create_sio(app: web.Application) -> socketio.AsyncServer:
     """An AsyncServer for `app`, attached at /socket.io (Redis manager when REDIS_URL is set)."""
     settings = app[keys.SETTINGS]
-    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    manager = RedisManager(settings.redis_url) if settings.redis_url else None
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
@@ -100,6 +114,22 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     await _bounded(answers.shutdown(0), "cancelling answers", STEP_SECONDS)
     await _bounded(namespace.tasks.close(), "cancelling connection timers", STEP_SECONDS)
     await _bounded(background.close(), "stopping the stop bus", STEP_SECONDS)
+    await _bounded(_close_manager(sio), "closing the Redis client manager", STEP_SECONDS)
+
+
+async def _close_manager(sio: socketio.AsyncServer) -> None:
+    """Stop the Redis manager's listener and close its connections (python-socketio leaves them open)."""
+    manager = sio.manager
+    if not isinstance(manager, socketio.AsyncRedisManager):
+        return
+    listener = getattr(manager, "thread", None)
+    if isinstance(listener, asyncio.Task):
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+    if manager.pubsub is not None:
+        await manager.pubsub.aclose()
+    if manager.redis is not None:
+        await manager.redis.aclose()
 
 
 async def _bounded(step: Awaitable[None], what: str, seconds: float) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from store.models import ContentType, SessionType
-from store.schemas import UserOut
+from store.schemas import DocumentOut, MessageOut, RagContextOut, SessionOut, UserOut
 
 Username = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 Email = Annotated[
@@ -111,3 +113,96 @@ class MessageEdit(Body):
 class HealthOut(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+def _default_since() -> datetime:
+    return datetime.now(UTC) - timedelta(days=30)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TimeRange(BaseModel):
+    """`from` (default 30 days ago) and `to` (default now), ISO 8601 with a time zone."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    since: AwareDatetime = Field(default_factory=_default_since, alias="from")
+    until: AwareDatetime = Field(default_factory=_now, alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeRange:
+        if self.since >= self.until:
+            raise ValueError("`from` must be before `to`")
+        return self
+
+
+class AnalyticsQuery(TimeRange):
+    top: int = Field(default=10, ge=1, le=100)
+
+
+class AuditQuery(TimeRange):
+    user_id: uuid.UUID | None = None
+    action: str | None = Field(default=None, max_length=64)
+    outcome: Literal["success", "failure"] | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0)
+
+
+class PopularQuery(BaseModel):
+    query: str
+    count: int
+
+
+class DailyActive(BaseModel):
+    day: str
+    users: int
+
+
+class AnalyticsOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    since: datetime = Field(alias="from")
+    until: datetime = Field(alias="to")
+    active_sessions: int
+    average_session_duration_seconds: float
+    messages: int
+    messages_by_type: dict[str, int]
+    messages_per_session: float
+    popular_queries: list[PopularQuery]
+    daily_active_users: list[DailyActive]
+    active_users: int
+    messages_per_user: float
+    answers: dict[str, int]
+    error_rates: dict[str, float]
+    login_failures: int
+
+
+class AuditEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    created_at: datetime
+    user_id: uuid.UUID | None
+    action: str
+    outcome: str
+    target_type: str | None
+    target_id: str | None
+    ip: str | None
+    request_id: str | None
+    details: dict[str, Any]
+
+
+class ExportOut(BaseModel):
+    """Everything Parley stores about the caller."""
+
+    user: UserOut
+    sessions: list[SessionOut]
+    messages: list[MessageOut]
+    rag_contexts: list[RagContextOut]
+    documents: list[DocumentOut]
+
+
+class EraseOut(BaseModel):
+    erased: dict[str, int]

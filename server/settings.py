@@ -12,6 +12,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from store.crypto import ContentCipher, EncryptionError
+
 log = logging.getLogger(__name__)
 
 
@@ -185,6 +187,12 @@ class Settings:
             database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
         if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise SettingsError("DATABASE_URL must be sqlite+aiosqlite://… or postgresql+asyncpg://…")
+        key, old_keys = merged.get("CONTENT_ENCRYPTION_KEY") or None, _list(merged, "CONTENT_ENCRYPTION_OLD_KEYS", ())
+        if key is not None or old_keys:
+            try:
+                ContentCipher(key or "", old_keys)
+            except EncryptionError as exc:
+                raise SettingsError(f"CONTENT_ENCRYPTION_KEY / CONTENT_ENCRYPTION_OLD_KEYS: {exc}") from exc
         return cls(
             data_dir=data_dir,
             database_url=database_url,
@@ -237,7 +245,7 @@ class Settings:
             cache_max_entries=_int(merged, "CACHE_MAX_ENTRIES", 10_000, minimum=1),
             metrics_token=merged.get("METRICS_TOKEN") or None,
             metrics_allow_from=_networks(merged, "METRICS_ALLOW_FROM", Settings.metrics_allow_from),
-            content_encryption_key=merged.get("CONTENT_ENCRYPTION_KEY") or None,
-            content_encryption_old_keys=_list(merged, "CONTENT_ENCRYPTION_OLD_KEYS", ()),
+            content_encryption_key=key,
+            content_encryption_old_keys=old_keys,
             log_format=_choice(merged, "LOG_FORMAT", "json", ("json", "text")),
         )

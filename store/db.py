@@ -8,17 +8,23 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from store.cache import Cache, CachingSession
+from store.crypto import ContentCipher, attach
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """An engine tuned for the backend: pre-ping pools on PostgreSQL, WAL and foreign keys on SQLite."""
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, cipher: ContentCipher | None = None
+) -> AsyncEngine:
+    """An engine tuned for the backend: pre-ping pools on PostgreSQL, WAL and foreign keys on SQLite;
+    with `cipher`, message content and RAG context are encrypted at rest."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
-    )
+    else:
+        engine = create_async_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        )
+    attach(engine.sync_engine.dialect, cipher)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

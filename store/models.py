@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from store.crypto import EncryptedJSON, EncryptedText
 from store.types import JSONType, UTCDateTime, utcnow
 
 
@@ -118,10 +119,10 @@ class Message(Base):
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     message_type: Mapped[MessageType] = mapped_column(_enum(MessageType, "message_type"))
     content_type: Mapped[ContentType] = mapped_column(_enum(ContentType, "content_type"), default=ContentType.text)
-    content: Mapped[str] = mapped_column(Text, default="")
+    content: Mapped[str] = mapped_column(EncryptedText, default="")
     audio_url: Mapped[str | None] = mapped_column(String(2048))
     #: a compact summary of the sources (the full record is in rag_contexts)
-    rag_context: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    rag_context: Mapped[dict[str, Any] | None] = mapped_column(EncryptedJSON)
     processing_time: Mapped[float | None] = mapped_column(Float)
     tokens_used: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[MessageStatus] = mapped_column(
@@ -140,10 +141,10 @@ class RagContext(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"), index=True)
-    query: Mapped[str] = mapped_column(Text)
+    query: Mapped[str] = mapped_column(EncryptedText)
     search_mode: Mapped[str] = mapped_column(String(32), default="hybrid")
-    retrieved_documents: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
-    generation_prompt: Mapped[str | None] = mapped_column(Text)
+    retrieved_documents: Mapped[list[dict[str, Any]]] = mapped_column(EncryptedJSON, default=list)
+    generation_prompt: Mapped[str | None] = mapped_column(EncryptedText)
     llm_provider: Mapped[str | None] = mapped_column(String(64))
     retrieval_time: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -15,6 +15,7 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from blockbuster import BlockBuster, blockbuster_ctx
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.app import create_app
@@ -172,3 +173,35 @@ async def http() -> AsyncIterator[ClientSession]:
 def api(server: TestServer, http: ClientSession) -> Api:
     """A small REST client for the server under test."""
     return Api(str(server.make_url("")), http)
+
+
+OPS_BACKENDS = ("embedded", "postgres+redis")
+
+
+@pytest.fixture(params=OPS_BACKENDS)
+async def ops_settings(request: pytest.FixtureRequest, databases: dict[str, str], tmp_path: Path) -> Settings:
+    """The embedded defaults (SQLite, in-process cache and limits), or PostgreSQL with Redis (flushed)."""
+    env = {"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40}
+    base = await asyncio.to_thread(Settings.from_env, env, None)  # it resolves paths
+    if request.param == "embedded":
+        return replace(base, database_url=databases["sqlite"])
+    redis = Redis.from_url(REDIS_URL)
+    await redis.flushdb()
+    await redis.aclose()
+    return replace(base, database_url=databases["postgres"], redis_url=REDIS_URL)
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Settings], Any]]:
+    """Start apps for given settings on real loopback ports; all are closed at the end."""
+    started: list[TestServer] = []
+
+    async def start(settings: Settings) -> TestServer:
+        test_server = TestServer(create_app(settings), host="127.0.0.1")
+        await test_server.start_server()
+        started.append(test_server)
+        return test_server
+
+    yield start
+    for test_server in reversed(started):
+        await test_server.close()

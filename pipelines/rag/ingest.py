@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +29,7 @@ class Ingestor:
         self._sessionmaker = sessionmaker
         self.files_dir = files_dir
         self._tasks = TaskSet()
+        self._running: dict[uuid.UUID, set[asyncio.Task[Any]]] = {}
 
     def path_of(self, document: Document) -> Path:
         return self.files_dir / document.user_id.hex / document.id.hex
@@ -62,7 +65,10 @@ class Ingestor:
 
     def submit(self, document: Document) -> None:
         """Ingest in the background; progress and the outcome land on the document row."""
-        self._tasks.spawn(self.ingest(document), name=f"ingest-{document.id}")
+        task = self._tasks.spawn(self.ingest(document), name=f"ingest-{document.id}")
+        owned = self._running.setdefault(document.user_id, set())
+        owned.add(task)
+        task.add_done_callback(owned.discard)
 
     async def _progress(self, document_id: uuid.UUID, status: DocumentStatus, **values: object) -> None:
         async with self._sessionmaker() as db:
@@ -101,6 +107,15 @@ class Ingestor:
         """Delete a document's vectors and stored file (the caller deletes the row)."""
         await self.retriever.delete_document(document.user_id, document.id)
         await asyncio.to_thread(self.path_of(document).unlink, missing_ok=True)
+
+    async def erase_owner(self, owner_id: uuid.UUID) -> None:
+        """Stop the owner's ingestions, then delete all their vectors and stored files (account erase)."""
+        tasks = list(self._running.pop(owner_id, ()))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.retriever.delete_owner(owner_id)
+        await asyncio.to_thread(shutil.rmtree, self.files_dir / owner_id.hex, ignore_errors=True)
 
     async def close(self) -> None:
         await self._tasks.close()

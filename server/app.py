@@ -29,6 +29,7 @@ from server.rag_cache import RagContextCache
 from server.ratelimit import Limits, RateLimiter
 from server.realtime import create_sio, realtime_ctx
 from server.routes import all_endpoints
+from server.routes.web import add_web_routes
 from server.settings import Settings
 from store import cache
 from store.cache import Cache
@@ -176,6 +177,7 @@ def create_app(settings: Settings) -> web.Application:
     endpoints = all_endpoints()
     app[keys.OPENAPI] = build_openapi(endpoints, __version__)
     add_endpoints(app, endpoints)
+    add_web_routes(app)  # the web client at /
     app[keys.SIO] = create_sio(app)
     app[keys.METRICS] = Metrics()
     app.cleanup_ctx.extend([executor_ctx, redis_ctx, db_ctx, models_ctx, rag_ctx, speech_ctx, realtime_ctx])

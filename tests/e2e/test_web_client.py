@@ -1,0 +1,341 @@
+"""The web client in a real browser: every capability of the page, driven like a user would."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, expect
+
+from tests.api import Api
+from tests.e2e.conftest import SPOKEN_QUESTION
+from tests.fakes.groq import GroqFake
+from tests.pipelines.speech_util import wer
+from tests.sio import Recorder
+
+DOCUMENT = """# Zephyr-9 lighthouse lamp
+
+The Zephyr-9 lighthouse lamp carries a warranty of seven years from the date of installation.
+Its beam reaches 22 nautical miles in clear weather. Replacement bulbs are ordered from the harbour office.
+"""
+QUESTION = "How long is the warranty of the Zephyr-9 lighthouse lamp?"
+ANSWER = ["The ", "Zephyr-9 ", "lamp ", "is ", "under ", "warranty ", "for ", "seven ", "years."]
+LONG_ANSWER = [f"part{i} " for i in range(600)]
+VOICE_ANSWER = ["Sunny ", "with ", "a ", "light ", "breeze."]
+
+# Records what the page showed, even briefly: banner texts and live transcripts.
+OBSERVE = """() => {
+  window.__seen = {banner: [], transcript: []};
+  const watch = (selector, key) => new MutationObserver(() => {
+    const el = document.querySelector(selector);
+    if (!el.closest("[hidden]") && el.textContent) window.__seen[key].push(el.textContent);
+  }).observe(document.querySelector(selector).parentElement,
+             {subtree: true, childList: true, characterData: true, attributes: true});
+  watch("#banner-text", "banner");
+  watch("#transcript-text", "transcript");
+}"""
+
+
+def answer_item(page: Page, index: int = -1) -> Any:
+    items = page.locator("li.msg.assistant")
+    return items.last if index == -1 else items.nth(index)
+
+
+async def text_of(page: Page, selector: str) -> str:
+    return str(await page.locator(selector).text_content())
+
+
+async def watch_answer(page: Page, answer_id: str) -> None:
+    """Record every text an answer shows on its way (window.__texts)."""
+    await page.evaluate(
+        """(id) => {
+          window.__texts = [];
+          new MutationObserver(() => {
+            const content = document.querySelector(`li[data-id="${id}"] .content`);
+            if (content) window.__texts.push(content.textContent);
+          }).observe(document.querySelector("#messages"), {subtree: true, childList: true, characterData: true});
+        }""",
+        answer_id,
+    )
+
+
+async def grows(page: Page, answer_id: str, by: int = 60) -> None:
+    """Wait until the answer's text is `by` characters longer than now."""
+    script = "(id) => document.querySelector(`li[data-id='${id}'] .content`).textContent.length"
+    now = await page.evaluate(script, answer_id)
+    await page.wait_for_function(
+        "([id, n]) => document.querySelector(`li[data-id='${id}'] .content`).textContent.length > n",
+        arg=[answer_id, now + by],
+    )
+
+
+def assert_prefixes(texts: list[str]) -> None:
+    """Nothing duplicated, nothing missing: every text shown is a prefix of the answer, and it only grows."""
+    whole = "".join(LONG_ANSWER)
+    assert texts and all(whole.startswith(text) for text in texts), [t for t in texts if not whole.startswith(t)][:3]
+    assert [len(t) for t in texts] == sorted(len(t) for t in texts)
+
+
+@pytest.mark.timeout(300)
+async def test_the_web_client_does_everything_in_a_real_browser(
+    browser: Browser,
+    chat_server: TestServer,
+    chat_api: Api,
+    groq: GroqFake,
+    spoken_wav: tuple[Path, float],
+    artifacts: Path,
+    tmp_path: Path,
+) -> None:
+    base = str(chat_server.make_url("")).rstrip("/")
+    context = await browser.new_context(viewport={"width": 1280, "height": 820})
+    await context.grant_permissions(["microphone"], origin=base)
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console: {msg.text}")
+            if msg.type == "error" and "status of 401" not in msg.text  # the expired-login step
+            else None
+        ),
+    )
+    username, password = f"web_{uuid.uuid4().hex[:10]}", "correct horse battery"
+    try:
+        # ---- register, log out, log in ----
+        await page.goto(base + "/")
+        await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        await page.screenshot(path=str(artifacts / "web-client-login.png"), animations="disabled")
+        await page.get_by_role("tab", name="Register").click()
+        await page.get_by_label("Username").fill(username)
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Create account").click()
+        await expect(page.locator("#whoami")).to_have_text(username)
+        assert await page.evaluate("sessionStorage.getItem('parley.token')")
+        await page.get_by_role("button", name="Log out").click()
+        await expect(page.locator("#auth-notice")).to_have_text("You are logged out.")
+        await page.get_by_label("Username").fill(username)
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Log in", exact=True).click()
+        await expect(page.locator("#app-view")).to_be_visible()
+        await expect(page.locator("#whoami")).to_have_text(username)
+        token = await page.evaluate("sessionStorage.getItem('parley.token')")
+
+        # ---- a new chat, renamed ----
+        await page.get_by_role("button", name="+ New chat").click()
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+        await page.get_by_role("button", name="Rename").click()
+        await page.get_by_label("Chat title").fill("Lighthouse questions")
+        await page.get_by_label("Chat title").press("Enter")
+        await expect(page.locator("#chat-title")).to_have_text("Lighthouse questions")
+        await expect(page.locator("#session-list .session-title").first).to_have_text("Lighthouse questions")
+        session_id = await page.evaluate("window.parley.chat.sessionId")
+
+        # ---- upload a document by drag and drop; it is ingested ----
+        await page.evaluate(
+            """([name, text]) => {
+              const data = new DataTransfer();
+              data.items.add(new File([text], name, {type: "text/markdown"}));
+              const zone = document.querySelector("#dropzone");
+              zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: data, bubbles: true, cancelable: true}));
+              zone.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+            }""",
+            ["zephyr-lamp.md", DOCUMENT],
+        )
+        document = page.locator("#document-list li.document", has_text="zephyr-lamp.md")
+        await expect(document).to_have_attribute("data-status", "ready", timeout=60_000)
+        await expect(document.locator(".chip")).to_have_text("Ready")
+
+        # ---- ask: the answer streams token by token, with its source ----
+        await page.evaluate(OBSERVE)
+        groq.script.tokens, groq.script.delay = ANSWER, 0.15
+        box = page.get_by_label("Message", exact=True)
+        await box.fill("first line")
+        await box.press("Shift+Enter")  # a new line, not a send
+        await box.press_sequentially("second line")
+        assert await box.input_value() == "first line\nsecond line"
+        await box.fill(QUESTION)
+        await box.press("Enter")
+        await expect(box).to_have_value("")
+        await expect(page.locator("li.msg.user").last.locator(".content")).to_have_text(QUESTION)
+        answer = answer_item(page)
+        await expect(answer).to_have_attribute("data-status", "streaming")
+        await expect(page.get_by_role("button", name="Stop")).to_be_visible()
+        # a part of the answer is on screen while it is still being written
+        await page.wait_for_function(
+            """() => {
+              const li = [...document.querySelectorAll("li.msg.assistant")].pop();
+              const text = li.querySelector(".content").textContent;
+              return li.dataset.status === "streaming" && text.startsWith("The ") && text.length < LIMIT;
+            }""".replace("LIMIT", str(len("".join(ANSWER))))
+        )
+        await expect(answer).to_have_attribute("data-status", "complete")
+        await expect(answer.locator(".content")).to_have_text("".join(ANSWER))
+        await expect(page.get_by_role("button", name="Stop")).to_be_hidden()
+        sources = answer.locator("details.sources")
+        await expect(sources.locator("summary")).to_have_text(re.compile(r"Sources \(\d+\)"))
+        await sources.locator("summary").click()
+        first_source = sources.locator("li.source").first
+        await expect(first_source.locator(".source-name")).to_have_text("zephyr-lamp.md")
+        await expect(first_source.locator(".snippet")).to_contain_text("seven years")
+        await expect(first_source.locator(".score")).to_have_text(re.compile(r"score \d\.\d\d"))
+
+        # ---- another device types ----
+        other = Recorder(base, f"/chat/{session_id}")
+        await other.connect(token)
+        try:
+            await other.call("typing", {"is_typing": True})
+            await expect(page.locator("#typing")).to_have_text("Typing on another device…")
+            await other.call("typing", {"is_typing": False})
+            await expect(page.locator("#typing")).to_have_text("")
+        finally:
+            await other.close()
+
+        # ---- reload: the history comes back over REST, sources included ----
+        await page.reload()
+        await expect(page.locator("#chat-title")).to_have_text("Lighthouse questions")
+        await expect(page.locator("li.msg.user .content").first).to_have_text(QUESTION)
+        await expect(answer_item(page).locator(".content")).to_have_text("".join(ANSWER))
+        await expect(answer_item(page).locator("details.sources summary")).to_be_visible()
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+
+        # ---- edit, then delete, own messages ----
+        await page.get_by_role("button", name="Edit message").first.click()
+        await page.get_by_label("Edit message").fill(QUESTION + " (in years)")
+        await page.get_by_label("Edit message").press("Enter")
+        await expect(page.locator("li.msg.user .content").first).to_have_text(QUESTION + " (in years)")
+        await expect(page.locator("li.msg.user .meta").first).to_contain_text("edited")
+
+        # ---- a long answer: the connection drops mid-answer and resumes, then Stop ends it ----
+        await page.evaluate(OBSERVE)
+        groq.script.tokens, groq.script.delay = LONG_ANSWER, 0.03
+        await box.fill("Tell me everything about lighthouses.")
+        await box.press("Enter")
+        long_answer = answer_item(page)
+        await expect(long_answer).to_have_attribute("data-status", "streaming")
+        answer_id = await long_answer.get_attribute("data-id")
+        await watch_answer(page, str(answer_id))
+        await expect(long_answer.locator(".content")).to_contain_text("part5 ")
+        await page.evaluate("window.parley.chat.debug.dropConnection()")
+        await page.wait_for_function("window.__seen.banner.some(t => t.includes('reconnecting'))")
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+        await expect(page.locator("#banner")).to_be_hidden()
+        await grows(page, str(answer_id))  # after the reconnect
+        assert_prefixes(await page.evaluate("window.__texts"))
+
+        # a reload mid-answer: the history shows it streaming, and `sync` picks it up from its first delta
+        await page.reload()
+        await expect(long_answer).to_have_attribute("data-id", str(answer_id))
+        await expect(long_answer).to_have_attribute("data-status", "streaming")
+        await page.evaluate(OBSERVE)
+        await watch_answer(page, str(answer_id))
+        await grows(page, str(answer_id))
+        await page.screenshot(path=str(artifacts / "web-client-streaming.png"), animations="disabled")
+        await page.get_by_role("button", name="Stop").click()
+        await expect(long_answer).to_have_attribute("data-status", "cancelled")
+        await expect(long_answer.locator(".chip.cancelled")).to_have_text("Stopped")
+        await expect(page.get_by_role("button", name="Send message")).to_be_visible()
+        assert_prefixes(await page.evaluate("window.__texts"))
+        stored = await chat_api.call("GET", f"/api/v1/chat/sessions/{session_id}/messages", token=token)
+        stored_answer = next(m for m in stored.body["items"] if m["id"] == answer_id)
+        shown = await long_answer.locator(".content").text_content()
+        # nothing duplicated, nothing missing: the page shows exactly what the server stored, a prefix of the answer
+        assert shown == stored_answer["content"] and "".join(LONG_ANSWER).startswith(shown) and len(shown) > 40
+
+        # ---- delete a message ----
+        last_user = page.locator("li.msg.user").last
+        await last_user.get_by_role("button", name="Delete message").click()
+        await last_user.get_by_role("button", name="Confirm delete").click()
+        await expect(last_user.locator(".deleted")).to_have_text("This message was deleted.")
+
+        # ---- voice: hold the microphone, the spoken question becomes a transcript and gets an answer ----
+        _, seconds = spoken_wav
+        groq.script.tokens, groq.script.delay = VOICE_ANSWER, 0.0
+        users_before = await page.locator("li.msg.user").count()
+        mic = page.get_by_role("button", name="Hold to talk")
+        await mic.hover()
+        await page.mouse.down()
+        await page.wait_for_function(f"Number(document.querySelector('#mic').dataset.seconds) >= {seconds:.2f}")
+        await page.screenshot(path=str(artifacts / "web-client-recording.png"), animations="disabled")
+        await page.mouse.up()
+        await expect(page.locator("li.msg.user")).to_have_count(users_before + 1, timeout=90_000)
+        voice = page.locator("li.msg.user").last
+        await expect(voice.locator(".voice-tag")).to_be_visible()
+        transcript = str(await voice.locator(".content").text_content())
+        partials = await page.evaluate("window.__seen.transcript")
+        print(f"\nvoice transcript: {transcript!r} (WER {wer(SPOKEN_QUESTION, transcript):.2f}); partials: {partials}")
+        assert wer(SPOKEN_QUESTION, transcript) <= 0.35, transcript
+        assert any("weather" in p.lower() for p in partials), partials  # partial transcripts were shown live
+        voice_answer = answer_item(page)
+        await expect(voice_answer).to_have_attribute("data-status", "complete", timeout=60_000)
+        await expect(voice_answer.locator(".content")).to_have_text("".join(VOICE_ANSWER))
+
+        # ---- speech out: the speaker button plays an answer; auto-speak is a session setting ----
+        listen = voice_answer.get_by_role("button", name="Read this answer aloud")
+        await listen.click()
+        voice_answer_id = await voice_answer.get_attribute("data-id")
+        await expect(page.locator("body")).to_have_attribute("data-last-played", str(voice_answer_id), timeout=60_000)
+        await page.get_by_label("Auto-speak").check()
+        await expect(page.locator(".toast", has_text="Answers will be read aloud.")).to_be_visible()
+        session = await chat_api.call("GET", f"/api/v1/chat/sessions/{session_id}", token=token)
+        assert session.body["speech_config"]["auto_tts"] is True
+        groq.script.tokens = ["Bring ", "a ", "warm ", "coat."]
+        await box.fill("What should I wear?")
+        await box.press("Enter")
+        spoken_answer = answer_item(page)
+        await expect(spoken_answer.locator(".content")).to_have_text("Bring a warm coat.")
+        spoken_id = await spoken_answer.get_attribute("data-id")
+        # the answer is read aloud without a click (tts_ready)
+        await expect(page.locator("body")).to_have_attribute("data-last-played", str(spoken_id), timeout=60_000)
+
+        await expect(page.locator(".toast")).to_have_count(0, timeout=10_000)  # nothing covering the chat
+        await page.screenshot(path=str(artifacts / "web-client.png"), animations="disabled")
+        await answer_item(page, 0).locator("details.sources summary").click()
+
+        # ---- a phone-sized screen: the chat fills it, the drawer holds chats and documents ----
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await expect(page.get_by_role("button", name="Show chats and documents")).to_be_visible()
+        await expect(page.locator("#sidebar")).not_to_be_in_viewport()
+        await page.screenshot(path=str(artifacts / "web-client-phone.png"), animations="disabled")
+        await page.get_by_role("button", name="Show chats and documents").click()
+        await expect(page.locator("#sidebar")).to_be_in_viewport()
+        await page.screenshot(path=str(artifacts / "web-client-phone-drawer.png"), animations="disabled")
+        await page.locator("#scrim").click(position={"x": 370, "y": 400})
+        await page.set_viewport_size({"width": 1280, "height": 820})
+
+        # ---- archive, show archived, restore ----
+        await page.get_by_role("button", name="Archive").click()
+        await page.get_by_role("button", name="Archive?").click()
+        await expect(page.locator("#readonly-note")).to_be_visible()
+        await expect(page.locator(".toast")).to_have_count(0, timeout=10_000)
+        await page.screenshot(path=str(artifacts / "web-client-archived.png"), animations="disabled")
+        await page.get_by_label("Show archived").check()
+        await expect(page.locator("#archived-list .session-title")).to_have_text(["Lighthouse questions"])
+        await page.get_by_role("button", name="Restore").click()
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+        await expect(page.locator("#session-list .session-title").first).to_have_text("Lighthouse questions")
+
+        # ---- delete the document (a second click confirms) ----
+        await page.get_by_role("button", name="Delete zephyr-lamp.md").click()
+        await page.get_by_role("button", name="Delete?").click()
+        await expect(page.locator("#document-list")).to_have_text("No documents yet.")
+        assert (await chat_api.call("GET", "/api/v1/documents", token=token)).body["total"] == 0
+
+        # ---- an expired login: a clear message and the way back ----
+        await page.evaluate("sessionStorage.setItem('parley.token', 'expired.token.value')")
+        await page.get_by_role("button", name="+ New chat").click()
+        await expect(page.locator("#banner-text")).to_have_text("Your login has expired. Log in again to continue.")
+        await page.get_by_role("button", name="Log in again").click()
+        await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+    except BaseException:
+        await page.screenshot(path=str(artifacts / "web-client-failure.png"), full_page=True)
+        print("\n".join(problems))
+        raise
+    finally:
+        await context.close()
+    assert not problems, problems

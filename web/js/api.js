@@ -1,0 +1,147 @@
+// REST client for /api/v1: JSON in and out, the bearer token from session storage.
+
+const TOKEN_KEY = "parley.token";
+const EXPIRES_KEY = "parley.expires_at";
+const USER_KEY = "parley.user";
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** The stored login: `{token, user, expiresAt}` or null. */
+export function storedAuth() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return null;
+  const expiresAt = Number(sessionStorage.getItem(EXPIRES_KEY) || 0);
+  let user = null;
+  try {
+    user = JSON.parse(sessionStorage.getItem(USER_KEY) || "null");
+  } catch {
+    user = null;
+  }
+  return { token, user, expiresAt };
+}
+
+export function storeAuth(reply) {
+  sessionStorage.setItem(TOKEN_KEY, reply.access_token);
+  sessionStorage.setItem(EXPIRES_KEY, String(Date.now() + reply.expires_in * 1000));
+  sessionStorage.setItem(USER_KEY, JSON.stringify(reply.user));
+}
+
+export function clearAuth() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(EXPIRES_KEY);
+  sessionStorage.removeItem(USER_KEY);
+}
+
+/** Called with the error whenever the server says the token is no longer valid. */
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(handler) {
+  onUnauthorized = handler;
+}
+
+function describe(details) {
+  if (!Array.isArray(details) || !details.length) return "";
+  return details.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
+}
+
+async function request(method, path, { body, form, query, auth = true } = {}) {
+  const headers = { Accept: "application/json" };
+  const stored = storedAuth();
+  if (auth && stored) headers.Authorization = `Bearer ${stored.token}`;
+  let payload;
+  if (form) {
+    payload = form;
+  } else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  let url = `/api/v1${path}`;
+  if (query) url += `?${new URLSearchParams(query)}`;
+  let response;
+  try {
+    response = await fetch(url, { method, headers, body: payload });
+  } catch (err) {
+    throw new ApiError(0, "network_error", "The server cannot be reached. Check your connection.");
+  }
+  if (response.status === 204) return null;
+  const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
+  const data = isJson ? await response.json() : await response.text();
+  if (!response.ok) {
+    const error = (isJson && data && data.error) || {};
+    const details = describe(error.details);
+    const err = new ApiError(
+      response.status,
+      error.code || "http_error",
+      details ? `${error.message}: ${details}` : error.message || `HTTP ${response.status}`,
+      error.details,
+    );
+    if (response.status === 401 && auth && error.code === "unauthorized") onUnauthorized(err);
+    throw err;
+  }
+  return data;
+}
+
+export const api = {
+  register: (fields) => request("POST", "/users/register", { body: fields, auth: false }),
+  login: (username, password) => request("POST", "/users/login", { body: { username, password }, auth: false }),
+  me: () => request("GET", "/users/me"),
+
+  listSessions: (archived = false) => request("GET", "/chat/sessions", { query: { archived, limit: 200 } }),
+  createSession: (fields = {}) => request("POST", "/chat/sessions", { body: fields }),
+  getSession: (id) => request("GET", `/chat/sessions/${id}`),
+  updateSession: (id, fields) => request("PUT", `/chat/sessions/${id}`, { body: fields }),
+  archiveSession: (id) => request("DELETE", `/chat/sessions/${id}`),
+
+  /** The newest `limit` messages of a session, oldest first. */
+  async history(sessionId, limit = 200) {
+    const path = `/chat/sessions/${sessionId}/messages`;
+    const first = await request("GET", path, { query: { limit } });
+    if (first.total <= first.items.length) return first.items;
+    return (await request("GET", path, { query: { limit, offset: first.total - limit } })).items;
+  },
+  ragContext: (messageId) => request("GET", `/chat/messages/${messageId}/rag-context`),
+
+  listDocuments: () => request("GET", "/documents", { query: { limit: 200 } }),
+  deleteDocument: (id) => request("DELETE", `/documents/${id}`),
+  /** Upload with progress (fetch cannot report upload progress; XHR can). */
+  uploadDocument(file, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "/api/v1/documents");
+      const stored = storedAuth();
+      if (stored) xhr.setRequestHeader("Authorization", `Bearer ${stored.token}`);
+      xhr.responseType = "json";
+      xhr.upload.onprogress = (event) => {
+        if (event.lengthComputable && onProgress) onProgress(event.loaded / event.total);
+      };
+      xhr.onerror = () => reject(new ApiError(0, "network_error", "The upload failed: the server cannot be reached."));
+      xhr.onload = () => {
+        const data = xhr.response;
+        if (xhr.status >= 200 && xhr.status < 300) return resolve(data);
+        const error = (data && data.error) || {};
+        const err = new ApiError(xhr.status, error.code || "http_error", error.message || `HTTP ${xhr.status}`);
+        if (xhr.status === 401) onUnauthorized(err);
+        reject(err);
+      };
+      const form = new FormData();
+      form.append("file", file, file.name);
+      xhr.send(form);
+    });
+  },
+
+  tts: (messageId) => request("POST", `/chat/messages/${messageId}/tts`),
+  speechStatus: () => request("GET", "/speech/status"),
+};
+
+/** A URL for <audio src>: audio GETs accept the token as a query parameter. */
+export function audioUrl(path) {
+  const stored = storedAuth();
+  const separator = path.includes("?") ? "&" : "?";
+  return stored ? `${path}${separator}token=${encodeURIComponent(stored.token)}` : path;
+}

@@ -1,0 +1,144 @@
+// Parley's web client: wires the views together. No framework, no bundler.
+
+import { api, clearAuth, setUnauthorizedHandler, storedAuth } from "./api.js";
+import { setupAuth } from "./ui/auth.js";
+import { setupChat } from "./ui/chat.js";
+import { $, toast } from "./ui/dom.js";
+import { setupDocuments } from "./ui/documents.js";
+import { setupSessions } from "./ui/sessions.js";
+
+const EXPIRED = "Your login has expired. Log in again to continue.";
+const me = { id: null, username: null };
+let expiryTimer = null;
+
+const auth = setupAuth((user) => start(user));
+const sessions = setupSessions({ onOpen: (session) => openSession(session) });
+const documents = setupDocuments();
+const chat = setupChat({
+  me,
+  onSessionChanged: (session) => sessions.update(session),
+  onExpired: () => expire(),
+});
+
+function showApp() {
+  $("#auth-view").hidden = true;
+  $("#app-view").hidden = false;
+}
+
+/** The token expired (or the server refused it): say so clearly, offer the way back to login. */
+function expire() {
+  clearTimeout(expiryTimer);
+  if ($("#app-view").hidden) {
+    clearAuth();
+    auth.show(EXPIRED);
+    return;
+  }
+  if ($("#banner").dataset.kind === "expired") return;
+  clearAuth();
+  chat.close();
+  const banner = $("#banner");
+  banner.hidden = false;
+  banner.dataset.kind = "expired";
+  $("#banner-text").textContent = EXPIRED;
+  const button = $("#banner-action");
+  button.hidden = false;
+  button.textContent = "Log in again";
+  button.onclick = () => logout(EXPIRED);
+  button.focus();
+}
+setUnauthorizedHandler(() => expire());
+
+/** Say "expired" when the token's lifetime ends (timers cap at ~24 days: re-check until then). */
+function watchExpiry() {
+  clearTimeout(expiryTimer);
+  const stored = storedAuth();
+  if (!stored || !stored.expiresAt) return;
+  const left = stored.expiresAt - Date.now();
+  if (left <= 0) return expire();
+  expiryTimer = setTimeout(watchExpiry, Math.min(left, 2 ** 31 - 1));
+}
+
+function logout(notice) {
+  clearTimeout(expiryTimer);
+  clearAuth();
+  chat.close();
+  sessions.clear();
+  documents.stop();
+  $("#whoami").textContent = "";
+  $("#banner").hidden = true;
+  delete $("#banner").dataset.kind;
+  auth.show(notice);
+}
+
+async function openSession(session) {
+  sessions.setCurrent(session.id);
+  closeDrawer();
+  const url = new URL(location.href);
+  url.hash = session.id;
+  history.replaceState(null, "", url);
+  await chat.open(session);
+}
+
+async function start(user) {
+  Object.assign(me, { id: user.id, username: user.username });
+  $("#whoami").textContent = user.username;
+  delete $("#banner").dataset.kind;
+  $("#banner").hidden = true;
+  showApp();
+  watchExpiry();
+  api.speechStatus().then(chat.setSpeech, () => {}); // optional: the page works without it
+  const [list] = await Promise.all([sessions.refresh(), documents.refresh()]);
+  const wanted = location.hash.slice(1);
+  const target = (wanted && (sessions.find(wanted) || (await api.getSession(wanted).catch(() => null)))) || null;
+  if (target) await openSession(target);
+  else if (list.length) await openSession(list[0]);
+  else chat.close();
+}
+
+// new chat
+$("#new-session").addEventListener("click", async () => {
+  try {
+    const session = await api.createSession({ session_type: "mixed" });
+    sessions.update(session);
+    await openSession(session);
+  } catch (err) {
+    if (err.status !== 401) toast(`Could not create a chat: ${err.message}`, "error");
+  }
+});
+
+$("#logout").addEventListener("click", () => logout("You are logged out."));
+
+// the phone-sized drawer
+const menu = $("#menu-button");
+function closeDrawer() {
+  document.body.classList.remove("drawer-open");
+  menu.setAttribute("aria-expanded", "false");
+  $("#scrim").hidden = true;
+}
+menu.addEventListener("click", () => {
+  const open = !document.body.classList.contains("drawer-open");
+  document.body.classList.toggle("drawer-open", open);
+  menu.setAttribute("aria-expanded", String(open));
+  $("#scrim").hidden = !open;
+});
+$("#scrim").addEventListener("click", closeDrawer);
+document.addEventListener("keydown", (event) => event.key === "Escape" && closeDrawer());
+
+// boot: a stored, unexpired token goes straight to the app
+(async () => {
+  const stored = storedAuth();
+  if (!stored || (stored.expiresAt && stored.expiresAt <= Date.now())) {
+    if (stored) clearAuth();
+    auth.show(stored ? EXPIRED : null);
+    return;
+  }
+  try {
+    const user = await api.me();
+    await start(user);
+  } catch (err) {
+    if (err.status === 401) return; // expire() already ran
+    auth.show(`The server is not reachable: ${err.message}`);
+  }
+})();
+
+window.parley = { chat, sessions, documents };

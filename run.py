@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     create = commands.add_parser("createuser", help="create a user account")
     create.add_argument("username")
     create.add_argument("--email")
-    create.add_argument("--admin", action="store_true", help="may read analytics and the audit log (promotes an existing user)")
+    create.add_argument(
+        "--admin", action="store_true", help="may read analytics and the audit log (promotes an existing user)"
+    )
     create.add_argument("--password", help="(prompted for when omitted)")
     ingest = commands.add_parser("ingest", help="add documents for a user (with a progress bar)")
     ingest.add_argument("paths", nargs="+", help=".txt, .md, .html or .pdf files")

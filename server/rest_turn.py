@@ -14,7 +14,7 @@ from pipelines.chat.coalesce import coalesce
 from pipelines.chat.events import AnswerFinished, TurnEvent
 from pipelines.chat.turn import TurnRequest, run_turn
 from server import keys
-from server.deps import db_session
+from server.deps import client_ip, db_session
 from server.errors import ApiError
 from server.realtime import notify
 from store import messages, sessions
@@ -50,6 +50,9 @@ async def answer_over_rest(
     gate, answer_id = app[keys.TURN_GATE], uuid.uuid4()
     async with db_session(request) as db:
         session = await sessions.get_owned_session(db, session_id, user.id)
+        limiter, limits = app[keys.LIMITER], app[keys.LIMITS]
+        await limiter.hit(limits.message_user, user.id)
+        await limiter.hit(limits.message_ip, client_ip(request))
         if not await gate.acquire(session_id, answer_id):
             raise ApiError(409, "busy", "the assistant is still answering in this session")
         try:
@@ -65,6 +68,7 @@ async def answer_over_rest(
         except BaseException:
             await gate.release(session_id, answer_id)
             raise
+    app[keys.METRICS].messages.labels("user").inc()
     try:
         question = MessageOut.model_validate(posted.message).model_dump(mode="json")
         await notify(app, session_id, "message_created", {"message": question})
@@ -85,6 +89,7 @@ async def answer_over_rest(
     finally:
         await gate.release(session_id, answer_id)
     assert finished is not None, "a turn always ends with AnswerFinished"
+    app[keys.METRICS].messages.labels("assistant").inc()
     answer = MessageOut.model_validate(finished.message).model_dump(mode="json")
     await notify(app, session_id, "message_created", {"message": answer})
     return RestTurn(posted.message, finished)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := setup.cfg pyproject.toml
 
-.PHONY: run test lint migrate clean chromium
+.PHONY: run test lint migrate clean chromium nginx
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Parley needs Python 3.11 or newer"'
@@ -53,7 +53,11 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 chromium:
 	test -x /usr/bin/chromium || scripts/apt-install.sh chromium
 
-test: lint tests/node/node_modules/.installed web/node_modules/.installed chromium  ## lint, then the whole suite against real PostgreSQL and Redis
+# Debian's nginx, the load balancer of the cluster tests (tests/cluster, deploy/nginx.conf)
+nginx:
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || scripts/apt-install.sh nginx
+
+test: lint tests/node/node_modules/.installed web/node_modules/.installed chromium nginx  ## lint, then the whole suite against real PostgreSQL and Redis
 	scripts/ensure-services.sh
 	$(BIN)/pytest
 

@@ -7,12 +7,13 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import socketio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.control import TURN_LEASE_SECONDS, TurnGate
+from handlers.control import TurnGate
 from handlers.delta_log import DeltaLog
 from handlers.speech import tts_url, voice_of
 from pipelines.chat.coalesce import coalesce
@@ -24,9 +25,11 @@ from pipelines.speech.service import Speech
 from pipelines.speech.tts import TtsUnavailable
 from pipelines.tasks import TaskSet
 from server.metrics import Metrics
+from store import answers as store_answers
 from store.models import ChatSession, Message
 from store.schemas import MessageOut, SessionOut
 from store.sessions import get_session
+from store.types import utcnow
 
 log = logging.getLogger(__name__)
 ASSISTANT = "assistant"
@@ -88,7 +91,7 @@ class Answers:
 
     async def _keep_lease(self, request: TurnRequest) -> None:
         while True:
-            await asyncio.sleep(TURN_LEASE_SECONDS / 3)
+            await asyncio.sleep(self._gate.lease_seconds / 3)
             with contextlib.suppress(Exception):  # Redis down: the lease lapses, the answer goes on
                 await self._gate.refresh(request.session_id, request.answer_id)
 
@@ -124,6 +127,11 @@ class Answers:
                     session = await self._emit_session(namespace, request.session_id)
                     if session.speech_config.get("auto_tts") and event.message.content:
                         await self._speak(namespace, event.message, session.speech_config)
+        except Exception:
+            # a bug or an outage (database, retrieval) broke the turn: end the answer now, not at the next sweep
+            log.exception("answer %s broke", request.answer_id)
+            with contextlib.suppress(Exception):
+                await self._interrupt(request.answer_id, request.session_id)
         finally:
             lease.cancel()
             self._running.pop(request.answer_id, None)
@@ -180,6 +188,67 @@ class Answers:
             "session_updated", {"session": SessionOut.model_validate(session).model_dump(mode="json")}, namespace
         )
         return session
+
+    async def sweep_forever(self) -> None:
+        """Every half lease, finish the answers of nodes that died (see `sweep`)."""
+        while True:
+            await asyncio.sleep(self._gate.lease_seconds / 2)
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database or Redis is away: try again next time
+                log.warning("sweep of interrupted answers failed: %s", exc)
+
+    async def sweep(self) -> int:
+        """Mark `failed` the answers left `streaming` by a producer that is gone, keeping the text their
+        clients saw (from the delta log), and announce them. Returns how many were finished.
+
+        An answer is orphaned when it is older than a lease, is not produced here, and its session's
+        lease no longer names it (the producer refreshes the lease while it lives). Without a reachable
+        Redis, leases cannot be told apart, so nothing is swept.
+        """
+        if not await self._gate.authoritative():
+            return 0
+        cutoff = utcnow() - timedelta(seconds=self._gate.lease_seconds)
+        async with self._sessionmaker() as db:
+            candidates = await store_answers.stale_streaming(db, cutoff)
+        finished = 0
+        for answer in candidates:
+            if answer.id in self._running or await self._gate.current(answer.session_id) == answer.id:
+                continue
+            if await self._interrupt(answer.id, answer.session_id):
+                log.warning("answer %s was interrupted (its node is gone): marked failed", answer.id)
+                finished += 1
+        return finished
+
+    async def _interrupt(self, answer_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+        """Store an answer that cannot go on as `failed` with its logged text, and announce it."""
+        deltas = await self._deltas.read(answer_id, 0)
+        async with self._sessionmaker() as db:
+            stored = await store_answers.mark_interrupted(
+                db, answer_id, session_id, "".join(delta for _, delta in deltas)
+            )
+        if stored is None:  # finished meanwhile, or another node got there first
+            return False
+        await self._deltas.finish(answer_id)
+        namespace = f"/chat/{session_id}"
+        message = message_payload(stored)
+        response = {
+            "message_id": message["id"],
+            "message": message,
+            "content": message["content"],
+            "rag_context": message["rag_context"],
+            "processing_time": message["processing_time"],
+            "tokens_used": message["tokens_used"],
+            "status": message["status"],
+            "provider": None,
+            "last_seq": len(deltas),
+            "interrupted": True,
+        }
+        await self._emit("assistant_response", response, namespace)
+        await self._emit("typing_indicator", {"user_id": ASSISTANT, "is_typing": False}, namespace)
+        return True
 
     async def shutdown(self, grace: float) -> None:
         """Stop every answer, give them `grace` seconds to store and announce it, then cancel the rest."""

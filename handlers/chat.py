@@ -31,7 +31,7 @@ from server.metrics import Metrics
 from server.ratelimit import Limit, Limits, RateLimited, RateLimiter
 from store import audit, messages, sessions, users
 from store.cache import SESSION_TTL, Cache, session_key
-from store.errors import NotFound, StoreError
+from store.errors import NotFound, StoreError, database_unavailable
 from store.models import ContentType, MessageStatus
 from store.schemas import SessionOut
 
@@ -130,12 +130,16 @@ class ChatNamespace(socketio.AsyncNamespace):
         except InvalidToken as exc:
             raise _refuse("unauthorized", str(exc)) from exc
         await self._limit_connect(self.ctx.limits.connect_user, claims.user_id)
-        async with self.ctx.sessionmaker() as db:
-            try:
+        try:
+            async with self.ctx.sessionmaker() as db:
                 user = await users.get_user(db, claims.user_id)
-            except NotFound as exc:
-                raise _refuse("unauthorized", "the account behind this token no longer exists") from exc
-            session = await self._session(db, session_id)
+                session = await self._session(db, session_id)
+        except NotFound as exc:
+            raise _refuse("unauthorized", "the account behind this token no longer exists") from exc
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise _refuse("unavailable", "the database is unavailable; try again shortly") from exc
+            raise
         if session is None or session.user_id != user.id:  # unknown or someone else's: the same answer
             raise _refuse("not_found", "no such session")
         if session.is_archived:
@@ -209,7 +213,10 @@ class ChatNamespace(socketio.AsyncNamespace):
             return await self._refuse_event(namespace, sid, event, exc.code, exc.message, exc.details)
         except StoreError as exc:
             return await self._refuse_event(namespace, sid, event, exc.code, exc.message)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                message = "the database is unavailable; try again shortly"
+                return await self._refuse_event(namespace, sid, event, "unavailable", message)
             incident = uuid.uuid4().hex[:12]
             log.exception("event %s on %s (sid %s) failed (incident %s)", event, namespace, sid, incident)
             return await self._refuse_event(namespace, sid, event, "internal_error", f"internal error ({incident})")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 #: how long a log outlives its answer, and the longest an unfinished one is kept
 FINISHED_TTL_SECONDS = 300
@@ -74,18 +78,27 @@ class RedisDeltaLog:
 
     async def append(self, message_id: uuid.UUID, seq: int, delta: str) -> None:
         key = self._key(message_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, {"d": delta}, id=f"0-{seq}")
-            if seq == 1:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(key, {"d": delta}, id=f"0-{seq}")
                 pipe.expire(key, OPEN_TTL_SECONDS)
-            await pipe.execute()
+                await pipe.execute()
+        except RedisError as exc:  # the answer goes on; only a resume from the middle loses these deltas
+            log.warning("delta log: Redis unavailable (%s); delta %d of %s not kept", exc, seq, message_id)
 
     async def read(self, message_id: uuid.UUID, after_seq: int) -> list[tuple[int, str]]:
-        entries = await self._redis.xrange(self._key(message_id), min=f"0-{after_seq + 1}", max="+")
+        try:
+            entries = await self._redis.xrange(self._key(message_id), min=f"0-{after_seq + 1}", max="+")
+        except RedisError as exc:
+            log.warning("delta log: Redis unavailable (%s)", exc)
+            return []
         return [(int(_text(entry_id).split("-")[1]), _text(fields[b"d"])) for entry_id, fields in entries]
 
     async def finish(self, message_id: uuid.UUID) -> None:
-        await self._redis.expire(self._key(message_id), FINISHED_TTL_SECONDS)
+        try:
+            await self._redis.expire(self._key(message_id), FINISHED_TTL_SECONDS)
+        except RedisError as exc:
+            log.warning("delta log: Redis unavailable (%s)", exc)
 
 
 def _text(value: bytes | str) -> str:

@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 
 from server import keys
 from server.ratelimit import RateLimited
-from store.errors import Conflict, Forbidden, NotFound, StoreError
+from store.errors import Conflict, Forbidden, NotFound, StoreError, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,12 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):
+            log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+            response = error_response(503, "unavailable", "the database is unavailable; try again shortly")
+            response.headers["Retry-After"] = "1"
+            return response
         incident = uuid.uuid4().hex[:12]
         log.exception("unhandled error on %s %s (incident %s)", request.method, request.path, incident)
         return error_response(500, "internal_error", f"internal error (incident {incident})")

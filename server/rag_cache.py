@@ -22,9 +22,10 @@ class RagContextCache:
 
     async def lookup(self, owner_id: uuid.UUID, query: str, options: SearchOptions) -> list[Hit] | None:
         key = await self.cache.rag_context_key(owner_id, query, options.as_dict())
-        raw = await self.cache.get_json(key)
+        raw = None if key is None else await self.cache.get_json(key)
         return None if raw is None else _HITS.validate_python(raw)
 
     async def remember(self, owner_id: uuid.UUID, query: str, options: SearchOptions, hits: list[Hit]) -> None:
         key = await self.cache.rag_context_key(owner_id, query, options.as_dict())
-        await self.cache.put_json(key, _HITS.dump_python(hits, mode="json"), RAG_CONTEXT_TTL)
+        if key is not None:
+            await self.cache.put_json(key, _HITS.dump_python(hits, mode="json"), RAG_CONTEXT_TTL)

@@ -62,7 +62,8 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     sio = app[keys.SIO]
     redis = app.get(keys.REDIS)
     deltas: DeltaLog = RedisDeltaLog(redis) if redis is not None else MemoryDeltaLog()
-    gate: TurnGate = RedisTurnGate(redis) if redis is not None else MemoryTurnGate()
+    lease = app[keys.SETTINGS].turn_lease_seconds
+    gate: TurnGate = RedisTurnGate(redis, lease) if redis is not None else MemoryTurnGate(lease)
     answers = Answers(
         sio,
         app[keys.SESSIONMAKER],
@@ -101,6 +102,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.TURN_GATE] = gate
     background = TaskSet()
     background.spawn(stops.listen(), name="stop-bus")
+    background.spawn(answers.sweep_forever(), name="interrupted-answers")
 
     async def on_shutdown(_app: web.Application) -> None:
         # before aiohttp waits for open connections: end answers (stored, announced), then close sockets

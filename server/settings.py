@@ -147,6 +147,8 @@ class Settings:
     audio_seconds_per_minute: int = 120
     socket_max_message_bytes: int = 16 * 1024 * 1024
     auto_answer: bool = True
+    #: how long a dead node's answer keeps its session busy before another node marks it failed
+    turn_lease_seconds: float = 30.0
     #: requests, connects and messages per minute, per user and per client address (0 turns one off)
     rest_per_minute: int = 600
     rest_per_minute_ip: int = 1200
@@ -232,6 +234,7 @@ class Settings:
             audio_seconds_per_minute=_int(merged, "AUDIO_SECONDS_PER_MINUTE", 120, minimum=1),
             socket_max_message_bytes=_int(merged, "SOCKET_MAX_MESSAGE_BYTES", 16 * 1024 * 1024, minimum=65536),
             auto_answer=_bool(merged, "AUTO_ANSWER", True),
+            turn_lease_seconds=_float(merged, "TURN_LEASE_SECONDS", 30.0),
             rest_per_minute=_int(merged, "RATE_LIMIT_REST_PER_MINUTE", 600),
             rest_per_minute_ip=_int(merged, "RATE_LIMIT_REST_PER_MINUTE_IP", 1200),
             connects_per_minute=_int(merged, "RATE_LIMIT_CONNECTS_PER_MINUTE", 60),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -104,3 +105,41 @@ async def finish_answer(
     mark_stale(db, session_key(answer.session_id), messages_key(answer.session_id))
     await db.commit()
     return answer
+
+
+async def stale_streaming(db: AsyncSession, started_before: datetime, limit: int = 100) -> list[Message]:
+    """Answers still `streaming` that began before `started_before`: candidates for interruption."""
+    rows = await db.scalars(
+        select(Message)
+        .where(Message.status == MessageStatus.streaming, Message.created_at < started_before)
+        .order_by(Message.created_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def mark_interrupted(
+    db: AsyncSession, answer_id: uuid.UUID, session_id: uuid.UUID, content: str
+) -> Message | None:
+    """Finish an answer whose producer is gone as `failed`, keeping `content` (what its clients saw).
+
+    Only one caller wins: the update applies while the row is still `streaming`; others get None.
+    """
+    result = await db.execute(
+        update(Message)
+        .where(Message.id == answer_id, Message.status == MessageStatus.streaming)
+        .values(content=content, status=MessageStatus.failed)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await db.rollback()
+        return None
+    await db.execute(
+        update(ChatSession)
+        .where(ChatSession.id == session_id)
+        .values(last_message_at=utcnow(), message_count=ChatSession.message_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    mark_stale(db, session_key(session_id), messages_key(session_id))
+    await db.commit()
+    return await db.get(Message, answer_id, populate_existing=True)

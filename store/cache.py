@@ -179,9 +179,15 @@ class Cache:
         except RedisError:
             return
 
-    async def rag_context_key(self, user_id: uuid.UUID, query: str, options: dict[str, Any]) -> str:
-        """`rag_context:{hash}` of the question, the search options and the user's current documents."""
-        generation = await self.backend.add(rag_generation_key(user_id), secrets.token_hex(8).encode(), RAG_CONTEXT_TTL)
+    async def rag_context_key(self, user_id: uuid.UUID, query: str, options: dict[str, Any]) -> str | None:
+        """`rag_context:{hash}` of the question, the search options and the user's current documents
+        (None when the cache cannot be reached)."""
+        try:
+            generation = await self.backend.add(
+                rag_generation_key(user_id), secrets.token_hex(8).encode(), RAG_CONTEXT_TTL
+            )
+        except RedisError:
+            return None
         material = json.dumps([str(user_id), generation.decode(), query, options], sort_keys=True, default=str)
         return "rag_context:" + hashlib.sha256(material.encode()).hexdigest()
 

@@ -21,7 +21,14 @@ def create_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
         engine = create_async_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,  # after a database restart, stale pooled connections are replaced, not used
+            pool_recycle=1800,
+            pool_timeout=5,
+            connect_args={"timeout": 5},  # an unreachable database fails requests in seconds, not a minute
         )
     attach(engine.sync_engine.dialect, cipher)
     return engine

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncpg
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 
 class StoreError(Exception):
     """Base class: `code` is stable and machine-readable, the message is for people."""
@@ -31,3 +34,27 @@ class Forbidden(StoreError):
     """The caller may see the row but not change it this way."""
 
     code = "forbidden"
+
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot be reached right now: a failure to
+    answer 503 `unavailable` for, not a bug."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain is short; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, _UNAVAILABLE) or (isinstance(seen, DBAPIError) and seen.connection_invalidated):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

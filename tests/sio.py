@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import socketio
 
 EVENTS = (
@@ -28,10 +29,11 @@ EVENTS = (
 class Recorder:
     """Connects to one namespace and keeps every event it receives, in order."""
 
-    def __init__(self, base_url: str, namespace: str) -> None:
+    def __init__(self, base_url: str, namespace: str, http_session: aiohttp.ClientSession | None = None) -> None:
+        """`http_session` picks how the client connects (the cluster tests bind it to a source address)."""
         self.base_url = base_url
         self.namespace = namespace
-        self.client = socketio.AsyncClient(reconnection=False)
+        self.client = socketio.AsyncClient(reconnection=False, http_session=http_session)
         self.events: dict[str, list[Any]] = defaultdict(list)
         self.log: list[tuple[str, Any]] = []
         self._changed = asyncio.Condition()

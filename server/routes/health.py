@@ -26,7 +26,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """The database (and Redis, when configured) answer within the probe timeout."""
+    """200 `ready` when the database (and Redis, when configured) answer within the probe timeout;
+    200 `degraded` when only Redis does not; 503 `unavailable` when the database does not."""
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(PROBE_TIMEOUT), request.app[keys.ENGINE].connect() as conn:
@@ -44,8 +45,11 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as exc:
             log.warning("readiness: redis unavailable: %s", exc, exc_info=True)
             checks["redis"] = "unavailable"
-    ready = all(value == "ok" for value in checks.values())
-    return json_response(HealthOut(status="ready" if ready else "unavailable", checks=checks), 200 if ready else 503)
+    if checks["database"] != "ok":
+        return json_response(HealthOut(status="unavailable", checks=checks), 503)
+    # without Redis a node still serves its own clients (no fan-out to other nodes): keep it in rotation
+    status = "ready" if all(value == "ok" for value in checks.values()) else "degraded"
+    return json_response(HealthOut(status=status, checks=checks))
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -68,7 +72,7 @@ ENDPOINTS = (
         "GET",
         "/readyz",
         readyz,
-        "Readiness: database and Redis reachable",
+        "Readiness: database reachable (503 otherwise); Redis reachable or `degraded`",
         "ops",
         response=HealthOut,
         auth=False,

@@ -27,7 +27,7 @@ def create_engine(
             max_overflow=pool_size,
             pool_pre_ping=True,  # after a database restart, stale pooled connections are replaced, not used
             pool_recycle=1800,
-            pool_timeout=5,
+            pool_timeout=10,
             connect_args={"timeout": 5},  # an unreachable database fails requests in seconds, not a minute
         )
     attach(engine.sync_engine.dialect, cipher)

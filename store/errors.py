@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
 class StoreError(Exception):
@@ -38,6 +39,7 @@ class Forbidden(StoreError):
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OperationalError,
+    PoolTimeout,  # every pooled connection busy for `pool_timeout`: overload, not a bug
     InterfaceError,
     ConnectionError,
     asyncpg.exceptions.PostgresConnectionError,
@@ -48,8 +50,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 
 def database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` (or what caused it) says the database cannot be reached right now: a failure to
-    answer 503 `unavailable` for, not a bug."""
+    """Whether `exc` (or what caused it) says the database cannot be reached or is saturated right now:
+    a failure to answer 503 `unavailable` for, not a bug."""
     seen: BaseException | None = exc
     for _ in range(8):  # the chain is short; never loop on a cycle
         if seen is None:

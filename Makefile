@@ -63,3 +63,20 @@ test: lint tests/node/node_modules/.installed web/node_modules/.installed chromi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# the benchmark suite (issue 9, docs/performance.md): bounded scenarios on loopback, a table each on stdout,
+# bench/results/<scenario>.json and .png; `make bench BENCH_ARGS="ack stream --quick"` runs a subset
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@
+
+bench/peer/node_modules/.installed: bench/peer/package.json bench/peer/package-lock.json
+	command -v npm >/dev/null || scripts/apt-install.sh nodejs npm
+	cd bench/peer && npm ci --no-audit --no-fund
+	touch $@
+
+.PHONY: bench
+bench: $(VENV)/.installed-bench bench/peer/node_modules/.installed  ## every benchmark scenario, within 15 minutes
+	command -v espeak-ng >/dev/null || scripts/apt-install.sh espeak-ng
+	scripts/ensure-services.sh
+	$(BIN)/python -m bench $(BENCH_ARGS)

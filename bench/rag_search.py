@@ -15,42 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.rag.sparse import SparseVector, document_vector, query_vector
-from pipelines.rag.vectors import StoredChunk, VectorStore, create_vector_store
-
-DIMS = 384
-WORDS = [
-    "pump",
-    "valve",
-    "seal",
-    "bearing",
-    "motor",
-    "filter",
-    "gasket",
-    "sensor",
-    "relay",
-    "circuit",
-    "breaker",
-    "fuse",
-    "hose",
-    "clamp",
-    "bolt",
-]
-
-
-def _chunks(n: int, documents: list[uuid.UUID], rng: np.random.Generator) -> list[StoredChunk]:
-    return [
-        StoredChunk(documents[i % len(documents)], f"doc{i % len(documents)}", i, " ".join(rng.choice(WORDS, size=40)))
-        for i in range(n)
-    ]
-
-
-def _fill(store: VectorStore, owner: uuid.UUID, chunks: list[StoredChunk], rng: np.random.Generator) -> None:
-    for start in range(0, len(chunks), 512):
-        batch = chunks[start : start + 512]
-        dense = rng.standard_normal((len(batch), DIMS)).astype(np.float32)
-        dense /= np.linalg.norm(dense, axis=1, keepdims=True)
-        store.upsert(owner, batch, dense, [document_vector(c.text) for c in batch])
+from bench.corpus import DIMS, chunks, fill
+from pipelines.rag.sparse import SparseVector, query_vector
+from pipelines.rag.vectors import create_vector_store
 
 
 def _time(fn: object, queries: int) -> tuple[float, float]:
@@ -73,7 +40,7 @@ def main() -> None:
     documents = [uuid.uuid4() for _ in range(50)]
     with tempfile.TemporaryDirectory() as folder:
         store = create_vector_store(DIMS, path=Path(folder) / "q")
-        _fill(store, owner, _chunks(args.points, documents, rng), rng)
+        fill(store, owner, chunks(args.points, documents, rng), rng)
         query = rng.standard_normal(DIMS).astype(np.float32)
         query /= np.linalg.norm(query)
         sparse: SparseVector = query_vector("pump seal failure")

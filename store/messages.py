@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from store.cache import mark_stale, messages_key, session_key
 from store.errors import Conflict, Forbidden, NotFound
@@ -83,7 +84,7 @@ async def post_user_message(
     try:
         db.add(message)
         await db.flush()  # the unique (session_id, client_id) index speaks here
-        await _bump_session(db, session_id, now, title_source=content)
+        bumped = await _bump_session(db, session_id, now, title_source=content)
         await db.commit()
     except IntegrityError:
         # the same client_id won a race on another task or node: return the first copy
@@ -92,16 +93,17 @@ async def post_user_message(
             raise
         await db.refresh(session)
         return Posted(existing, False, session)
-    await db.refresh(session)
+    for name, value in bumped.items():  # what the UPDATE wrote, from RETURNING: no SELECT after the commit
+        set_committed_value(session, name, value)
     return Posted(message, True, session)
 
 
 async def _bump_session(
     db: AsyncSession, session_id: uuid.UUID, now: datetime, *, title_source: str | None = None
-) -> None:
+) -> dict[str, object]:
     """Count the message and stamp the activity atomically in SQL (no lost updates between tasks or nodes)."""
     title = title_from(title_source) if title_source and title_source.strip() else None
-    await db.execute(
+    result = await db.execute(
         update(ChatSession)
         .where(ChatSession.id == session_id)
         .values(
@@ -109,9 +111,11 @@ async def _bump_session(
             message_count=ChatSession.message_count + 1,
             title=func.coalesce(ChatSession.title, title),
         )
+        .returning(ChatSession.last_message_at, ChatSession.message_count, ChatSession.title, ChatSession.updated_at)
         .execution_options(synchronize_session=False)
     )
     mark_stale(db, session_key(session_id), messages_key(session_id))
+    return dict(row._mapping) if (row := result.first()) is not None else {}
 
 
 async def get_owned_message(db: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Message, ChatSession]:

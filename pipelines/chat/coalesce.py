@@ -1,4 +1,5 @@
-"""Merge token deltas so a fast model sends a few packets rather than thousands."""
+"""Merge token deltas so a fast model sends a few packets rather than thousands: the first delta at once
+(time-to-first-token), then at most one packet per `max_delay`."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ from collections.abc import AsyncIterator
 
 from pipelines.chat.events import Token, TurnEvent
 
-MAX_CHARS = 64
+MAX_CHARS = 4096  # bounds a packet; the time window, not the size, sets the packet rate
 MAX_DELAY = 0.030
 
 
 async def coalesce(
     events: AsyncIterator[TurnEvent], *, max_chars: int = MAX_CHARS, max_delay: float = MAX_DELAY
 ) -> AsyncIterator[TurnEvent]:
-    """Yield merged `Token`s once `max_chars` gather or `max_delay` passes since the first; pass others through.
+    """Yield the first `Token` at once, then merged ones once `max_chars` gather or `max_delay` passes since the
+    first pending one; pass other events through.
 
     Pending text is always flushed before any other event, so order is kept.
     """
@@ -23,6 +25,7 @@ async def coalesce(
     pending: list[str] = []
     size = 0
     deadline = 0.0
+    sent_first = False
     next_event: asyncio.Task[TurnEvent] | None = None
     try:
         while True:
@@ -42,6 +45,10 @@ async def coalesce(
                 if done:
                     next_event = None
             if isinstance(event, Token):
+                if not sent_first:
+                    sent_first = True
+                    yield event
+                    continue
                 if not pending:
                     deadline = time.monotonic() + max_delay
                 pending.append(event.delta)

@@ -67,6 +67,9 @@ class _Pump:
         try:
             async for item in self._stream:
                 await self._queue.put(item)
+                # a provider whose bytes are already buffered never suspends: yield so the consumer emits
+                # this token now instead of after the whole answer has been parsed
+                await asyncio.sleep(0)
         except GenerationFailed as exc:
             await self._queue.put(exc)
         await self._queue.put(self._END)

@@ -1,0 +1,159 @@
+"""Scenario 5: RAG ingestion chunks/s (chunk + embed + store, the real pipeline) and search latency at
+10k and 100k chunks in Qdrant local mode (and on a Qdrant server when BENCH_QDRANT_URL is set)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient
+
+from bench.context import Context
+from bench.corpus import DIMS, WORDS, chunks, fill, unit_vectors
+from bench.report import Result, Table, latency_chart, percentile
+from pipelines.rag.embedder import Embedder, bundled_paths
+from pipelines.rag.extract import Page
+from pipelines.rag.retrieval import Retriever
+from pipelines.rag.sparse import query_vector
+from pipelines.rag.vectors import VectorStore, create_vector_store
+
+QUERY = "which seal fails when the pump bearing runs hot"
+
+
+def _time(fn: Callable[[], object], count: int, seconds: float) -> list[float]:
+    """Milliseconds of up to `count` calls of `fn`, stopping after `seconds`."""
+    samples: list[float] = []
+    deadline = time.perf_counter() + seconds
+    for _ in range(count):
+        if time.perf_counter() > deadline:
+            break
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _document(words: int, rng: np.random.Generator) -> str:
+    sentences = []
+    for _ in range(words // 12):
+        sentences.append(" ".join(rng.choice(WORDS, size=12)).capitalize() + ".")
+    return " ".join(sentences)
+
+
+async def _ingestion(folder: Path, words: int) -> dict[str, Any]:
+    """The real pipeline (chunking, MiniLM embeddings, sparse vectors, local-mode upsert) on one document."""
+    model, tokenizer = bundled_paths()
+    embedder = Embedder(model, tokenizer)
+    await embedder.embed(["warm up"])
+    store = await asyncio.to_thread(create_vector_store, embedder.dimensions, path=folder / "ingest")
+    retriever = Retriever(embedder, store)
+    text = _document(words, np.random.default_rng(3))
+    started = time.perf_counter()
+    count = await retriever.ingest(uuid.uuid4(), uuid.uuid4(), "bench.txt", [Page(text)])
+    seconds = time.perf_counter() - started
+    embed_ms: list[float] = []
+    for _ in range(30):
+        began = time.perf_counter()
+        await embedder.embed([QUERY])
+        embed_ms.append((time.perf_counter() - began) * 1000)
+    await retriever.close()
+    return {"chunks": count, "seconds": seconds, "chunks_per_s": count / seconds, "query_embed_ms": embed_ms}
+
+
+def _searches(store: VectorStore, owner: uuid.UUID, documents: list[uuid.UUID], ctx: Context) -> dict[str, list[float]]:
+    query = unit_vectors(1, np.random.default_rng(11))[0]
+    sparse = query_vector(QUERY)
+    count, seconds = (30, 5.0) if ctx.quick else (100, 10.0)
+    rows: dict[str, Callable[[], object]] = {
+        "dense": lambda: store.search(owner, query, sparse, k=5, hybrid=False),
+        "hybrid": lambda: store.search(owner, query, sparse, k=5),
+        "dense, 3 documents": lambda: store.search(owner, query, sparse, k=5, hybrid=False, document_ids=documents[:3]),
+    }
+    return {name: _time(fn, count, seconds) for name, fn in rows.items()}
+
+
+def _scale(store: VectorStore, sizes: list[int], ctx: Context) -> tuple[dict[str, list[float]], dict[int, float]]:
+    """Grow one owner's collection to each size; time upserts and searches at each."""
+    rng = np.random.default_rng(7)
+    owner = uuid.uuid4()
+    documents = [uuid.uuid4() for _ in range(50)]
+    searches: dict[str, list[float]] = {}
+    upsert_rate: dict[int, float] = {}
+    have = 0
+    for size in sizes:
+        started = time.perf_counter()
+        fill(store, owner, chunks(size - have, documents, rng, start=have), rng)
+        upsert_rate[size] = (size - have) / (time.perf_counter() - started)
+        have = size
+        for name, samples in _searches(store, owner, documents, ctx).items():
+            searches[f"{size:,} chunks, {name}"] = samples
+    return searches, upsert_rate
+
+
+async def run(ctx: Context) -> Result:
+    folder = ctx.log_dir / "rag"
+    folder.mkdir(exist_ok=True)
+    ingestion = await _ingestion(folder, 8_000 if ctx.quick else 15_000)
+    sizes = [2_000, 10_000] if ctx.quick else [10_000, 100_000]
+    # local mode in memory: the same search code as Parley's on-disk local mode, without pickling every point
+    local = VectorStore(QdrantClient(location=":memory:"), DIMS, local=True)
+    backends: dict[str, tuple[dict[str, list[float]], dict[int, float]]] = {
+        "local mode": await asyncio.to_thread(_scale, local, sizes, ctx)
+    }
+    local.client.close()
+    server_url = os.environ.get("BENCH_QDRANT_URL")
+    if server_url:
+        server = create_vector_store(DIMS, url=server_url)
+        backends["server"] = await asyncio.to_thread(_scale, server, sizes, ctx)
+    result = Result("rag")
+    ingest_table = Table(
+        "5a. Ingestion: chunk + embed (MiniLM int8, ONNX) + sparse + local-mode upsert",
+        ["pipeline", "chunks", "seconds", "chunks/s", "query embedding p50 ms"],
+    )
+    ingest_table.add(
+        "Retriever.ingest, one text document",
+        ingestion["chunks"],
+        ingestion["seconds"],
+        ingestion["chunks_per_s"],
+        percentile(ingestion["query_embed_ms"], 50),
+    )
+    for backend, (_, rates) in backends.items():
+        for size, rate in rates.items():
+            ingest_table.add(
+                f"upsert only (precomputed vectors), {backend}, up to {size:,}", size, float("nan"), rate, float("nan")
+            )
+    result.tables.append(ingest_table)
+    search_table = Table(
+        "5b. Search (vector store only, top-5; add the query embedding above for a retrieval)",
+        ["backend, size, search", "queries", "p50 ms", "p99 ms"],
+    )
+    for backend, (searches, _) in backends.items():
+        for name, samples in searches.items():
+            search_table.add(f"{backend}, {name}", len(samples), percentile(samples, 50), percentile(samples, 99))
+    result.tables.append(search_table)
+    if "server" in backends:
+        p99 = percentile(backends["server"][0][f"{sizes[-1]:,} chunks, hybrid"], 99)
+        result.target(f"retrieval p99 at {sizes[-1]:,} chunks, Qdrant server", p99, "<= 30 ms", p99 <= 30)
+    else:
+        result.notes.append(
+            "no Qdrant server on this machine (set BENCH_QDRANT_URL to add one): the 100k-chunk server target is "
+            "not measured; local mode is a brute-force Python/numpy scan and is not meant for 100k chunks"
+        )
+    p99 = percentile(backends["local mode"][0][f"{sizes[-1]:,} chunks, dense"], 99)
+    result.target(f"retrieval p99 at {sizes[-1]:,} chunks, local mode, dense", p99, "<= 30 ms", p99 <= 30)
+    result.data = {
+        "ingestion": ingestion,
+        "backends": {b: {"searches": s, "upsert_per_s": r} for b, (s, r) in backends.items()},
+    }
+    latency_chart(
+        ctx.results / "rag.png",
+        "Vector search latency",
+        {name: samples for searches, _ in backends.values() for name, samples in searches.items()},
+    )
+    return result

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from store.types import unstorable_text
+
 
 class EventError(Exception):
     """An event is refused: the client gets `error {code, message}` and a failed ack."""
@@ -21,6 +23,10 @@ def parse(model: type[BaseModel], data: Any) -> Any:
         data = {}
     if not isinstance(data, dict):
         raise EventError("invalid_payload", f"the payload must be an object, got {type(data).__name__}")
+    loc = unstorable_text(data)
+    if loc is not None:
+        message = "text must not contain NUL characters or unpaired surrogates"
+        raise EventError("invalid_payload", "the payload is invalid", [{"loc": loc, "msg": message}])
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -17,6 +17,8 @@ Email = Annotated[
 ]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+#: past any real page, and inside the 64-bit OFFSET both databases take (larger ones raised 500)
+MAX_OFFSET = 2**31 - 1
 
 
 class Body(BaseModel):
@@ -48,7 +50,8 @@ class ProfileUpdate(Body):
     full_name: str | None = Field(default=None, max_length=200)
     avatar_url: str | None = Field(default=None, max_length=2048)
     email: Email | None = None
-    preferences: dict[str, Any] | None = None
+    #: only the fields sent change; `preferences` cannot be null (a stored null broke every later sign-in)
+    preferences: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("avatar_url")
     @classmethod
@@ -67,19 +70,21 @@ class SessionCreate(Body):
 
 
 class SessionUpdate(Body):
+    """Only the fields sent change (the defaults are never applied); only `title` may be cleared with null."""
+
     title: Title | None = None
-    session_type: SessionType | None = None
-    rag_config: dict[str, Any] | None = None
-    speech_config: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    is_archived: bool | None = None
+    session_type: SessionType = SessionType.rag
+    rag_config: dict[str, Any] = Field(default_factory=dict)
+    speech_config: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    is_archived: bool = False
 
 
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class SessionListQuery(PageQuery):
@@ -147,7 +152,7 @@ class AuditQuery(TimeRange):
     action: str | None = Field(default=None, max_length=64)
     outcome: Literal["success", "failure"] | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class PopularQuery(BaseModel):

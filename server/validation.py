@@ -10,8 +10,16 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from server.errors import ApiError
+from store.types import unstorable_text
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _refuse_unstorable(data: Any, what: str) -> None:
+    loc = unstorable_text(data)
+    if loc is not None:
+        message = "text must not contain NUL characters or unpaired surrogates"
+        raise ApiError(422, "validation_error", f"{what} is invalid", [{"loc": loc, "msg": message, "type": "text"}])
 
 
 def _details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -28,8 +36,11 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         data = json.loads(raw) if raw else None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # nested deeper than the parser goes
+        raise ApiError(400, "invalid_json", "the body is nested too deeply") from exc
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
+    _refuse_unstorable(data, "the body")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -38,6 +49,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 def parse_query(request: web.Request, model: type[M]) -> M:
     """The query string validated as `model` (422 when invalid)."""
+    _refuse_unstorable(dict(request.query), "the query string")
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:

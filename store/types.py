@@ -38,3 +38,32 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """The current time, timezone-aware."""
     return datetime.now(UTC)
+
+
+def unstorable_text(data: Any) -> list[str | int] | None:
+    """Where `data` (parsed JSON) holds a string no database keeps: a NUL character (PostgreSQL refuses it in
+    text and JSON) or an unpaired surrogate (not UTF-8 at all); None when every string is fine.
+
+    Iterative, so JSON nested as deep as the parser allows cannot exhaust the stack here.
+    """
+    stack: list[tuple[list[str | int], Any]] = [([], data)]
+    while stack:
+        loc, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or (not item.isascii() and _has_surrogate(item)):
+                return loc
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                stack.append(([*loc, key], key))
+                stack.append(([*loc, key], value))
+        elif isinstance(item, list):
+            stack.extend(([*loc, index], value) for index, value in enumerate(item))
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

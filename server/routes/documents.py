@@ -6,6 +6,7 @@ import uuid
 from pathlib import PurePath
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel
 
 from pipelines.rag.extract import UnsupportedDocument
@@ -17,9 +18,13 @@ from server.schemas import PageQuery
 from server.validation import parse_query, path_uuid
 from store import documents, sessions
 from store.schemas import DocumentOut, Page
+from store.types import unstorable_text
 
 PREFIX = "/api/v1/documents"
 READ_CHUNK = 64 * 1024
+#: what aiohttp raises for a broken multipart body (bad boundary, part headers, charset or encoding)
+MALFORMED = (ValueError, LookupError, RuntimeError, HttpProcessingError)
+MAX_FILENAME = 255  # the column's length
 
 
 class UploadForm(BaseModel):
@@ -33,27 +38,32 @@ async def _read_upload(request: web.Request) -> tuple[str, bytes, uuid.UUID | No
     if not request.content_type.startswith("multipart/"):
         raise ApiError(415, "unsupported_media_type", "send multipart/form-data with the file in field `file`")
     limit = request.app[keys.SETTINGS].document_max_bytes
-    reader = await request.multipart()
     filename: str | None = None
     data = bytearray()
     session_id: uuid.UUID | None = None
-    async for part in reader:
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name == "file":
-            filename = PurePath(part.filename or "").name  # never a path from the client
-            while chunk := await part.read_chunk(READ_CHUNK):
-                data += chunk
-                if len(data) > limit:
-                    raise ApiError(413, "payload_too_large", f"documents hold at most {limit} bytes")
-        elif part.name == "session_id":
-            raw = (await part.text()).strip()
-            try:
-                session_id = uuid.UUID(raw) if raw else None
-            except ValueError as exc:
-                raise ApiError(422, "validation_error", "session_id must be a UUID") from exc
+    try:
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file":
+                filename = PurePath(part.filename or "").name  # never a path from the client
+                while chunk := await part.read_chunk(READ_CHUNK):
+                    data += chunk
+                    if len(data) > limit:
+                        raise ApiError(413, "payload_too_large", f"documents hold at most {limit} bytes")
+            elif part.name == "session_id":
+                raw = (await part.text()).strip()
+                try:
+                    session_id = uuid.UUID(raw) if raw else None
+                except ValueError as exc:
+                    raise ApiError(422, "validation_error", "session_id must be a UUID") from exc
+    except MALFORMED as exc:
+        raise ApiError(400, "bad_request", f"the multipart body is malformed: {exc}") from exc
     if not filename:
         raise ApiError(422, "validation_error", "the form needs a `file` field with a file name")
+    if len(filename) > MAX_FILENAME or unstorable_text(filename) is not None:
+        message = f"file names hold at most {MAX_FILENAME} characters, and no NUL characters or unpaired surrogates"
+        raise ApiError(422, "validation_error", message)
     if not data:
         raise ApiError(422, "validation_error", "the file is empty")
     return filename, bytes(data), session_id
@@ -119,7 +129,7 @@ ENDPOINTS = (
         body=UploadForm,
         response=DocumentOut,
         status=202,
-        errors=(401, 404, 413, 415, 422),
+        errors=(400, 401, 404, 413, 415, 422),
         body_media_type="multipart/form-data",
     ),
     Endpoint(

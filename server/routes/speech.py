@@ -17,6 +17,7 @@ from server.deps import authenticate, db_session
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
 from server.rest_turn import answer_over_rest
+from server.routes.documents import MALFORMED
 from server.validation import path_uuid
 from store import messages, sessions
 from store.models import ContentType
@@ -80,15 +81,17 @@ async def get_tts(request: web.Request) -> web.StreamResponse:
 
 async def _upload_bytes(request: web.Request, limit: int) -> bytes:
     if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        async for part in reader:
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                data = bytearray()
-                while chunk := await part.read_chunk(64 * 1024):
-                    data += chunk
-                    if len(data) > limit:
-                        raise ApiError(413, "payload_too_large", f"audio uploads hold at most {limit} bytes")
-                return bytes(data)
+        try:
+            async for part in await request.multipart():
+                if isinstance(part, BodyPartReader) and part.name == "file":
+                    data = bytearray()
+                    while chunk := await part.read_chunk(64 * 1024):
+                        data += chunk
+                        if len(data) > limit:
+                            raise ApiError(413, "payload_too_large", f"audio uploads hold at most {limit} bytes")
+                    return bytes(data)
+        except MALFORMED as exc:
+            raise ApiError(400, "bad_request", f"the multipart body is malformed: {exc}") from exc
         raise ApiError(422, "validation_error", "the form needs a `file` field")
     data = bytearray()
     async for chunk in request.content.iter_chunked(64 * 1024):
@@ -174,7 +177,7 @@ ENDPOINTS = (
         "Ask by voice: a WAV body or multipart `file`; transcribed, stored and answered",
         "speech",
         response=SpeechOut,
-        errors=(401, 404, 409, 413, 415, 422),
+        errors=(400, 401, 404, 409, 413, 415, 422),
     ),
     Endpoint(
         "GET",

@@ -10,6 +10,7 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from engineio.async_drivers import aiohttp as engineio_aiohttp
 
 from handlers.answers import Answers
 from handlers.chat import ChatContext, ChatNamespace
@@ -38,6 +39,27 @@ class RedisManager(socketio.AsyncRedisManager):
         self.connected = True
 
 
+class ClosingWebSocket(engineio_aiohttp.WebSocket):
+    """python-engineio's aiohttp websocket, closing its Engine.IO socket however the handler ends.
+
+    Upstream decodes a frame outside its error handling: an empty text frame killed the handler, our error
+    middleware then wrote a 500 into the upgraded stream, and the socket stayed counted until its ping
+    timeout (~45 s), holding shutdown too. An empty frame now ends the connection like a close.
+    """
+
+    async def __call__(self, environ: dict[str, Any]) -> Any:
+        socket = self.handler.__self__
+        try:
+            return await super().__call__(environ)
+        finally:
+            if not socket.closed:
+                reason = socket.server.reason.TRANSPORT_CLOSE
+                await asyncio.shield(socket.close(wait=False, abort=True, reason=reason))
+
+    async def wait(self) -> Any:
+        return await super().wait() or None
+
+
 def create_sio(app: web.Application) -> socketio.AsyncServer:
     """An AsyncServer for `app`, attached at /socket.io (Redis manager when REDIS_URL is set)."""
     settings = app[keys.SETTINGS]
@@ -53,6 +75,8 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
         logger=False,
         engineio_logger=False,
     )
+    if "websocket" in sio.eio._async:  # a private table: keep upstream's driver if it ever moves
+        sio.eio._async = {**sio.eio._async, "websocket": ClosingWebSocket}
     sio.attach(app, socketio_path="socket.io")
     return sio
 

@@ -219,14 +219,6 @@ async def _chat_connections(http: ClientSession, base: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="python-engineio cannot decode an empty websocket frame (nor one whose packet type is not a digit) "
-    "and its handler dies (the error middleware "
-    "then writes a 500 into the upgraded stream) without closing the Engine.IO socket: the connection stays "
-    "counted and its namespace state kept until the ping timeout (~45 s), and shutdown waits on it. The fix "
-    "belongs in server/realtime.py (a websocket driver that closes the socket in a finally)",
-)
 async def test_an_empty_frame_ends_the_connection_cleanly(small_server: TestServer, http: ClientSession) -> None:
     base = str(small_server.make_url(""))
     api = Api(base, http)
@@ -238,7 +230,8 @@ async def test_an_empty_frame_ends_the_connection_cleanly(small_server: TestServ
         assert await _chat_connections(http, base) == 1
         await ws.send_str("")
         closed = await ws.receive(timeout=10)
-        # (today the server's 500 answer is written into the upgraded stream: the client reads a broken frame)
+        # python-engineio alone let its handler die here, wrote a 500 into the upgraded stream and kept the
+        # socket until its ping timeout; server.realtime.ClosingWebSocket ends it like a close
         assert closed.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING, WSMsgType.ERROR), closed
     finally:
         await ws.close()

@@ -44,7 +44,7 @@ class ClosingWebSocket(engineio_aiohttp.WebSocket):
 
     Upstream decodes a frame outside its error handling: an empty text frame killed the handler, our error
     middleware then wrote a 500 into the upgraded stream, and the socket stayed counted until its ping
-    timeout (~45 s), holding shutdown too. An empty frame now ends the connection like a close.
+    timeout (~45 s), holding shutdown too. An empty text frame now ends the connection like a close.
     """
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
@@ -57,7 +57,8 @@ class ClosingWebSocket(engineio_aiohttp.WebSocket):
                 await asyncio.shield(socket.close(wait=False, abort=True, reason=reason))
 
     async def wait(self) -> Any:
-        return await super().wait() or None
+        data = await super().wait()
+        return None if data == "" else data  # an empty binary frame is a valid (empty) attachment
 
 
 def create_sio(app: web.Application) -> socketio.AsyncServer:

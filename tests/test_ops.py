@@ -187,7 +187,7 @@ async def test_analytics_and_audit_are_for_admins(
     ]
     assert events.body["items"][0]["ip"] == "127.0.0.1" and events.body["items"][0]["request_id"]
     failures = await api.call(
-        "GET", "/api/v1/audit", token=admin.token, params={"action": "login", "outcome": "failure"}
+        "GET", "/api/v1/audit", token=admin.token, params={"action": "login", "outcome": "failure", "from": since}
     )
     assert failures.body["total"] == 1
 

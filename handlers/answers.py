@@ -40,6 +40,22 @@ def message_payload(message: Any) -> dict[str, Any]:
     return MessageOut.model_validate(message).model_dump(mode="json")
 
 
+def response_payload(answer: Message, provider: str | None, last_seq: int) -> dict[str, Any]:
+    """`assistant_response` for a stored answer: the message and its outcome at the top level."""
+    message = message_payload(answer)
+    return {
+        "message_id": message["id"],
+        "message": message,
+        "content": message["content"],
+        "rag_context": message["rag_context"],
+        "processing_time": message["processing_time"],
+        "tokens_used": message["tokens_used"],
+        "status": message["status"],
+        "provider": provider,
+        "last_seq": last_seq,
+    }
+
+
 @dataclass
 class _Running:
     session_id: uuid.UUID
@@ -123,7 +139,9 @@ class Answers:
                     await self._deltas.finish(request.answer_id)
                     # free the session before announcing the end, so a reply to the response is not `busy`
                     await self._gate.release(request.session_id, request.answer_id)
-                    await self._emit("assistant_response", self._response(event, seq), namespace)
+                    await self._emit(
+                        "assistant_response", response_payload(event.message, event.provider, seq), namespace
+                    )
                     session = await self._emit_session(namespace, request.session_id)
                     if session.speech_config.get("auto_tts") and event.message.content:
                         await self._speak(namespace, event.message, session.speech_config)
@@ -152,21 +170,6 @@ class Answers:
             m.retrieval_time.observe(timings["retrieval"])
         if event.provider is not None:
             m.llm_time.labels(event.provider).observe(timings["total"] - timings.get("retrieval", 0.0))
-
-    @staticmethod
-    def _response(event: AnswerFinished, seq: int) -> dict[str, Any]:
-        message = message_payload(event.message)
-        return {
-            "message_id": message["id"],
-            "message": message,
-            "content": message["content"],
-            "rag_context": event.rag_context,
-            "processing_time": message["processing_time"],
-            "tokens_used": message["tokens_used"],
-            "status": message["status"],
-            "provider": event.provider,
-            "last_seq": seq,
-        }
 
     async def _speak(self, namespace: str, message: Message, speech_config: dict[str, Any]) -> None:
         """`tts_ready` for an answer, for sessions with `speech_config.auto_tts`."""
@@ -233,19 +236,7 @@ class Answers:
             return False
         await self._deltas.finish(answer_id)
         namespace = f"/chat/{session_id}"
-        message = message_payload(stored)
-        response = {
-            "message_id": message["id"],
-            "message": message,
-            "content": message["content"],
-            "rag_context": message["rag_context"],
-            "processing_time": message["processing_time"],
-            "tokens_used": message["tokens_used"],
-            "status": message["status"],
-            "provider": None,
-            "last_seq": len(deltas),
-            "interrupted": True,
-        }
+        response = response_payload(stored, None, len(deltas)) | {"interrupted": True}
         await self._emit("assistant_response", response, namespace)
         await self._emit("typing_indicator", {"user_id": ASSISTANT, "is_typing": False}, namespace)
         return True

@@ -4,6 +4,7 @@ documents is answered without embedding or searching again."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from pydantic import TypeAdapter
 
@@ -20,12 +21,19 @@ class RagContextCache:
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
 
-    async def lookup(self, owner_id: uuid.UUID, query: str, options: SearchOptions) -> list[Hit] | None:
+    async def through(
+        self,
+        owner_id: uuid.UUID,
+        query: str,
+        options: SearchOptions,
+        search: Callable[[], Awaitable[list[Hit]]],
+    ) -> list[Hit]:
         key = await self.cache.rag_context_key(owner_id, query, options.as_dict())
-        raw = None if key is None else await self.cache.get_json(key)
-        return None if raw is None else _HITS.validate_python(raw)
-
-    async def remember(self, owner_id: uuid.UUID, query: str, options: SearchOptions, hits: list[Hit]) -> None:
-        key = await self.cache.rag_context_key(owner_id, query, options.as_dict())
-        if key is not None:
-            await self.cache.put_json(key, _HITS.dump_python(hits, mode="json"), RAG_CONTEXT_TTL)
+        if key is None:  # the cache cannot be reached: search
+            return await search()
+        raw = await self.cache.get_json(key)
+        if raw is not None:
+            return _HITS.validate_python(raw)
+        hits = await search()
+        await self.cache.put_json(key, _HITS.dump_python(hits, mode="json"), RAG_CONTEXT_TTL)
+        return hits

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
 from cachetools import TLRUCache
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import event
@@ -136,48 +136,33 @@ class Cache:
         if self.counter is not None:
             self.counter.labels(key.split(":", 1)[0], result).inc()
 
-    async def get(self, key: str, model: type[M]) -> M | None:
+    async def _read(self, key: str) -> bytes | None:
         try:
             raw = await self.backend.get(key)
         except RedisError:
             raw = None
         self._count(key, "hit" if raw is not None else "miss")
-        return None if raw is None else model.model_validate_json(raw)
+        return raw
 
-    async def put(self, key: str, value: BaseModel, ttl: int) -> None:
-        try:
-            await self.backend.set(key, value.model_dump_json().encode(), ttl)
-        except RedisError:
-            return
-
-    async def get_list(self, key: str, model: type[M]) -> list[M] | None:
-        try:
-            raw = await self.backend.get(key)
-        except RedisError:
-            raw = None
-        self._count(key, "hit" if raw is not None else "miss")
-        return None if raw is None else TypeAdapter(list[model]).validate_json(raw)  # type: ignore[valid-type]
-
-    async def put_list(self, key: str, values: list[M], ttl: int) -> None:
-        raw = json.dumps([value.model_dump(mode="json") for value in values]).encode()
+    async def _write(self, key: str, raw: bytes, ttl: int) -> None:
         try:
             await self.backend.set(key, raw, ttl)
         except RedisError:
             return
 
+    async def get(self, key: str, model: type[M]) -> M | None:
+        raw = await self._read(key)
+        return None if raw is None else model.model_validate_json(raw)
+
+    async def put(self, key: str, value: BaseModel, ttl: int) -> None:
+        await self._write(key, value.model_dump_json().encode(), ttl)
+
     async def get_json(self, key: str) -> Any:
-        try:
-            raw = await self.backend.get(key)
-        except RedisError:
-            raw = None
-        self._count(key, "hit" if raw is not None else "miss")
+        raw = await self._read(key)
         return None if raw is None else json.loads(raw)
 
     async def put_json(self, key: str, value: Any, ttl: int) -> None:
-        try:
-            await self.backend.set(key, json.dumps(value).encode(), ttl)
-        except RedisError:
-            return
+        await self._write(key, json.dumps(value).encode(), ttl)
 
     async def rag_context_key(self, user_id: uuid.UUID, query: str, options: dict[str, Any]) -> str | None:
         """`rag_context:{hash}` of the question, the search options and the user's current documents

@@ -33,8 +33,15 @@ class SearchOptions:
 class SearchCache(Protocol):
     """Remembers search results; it must forget them when the owner's documents change."""
 
-    async def lookup(self, owner_id: uuid.UUID, query: str, options: SearchOptions) -> list[Hit] | None: ...
-    async def remember(self, owner_id: uuid.UUID, query: str, options: SearchOptions, hits: list[Hit]) -> None: ...
+    async def through(
+        self,
+        owner_id: uuid.UUID,
+        query: str,
+        options: SearchOptions,
+        search: Callable[[], Awaitable[list[Hit]]],
+    ) -> list[Hit]:
+        """The remembered hits, or `search()`'s, remembered."""
+        ...
 
 
 class Retriever:
@@ -79,8 +86,11 @@ class Retriever:
     async def search(self, owner_id: uuid.UUID, query: str, options: SearchOptions | None = None) -> list[Hit]:
         """The chunks that best answer `query` among the owner's documents."""
         options = options or SearchOptions()
-        if self.cache is not None and (cached := await self.cache.lookup(owner_id, query, options)) is not None:
-            return cached
+        if self.cache is None:
+            return await self._search(owner_id, query, options)
+        return await self.cache.through(owner_id, query, options, lambda: self._search(owner_id, query, options))
+
+    async def _search(self, owner_id: uuid.UUID, query: str, options: SearchOptions) -> list[Hit]:
         dense = (await self.embedder.embed([query]))[0]
         hits = await self._store(
             self.store.search,
@@ -93,8 +103,6 @@ class Retriever:
             score_threshold=options.score_threshold,
         )
         assert isinstance(hits, list)
-        if self.cache is not None:
-            await self.cache.remember(owner_id, query, options, hits)
         return hits
 
     async def delete_document(self, owner_id: uuid.UUID, document_id: uuid.UUID) -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core.auth import Auth
+from core.logs import access_log_options
+from core.logs import configure as configure_logging
+from core.settings import Settings, SettingsError
 from server.app import create_app
-from server.auth import Auth
 from server.ingest_command import ingest_paths
-from server.logs import access_log_options
-from server.logs import configure as configure_logging
 from server.models_command import VOSK_BASE_URL, fetch_vosk
-from server.settings import Settings, SettingsError
 from store import users
 from store.db import create_engine, create_sessionmaker
 from store.errors import Conflict

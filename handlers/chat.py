@@ -16,24 +16,24 @@ from urllib.parse import parse_qs
 import socketio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.answers import Answers, message_payload
-from handlers.control import StopBus, TurnGate
-from handlers.delta_log import DeltaLog
+from core import logs
+from core.auth import Auth, InvalidToken, bearer_token
+from core.metrics import Metrics
+from core.ratelimit import Limit, Limits, RateLimited, RateLimiter
+from core.tasks import TaskSet
 from handlers.errors import EventError, parse
 from handlers.payloads import DeleteIn, EditIn, StopIn, SyncIn, TypingIn, UserMessageIn
 from handlers.speech import SpeechEvents
 from pipelines.chat.turn import TurnRequest
 from pipelines.speech.service import Speech
-from pipelines.tasks import TaskSet
-from server import logs
-from server.auth import Auth, InvalidToken, bearer_token
-from server.metrics import Metrics
-from server.ratelimit import Limit, Limits, RateLimited, RateLimiter
 from store import audit, messages, sessions, users
 from store.cache import SESSION_TTL, Cache, session_key
 from store.errors import NotFound, StoreError, database_unavailable
 from store.models import ContentType, MessageStatus
 from store.schemas import SessionOut
+from turns.answers import Answers, message_payload
+from turns.control import StopBus, TurnGate
+from turns.delta_log import DeltaLog
 
 log = logging.getLogger(__name__)
 NAMESPACE = re.compile(r"^/chat/([0-9a-fA-F-]{36})$")

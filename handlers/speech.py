@@ -17,6 +17,7 @@ from pipelines.speech.stt import Utterance
 from pipelines.speech.tts import TtsUnavailable
 from store import messages, sessions
 from store.models import ContentType
+from turns.voice import audio_url, tts_url, voice_of
 
 if TYPE_CHECKING:
     from handlers.chat import ChatNamespace
@@ -37,21 +38,6 @@ class _Open:
     utterance_id: str
     utterance: Utterance
     pcm: list[bytes] = field(default_factory=list)
-
-
-def voice_of(speech_config: dict[str, Any]) -> tuple[str | None, int]:
-    """The voice and words-per-minute rate a session's `speech_config` asks for."""
-    voice = speech_config.get("voice")
-    rate = speech_config.get("rate", 150)
-    return (voice if isinstance(voice, str) else None), (min(max(rate, 80), 300) if isinstance(rate, int) else 150)
-
-
-def audio_url(message_id: uuid.UUID) -> str:
-    return f"/api/v1/chat/messages/{message_id}/audio"
-
-
-def tts_url(message_id: uuid.UUID) -> str:
-    return f"/api/v1/chat/messages/{message_id}/tts"
 
 
 class SpeechEvents:

@@ -11,6 +11,12 @@ import aiohttp_cors
 from aiohttp import web
 from redis.asyncio import Redis
 
+from core import ratelimit
+from core.auth import Auth
+from core.cipher import ContentCipher
+from core.metrics import Metrics
+from core.ratelimit import Limits, RateLimiter
+from core.settings import Settings
 from pipelines.llm.chain import ChainPolicy
 from pipelines.llm.factory import LLMConfig, create_answer_model
 from pipelines.rag.embedder import Embedder
@@ -18,22 +24,17 @@ from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.rag.vectors import create_vector_store
 from pipelines.speech.service import Speech, SpeechLimits
-from server import __version__, keys, ratelimit
-from server.auth import Auth
+from server import __version__, keys
 from server.endpoints import add_endpoints
 from server.errors import error_middleware
-from server.metrics import Metrics
 from server.middlewares import context_middleware, rate_limit_middleware
 from server.openapi import build_openapi
 from server.rag_cache import RagContextCache
-from server.ratelimit import Limits, RateLimiter
 from server.realtime import create_sio, realtime_ctx
 from server.routes import all_endpoints
 from server.routes.web import add_web_routes
-from server.settings import Settings
 from store import cache
 from store.cache import Cache
-from store.crypto import ContentCipher
 from store.db import create_engine, create_sessionmaker
 
 log = logging.getLogger(__name__)

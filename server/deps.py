@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import keys, logs
-from server.auth import InvalidToken, bearer_token
+from core import logs
+from core.auth import InvalidToken, bearer_token
+from server import keys
 from server.errors import ApiError
 from store import audit as store_audit
 from store import sessions, users

@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from core.ratelimit import RateLimited
 from server import keys
-from server.ratelimit import RateLimited
 from store.errors import Conflict, Forbidden, NotFound, StoreError, database_unavailable
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ import sys
 import uuid
 from pathlib import Path
 
+from core.settings import Settings
 from pipelines.rag.extract import UnsupportedDocument
 from pipelines.rag.ingest import Ingestor
 from server.app import create_retriever
-from server.settings import Settings
 from store import users
 from store.db import create_engine, create_sessionmaker
 from store.models import DocumentStatus

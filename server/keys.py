@@ -10,17 +10,17 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from handlers.answers import Answers
-from handlers.control import TurnGate
+from core.auth import Auth
+from core.metrics import Metrics
+from core.ratelimit import Limits, RateLimiter
+from core.settings import Settings
 from pipelines.chat.model import AnswerModel
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
-from server.auth import Auth
-from server.metrics import Metrics
-from server.ratelimit import Limits, RateLimiter
-from server.settings import Settings
 from store.cache import Cache
+from turns.answers import Answers
+from turns.control import TurnGate
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)

@@ -12,12 +12,12 @@ import socketio
 from aiohttp import web
 from engineio.async_drivers import aiohttp as engineio_aiohttp
 
-from handlers.answers import Answers
+from core.tasks import TaskSet
 from handlers.chat import ChatContext, ChatNamespace
-from handlers.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
-from handlers.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
-from pipelines.tasks import TaskSet
 from server import keys
+from turns.answers import Answers
+from turns.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
+from turns.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
 
 log = logging.getLogger(__name__)
 #: how long in-flight answers get to finish and be stored as `cancelled` at shutdown

@@ -18,8 +18,8 @@ from blockbuster import BlockBuster, blockbuster_ctx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.api import Api

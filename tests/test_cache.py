@@ -12,9 +12,9 @@ import pytest
 from aiohttp import ClientSession
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from pipelines.rag.retrieval import SearchOptions
 from server import keys
-from server.settings import Settings
 from store.cache import Cache, MemoryBackend, RedisBackend, rag_generation_key
 from store.schemas import UserPublic
 from tests.api import Api

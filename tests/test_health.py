@@ -8,8 +8,8 @@ from dataclasses import replace
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 from tests.api import Api
 from tests.conftest import REDIS_URL
 

@@ -20,8 +20,9 @@ from typing import Any
 from aiohttp import ClientSession, FormData
 from sqlalchemy import text
 
-from server import keys, logs
-from server.settings import Settings
+from core import logs
+from core.settings import Settings
+from server import keys
 from store.db import create_engine
 from tests.api import Account, Api
 from tests.fakes.groq import GroqFake
@@ -384,7 +385,7 @@ async def _raw_session_rows(settings: Settings, session_id: str) -> tuple[list[s
 def test_a_malformed_encryption_key_stops_start_up() -> None:
     import pytest
 
-    from server.settings import SettingsError
+    from core.settings import SettingsError
 
     with pytest.raises(SettingsError, match="32 bytes"):
         Settings.from_env(

@@ -14,7 +14,7 @@ import pytest
 import socketio
 from aiohttp import ClientSession
 
-from server.settings import Settings
+from core.settings import Settings
 from tests.api import Api
 from tests.conftest import REDIS_URL
 from tests.nodes import start_node

@@ -12,8 +12,8 @@ import socketio
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.auth import Auth
-from server.settings import Settings
+from core.auth import Auth
+from core.settings import Settings
 from store.models import Message
 from tests.api import Account, Api
 from tests.fakes.groq import GroqFake

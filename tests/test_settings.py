@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 
 def test_embedded_defaults(tmp_path: Path) -> None:

@@ -12,11 +12,11 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
+from core.settings import Settings
 from pipelines.speech.audio import decode_any, float_to_pcm16, read_wav, resample
 from pipelines.speech.stt import WhisperEngine, bundled_vosk_model
 from pipelines.speech.tts import Pyttsx3Engine
 from server.app import create_app
-from server.settings import Settings
 from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.pipelines.speech_util import chunks, wer

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from server.auth import Auth
-from server.settings import Settings
+from core.auth import Auth
+from core.settings import Settings
 from tests.api import Api
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.tasks import TaskSet
 from pipelines.rag.extract import SUPPORTED, UnsupportedDocument, extract, kind_of
 from pipelines.rag.retrieval import Progress, Retriever
-from pipelines.tasks import TaskSet
 from store import documents
 from store.models import Document, DocumentStatus
 

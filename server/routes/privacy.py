@@ -7,13 +7,13 @@ import shutil
 
 from aiohttp import web
 
-from handlers.speech import voice_of
 from server import keys
 from server.deps import audit, authenticate, db_session
 from server.endpoints import Endpoint, json_response
 from server.realtime import notify
 from server.schemas import EraseOut, ExportOut
 from store import privacy
+from turns.voice import voice_of
 
 PREFIX = "/api/v1/users/me"
 

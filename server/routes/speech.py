@@ -9,7 +9,6 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from pydantic import BaseModel
 
-from handlers.speech import audio_url, tts_url, voice_of
 from pipelines.speech.audio import AudioError
 from pipelines.speech.tts import TtsUnavailable
 from server import keys
@@ -22,6 +21,7 @@ from server.validation import path_uuid
 from store import messages, sessions
 from store.models import ContentType
 from store.schemas import MessageOut
+from turns.voice import audio_url, tts_url, voice_of
 
 
 class TtsOut(BaseModel):

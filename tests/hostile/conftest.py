@@ -11,8 +11,8 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 from tests.api import Api
 
 T = TypeVar("T")

@@ -16,8 +16,8 @@ import socketio
 from aiohttp.test_utils import TestServer
 from jwt.warnings import InsecureKeyLengthWarning
 
-from server.auth import Auth
-from server.settings import Settings
+from core.auth import Auth
+from core.settings import Settings
 from tests.api import Api
 
 

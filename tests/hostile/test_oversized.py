@@ -15,8 +15,8 @@ import pytest
 from aiohttp import ClientSession, WSMsgType
 from aiohttp.test_utils import TestServer
 
+from core.settings import Settings
 from server.app import create_app
-from server.settings import Settings
 from tests.api import Api
 from tests.hostile.conftest import unlimited
 from tests.hostile.raw_sio import ack_of, join, open_socket

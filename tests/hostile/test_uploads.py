@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
+from core.settings import Settings
 from server.routes.web import WEB_DIR
-from server.settings import Settings
 from tests.api import Api, Reply
 from tests.hostile.uploads import upload
 

@@ -16,7 +16,7 @@ from cachetools import TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

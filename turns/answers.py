@@ -13,9 +13,8 @@ from typing import Any
 import socketio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.control import TurnGate
-from handlers.delta_log import DeltaLog
-from handlers.speech import tts_url, voice_of
+from core.metrics import Metrics
+from core.tasks import TaskSet
 from pipelines.chat.coalesce import coalesce
 from pipelines.chat.events import AnswerFinished, AnswerStarted, Token
 from pipelines.chat.model import AnswerModel
@@ -23,13 +22,14 @@ from pipelines.chat.turn import TurnRequest, run_turn
 from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
 from pipelines.speech.tts import TtsUnavailable
-from pipelines.tasks import TaskSet
-from server.metrics import Metrics
 from store import answers as store_answers
 from store.models import ChatSession, Message
 from store.schemas import MessageOut, SessionOut
 from store.sessions import get_session
 from store.types import utcnow
+from turns.control import TurnGate
+from turns.delta_log import DeltaLog
+from turns.voice import tts_url, voice_of
 
 log = logging.getLogger(__name__)
 ASSISTANT = "assistant"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from store.crypto import ContentCipher, EncryptionError
+from core.cipher import ContentCipher, EncryptionError
 
 log = logging.getLogger(__name__)
 

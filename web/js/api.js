@@ -1,10 +1,24 @@
+// @ts-check
 // REST client for /api/v1: JSON in and out, the bearer token from session storage.
+
+/**
+ * @typedef {{id: string, username: string, email?: string | null}} User
+ * @typedef {object} Session  a chat session as GET /chat/sessions/{id} returns it
+ * @property {string} id
+ * @property {string | null} title
+ * @property {boolean} is_archived
+ * @property {number} message_count
+ * @property {string} created_at
+ * @property {string | null} [last_message_at]
+ * @property {{auto_tts?: boolean} & {[key: string]: unknown}} [speech_config]
+ */
 
 const TOKEN_KEY = "parley.token";
 const EXPIRES_KEY = "parley.expires_at";
 const USER_KEY = "parley.user";
 
 export class ApiError extends Error {
+  /** @param {number} status @param {string} code @param {string} message @param {unknown} [details] */
   constructor(status, code, message, details) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
@@ -27,6 +41,7 @@ export function storedAuth() {
   return { token, user, expiresAt };
 }
 
+/** @param {{access_token: string, expires_in: number, user: User}} reply */
 export function storeAuth(reply) {
   sessionStorage.setItem(TOKEN_KEY, reply.access_token);
   sessionStorage.setItem(EXPIRES_KEY, String(Date.now() + reply.expires_in * 1000));
@@ -40,17 +55,26 @@ export function clearAuth() {
 }
 
 /** Called with the error whenever the server says the token is no longer valid. */
+/** @type {(error: ApiError) => void} */
 let onUnauthorized = () => {};
+/** @param {(error: ApiError) => void} handler */
 export function setUnauthorizedHandler(handler) {
   onUnauthorized = handler;
 }
 
+/** @param {unknown} details */
 function describe(details) {
   if (!Array.isArray(details) || !details.length) return "";
-  return details.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
+  return details.map((/** @type {{loc?: string[], msg: string}} */ d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
 }
 
+/**
+ * @param {string} method @param {string} path
+ * @param {{body?: unknown, form?: FormData, query?: Record<string, any>, auth?: boolean}} [options]
+ * @returns {Promise<any>}
+ */
 async function request(method, path, { body, form, query, auth = true } = {}) {
+  /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
   const stored = storedAuth();
   if (auth && stored) headers.Authorization = `Bearer ${stored.token}`;
@@ -66,14 +90,14 @@ async function request(method, path, { body, form, query, auth = true } = {}) {
   let response;
   try {
     response = await fetch(url, { method, headers, body: payload });
-  } catch (err) {
+  } catch {
     throw new ApiError(0, "network_error", "The server cannot be reached. Check your connection.");
   }
   if (response.status === 204) return null;
   const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
   const data = isJson ? await response.json() : await response.text();
   if (!response.ok) {
-    const error = (isJson && data && data.error) || {};
+    const error = (isJson && data?.error) || {};
     const details = describe(error.details);
     const err = new ApiError(
       response.status,
@@ -124,7 +148,7 @@ export const api = {
       xhr.onload = () => {
         const data = xhr.response;
         if (xhr.status >= 200 && xhr.status < 300) return resolve(data);
-        const error = (data && data.error) || {};
+        const error = data?.error || {};
         const err = new ApiError(xhr.status, error.code || "http_error", error.message || `HTTP ${xhr.status}`);
         if (xhr.status === 401) onUnauthorized(err);
         reject(err);
@@ -139,7 +163,7 @@ export const api = {
   speechStatus: () => request("GET", "/speech/status"),
 };
 
-/** A URL for <audio src>: audio GETs accept the token as a query parameter. */
+/** A URL for <audio src>: audio GETs accept the token as a query parameter. @param {string} path */
 export function audioUrl(path) {
   const stored = storedAuth();
   const separator = path.includes("?") ? "&" : "?";

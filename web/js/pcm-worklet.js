@@ -1,3 +1,4 @@
+// @ts-check
 // AudioWorklet: the microphone at the context's rate (usually 48 kHz) → 16 kHz mono pcm16 (s16le).
 //
 // Resampling is a windowed-sinc low-pass evaluated at each output instant (cut-off 7.2 kHz, below the
@@ -13,7 +14,7 @@ const ZERO_CROSSINGS = 8; // half-width of the filter, in periods of the cut-off
 export class Pcm16Resampler {
   constructor(inputRate, onChunk) {
     this.step = inputRate / TARGET_RATE; // input samples per output sample
-    this.fc = Math.min(CUTOFF_HZ, inputRate / 2 * 0.9) / inputRate; // normalised cut-off (cycles/sample)
+    this.fc = Math.min(CUTOFF_HZ, (inputRate / 2) * 0.9) / inputRate; // normalised cut-off (cycles/sample)
     this.half = Math.ceil(ZERO_CROSSINGS / (2 * this.fc)); // filter half-width in input samples
     this.buffer = new Float32Array(0);
     this.base = 0; // absolute index of buffer[0]
@@ -110,7 +111,7 @@ if (typeof AudioWorkletProcessor !== "undefined") {
 
     process(inputs) {
       const input = inputs[0];
-      if (!input || !input.length || !input[0].length) return true;
+      if (!input?.length || !input[0].length) return true;
       let mono = input[0];
       if (input.length > 1) {
         mono = new Float32Array(input[0].length);

@@ -1,3 +1,4 @@
+// @ts-check
 // Answers assembled from `assistant_token` deltas by seq (no dependencies: also runs under node for tests).
 
 /**

@@ -1,10 +1,11 @@
+// @ts-check
 // Hold-to-talk: microphone → AudioWorklet (16 kHz pcm16) → `audio_start` / `audio_chunk`… / `audio_end`.
 
 const SAMPLE_RATE = 16000;
 const MIN_SECONDS = 0.3; // shorter presses are taken as a tap, not speech
 
 export function voiceSupported() {
-  return Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.AudioWorkletNode);
+  return Boolean(navigator.mediaDevices?.getUserMedia && window.AudioWorkletNode);
 }
 
 /**
@@ -82,16 +83,18 @@ export class VoiceRecorder {
   }
 
   _flush() {
-    return new Promise((resolve) => {
-      if (!this.node) return resolve();
-      const node = this.node;
-      const previous = node.port.onmessage;
-      node.port.onmessage = (event) => {
-        if (event.data.flushed) resolve();
-        else previous(event);
-      };
-      node.port.postMessage("flush");
-    });
+    return /** @type {Promise<void>} */ (
+      new Promise((resolve) => {
+        if (!this.node) return resolve();
+        const node = this.node;
+        const previous = node.port.onmessage;
+        node.port.onmessage = (event) => {
+          if (event.data.flushed) resolve();
+          else previous?.call(node.port, event);
+        };
+        node.port.postMessage("flush");
+      })
+    );
   }
 
   _release() {

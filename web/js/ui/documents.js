@@ -1,3 +1,4 @@
+// @ts-check
 // Documents: drag-and-drop upload with progress, ingestion status, delete.
 
 import { api } from "../api.js";
@@ -15,7 +16,7 @@ function size(bytes) {
 export function setupDocuments() {
   const list = $("#document-list");
   const zone = $("#dropzone");
-  const input = $("#file-input");
+  const input = /** @type {HTMLInputElement} */ ($("#file-input"));
   const uploads = new Map(); // local key -> {name, fraction}
   let documents = [];
   let pollTimer = null;
@@ -47,7 +48,11 @@ export function setupDocuments() {
     }
     for (const doc of documents) {
       const done = doc.chunk_count ? doc.chunks_done / doc.chunk_count : doc.status === "ready" ? 1 : 0;
-      const remove = h("button.icon-button.small.danger-hover", { type: "button", "aria-label": `Delete ${doc.filename}`, title: "Delete" }, "✕");
+      const remove = h(
+        "button.icon-button.small.danger-hover",
+        { type: "button", "aria-label": `Delete ${doc.filename}`, title: "Delete" },
+        "✕",
+      );
       armed(remove, "Delete?", async () => {
         try {
           await api.deleteDocument(doc.id);
@@ -72,7 +77,11 @@ export function setupDocuments() {
             "div.doc-row",
             {},
             h("span.doc-name", { title: doc.filename }, doc.filename),
-            h(`span.chip.${doc.status}`, {}, doc.status === "processing" && doc.chunk_count ? `${Math.round(done * 100)}%` : STATUS_TEXT[doc.status] || doc.status),
+            h(
+              `span.chip.${doc.status}`,
+              {},
+              doc.status === "processing" && doc.chunk_count ? `${Math.round(done * 100)}%` : STATUS_TEXT[doc.status] || doc.status,
+            ),
             remove,
           ),
           detail,
@@ -106,7 +115,7 @@ export function setupDocuments() {
         await api.uploadDocument(file, (fraction) => {
           uploads.get(key).fraction = fraction;
           const bar = list.querySelector(`[data-upload="${key}"] .progress span`);
-          if (bar) bar.style.width = `${Math.round(fraction * 100)}%`;
+          if (bar instanceof HTMLElement) bar.style.width = `${Math.round(fraction * 100)}%`;
         });
         toast(`Uploaded ${file.name}`);
       } catch (err) {
@@ -126,7 +135,7 @@ export function setupDocuments() {
     }
   });
   input.addEventListener("change", () => {
-    upload([...input.files]);
+    upload([...(input.files || [])]);
     input.value = "";
   });
   for (const name of ["dragenter", "dragover"]) {

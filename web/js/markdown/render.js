@@ -156,6 +156,7 @@ export class MarkdownView {
     }
     this.open.replaceChildren(renderMarkdown(this.streaming ? settle(tail) : tail));
     this.text = text;
+    this.el.classList.toggle("empty", !text); // "Thinking" until the first words (by CSS: not part of the text)
     if (this.onRender) this.onRender();
   }
 }

@@ -185,7 +185,6 @@ export class MessageList {
     const streaming = message.status === "streaming";
     view.set(message.content, streaming);
     this.linkCitations(message);
-    if (streaming && !message.content) return [h("span.thinking", {}, "Thinking"), view.el];
     return view.el;
   }
 
@@ -263,7 +262,7 @@ export class MessageList {
           "button.msg-action",
           {
             type: "button",
-            "aria-label": playing ? "Stop the recording" : "Play the recording",
+            "aria-label": playing ? "Stop audio: stop the recording" : "Recording: play it",
             onclick: () => (playing ? this.playback.stop() : this.playback.play(message.id, url)),
           },
           playing ? [icon("stop"), "Stop audio"] : [icon("play"), "Recording"],
@@ -282,7 +281,7 @@ export class MessageList {
           "button.msg-action",
           {
             type: "button",
-            "aria-label": playing ? "Stop reading aloud" : "Read this answer aloud",
+            "aria-label": playing ? "Stop audio: stop reading aloud" : "Listen: read this answer aloud",
             "aria-pressed": playing ? "true" : "false",
             onclick: () => (playing ? this.playback.stop() : this.actions.speak(message)),
           },

@@ -359,8 +359,19 @@ async def test_the_web_client_does_everything_in_a_real_browser(
 
         # ---- edit, then delete, own messages ----
         await page.get_by_role("button", name="Edit message").first.click()
-        await page.get_by_role("textbox", name="Edit message").fill(QUESTION + " (in years)")
-        await page.get_by_role("textbox", name="Edit message").press("Enter")
+        editor = page.get_by_role("textbox", name="Edit message")
+        await editor.press("Escape")  # closes the edit box, the focus back on Edit
+        await expect(editor).to_have_count(0)
+        await expect(page.get_by_role("button", name="Edit message").first).to_be_focused()
+        await page.keyboard.press("Enter")
+        # a refused edit: said once, by the caller that awaited the ack (the `error` event it also gets is not repeated)
+        await editor.fill("x" * 8001)
+        await editor.press("Enter")
+        await expect(page.locator(".toast.error")).to_have_text(
+            ["Could not edit: a message holds at most 8000 characters"]
+        )
+        await editor.fill(QUESTION + " (in years)")
+        await editor.press("Enter")
         await expect(page.locator("li.msg.user .content").first).to_have_text(QUESTION + " (in years)")
         await expect(page.locator("li.msg.user .meta").first).to_contain_text("edited")
 

@@ -11,6 +11,7 @@ import { ChatHeader, setBanner, showConnection } from "./header.js";
 import { MessageList } from "./messages.js";
 import { Microphone } from "./microphone.js";
 import { Playback } from "./playback.js";
+import { TypingLine } from "./typing.js";
 
 /**
  * @typedef {import("../api.js").Session} Session
@@ -40,8 +41,7 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
   let store = new MessageStore("");
   let generation = 0; // bumps on every open(), so stale async work is dropped
   let speech = { stt: true, tts: true }; // what the server can do (GET /speech/status)
-  /** @type {Map<string, ReturnType<typeof setTimeout>>} */
-  const typists = new Map();
+  const typing = new TypingLine(() => Boolean(store.streaming()));
 
   const playback = new Playback((id) => messages.refresh(id));
   const messages = new MessageList({
@@ -141,7 +141,7 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
     if (!change) return;
     messages.apply(change, store.nextId(change.message.id));
     composer.setStreaming(Boolean(store.streaming()));
-    renderTyping();
+    typing.render();
   }
 
   /** @param {Session} updated */
@@ -173,33 +173,6 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
     }
   }
 
-  // ---------- who is typing ----------
-  function renderTyping() {
-    const line = $("#typing");
-    const who = [...typists.keys()];
-    if (!who.length) {
-      line.textContent = "";
-      return;
-    }
-    const assistant = who.includes("assistant");
-    line.replaceChildren(
-      h("span.dots", { "aria-hidden": "true" }, h("i"), h("i"), h("i")),
-      assistant ? (store.streaming() ? "Assistant is answering…" : "Assistant is thinking…") : "Typing on another device…",
-    );
-  }
-
-  /** @param {string} userId @param {boolean} isTyping */
-  function typing(userId, isTyping) {
-    clearTimeout(typists.get(userId));
-    if (isTyping)
-      typists.set(
-        userId,
-        setTimeout(() => typing(userId, false), userId === "assistant" ? 60000 : 6000),
-      );
-    else typists.delete(userId);
-    renderTyping();
-  }
-
   // ---------- the view's side of the connection ----------
   /** @type {ChatView} */
   const view = {
@@ -213,10 +186,10 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
     streamEnd(id, response) {
       const change = store.endStream(id, response);
       apply(change);
-      typing("assistant", false);
+      typing.set("assistant", false);
       if (change && change.message.status === "complete") messages.announce(change.message);
     },
-    typing,
+    typing: (userId, isTyping) => typing.set(userId, isTyping),
     sessionUpdated(updated) {
       if (!session || updated.id !== session.id) return;
       changed({ ...session, ...updated });
@@ -241,11 +214,9 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
     microphone.detach();
     if (connection) connection.close();
     connection = null;
-    for (const timer of typists.values()) clearTimeout(timer);
-    typists.clear();
+    typing.clear();
     store = new MessageStore("");
     messages.clear();
-    renderTyping();
     setBanner(null);
     showConnection("idle");
     composer.setStreaming(false);

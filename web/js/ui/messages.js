@@ -1,14 +1,14 @@
 // @ts-check
-// The message list: one <li> per message, answers as Markdown that streams in place, sources whose passages
-// the answer's `[n]` markers open, and the actions on each message.
+// The message list: one <li> per message, answers as Markdown that streams in place (with their sources,
+// sources.js), and the actions on each message.
 
 import { audioUrl } from "../api.js";
 import { MarkdownView } from "../markdown/render.js";
 import { armed, h, icon, timeAgo } from "./dom.js";
+import { linkCitations, openSource, sourcesBlock } from "./sources.js";
 
 /**
  * @typedef {import("../chat/store.js").Message} Message
- * @typedef {import("../chat/store.js").Source} Source
  * @typedef {import("../chat/store.js").Change} Change
  * @typedef {import("./playback.js").Playback} Playback
  *
@@ -23,13 +23,6 @@ import { armed, h, icon, timeAgo } from "./dom.js";
  * @property {() => boolean} write  the chat is not archived
  * @property {() => boolean} tts  the server can read answers aloud
  */
-
-/** The number an answer cites a source by: `n` from the server, else its place in the list. */
-/** @param {Source} source @param {number} index */
-export const markerOf = (source, index) => source.n ?? index + 1;
-
-/** @param {string} messageId @param {number} n */
-const sourceId = (messageId, n) => `src-${messageId}-${n}`;
 
 export class MessageList {
   /**
@@ -51,7 +44,9 @@ export class MessageList {
       const link = /** @type {Element} */ (event.target).closest("a.cite");
       if (!link) return;
       event.preventDefault();
-      this.openSource(/** @type {HTMLElement} */ (link).dataset.message || "", Number(/** @type {HTMLElement} */ (link).dataset.cite));
+      const { message, cite } = /** @type {HTMLElement} */ (link).dataset;
+      const li = this.item(message || "");
+      if (li) openSource(li, message || "", Number(cite));
     });
     // Escape closes an open list of sources, back to its summary
     list.addEventListener("keydown", (event) => {
@@ -134,41 +129,6 @@ export class MessageList {
     if (force || nearEnd) list.scrollTop = list.scrollHeight;
   }
 
-  /** Open an answer's sources at passage `n`, highlighted and focused. @param {string} messageId @param {number} n */
-  openSource(messageId, n) {
-    const li = this.item(messageId);
-    const details = li?.querySelector("details.sources");
-    const passage = li?.querySelector(`#${CSS.escape(sourceId(messageId, n))}`);
-    if (!details || !(passage instanceof HTMLElement)) return;
-    details.setAttribute("open", "");
-    for (const other of details.querySelectorAll(".source.highlighted")) other.classList.remove("highlighted");
-    passage.classList.add("highlighted");
-    passage.focus({ preventScroll: true });
-    passage.scrollIntoView({ block: "nearest" });
-  }
-
-  /** `[n]` markers with a matching source become links to it; the others stay text. @param {Message} message */
-  linkCitations(message) {
-    const view = this.answers.get(message.id);
-    const sources = message.rag_context?.sources || [];
-    if (!view || !sources.length) return;
-    /** @type {Map<number, Source>} */
-    const byMarker = new Map(sources.map((s, i) => [markerOf(s, i), s]));
-    for (const span of view.el.querySelectorAll("span.cite")) {
-      const n = Number(/** @type {HTMLElement} */ (span).dataset.cite);
-      const source = byMarker.get(n);
-      if (!source) continue;
-      const label = `Source ${n}: ${source.document_name}${source.page ? `, page ${source.page}` : ""}`;
-      span.replaceWith(
-        h(
-          "a.cite",
-          { href: `#${sourceId(message.id, n)}`, title: label, "aria-label": label, dataset: { cite: String(n), message: message.id } },
-          `[${n}]`,
-        ),
-      );
-    }
-  }
-
   /** @param {Message} message */
   content(message) {
     if (message.message_type !== "assistant") return h("div.content", {}, message.content);
@@ -178,46 +138,14 @@ export class MessageList {
       const answer = view;
       answer.onRender = () => {
         const shown = this.shown.get(message.id);
-        if (shown) this.linkCitations(shown);
+        if (shown) linkCitations(answer.el, shown);
       };
       this.answers.set(message.id, view);
     }
     const streaming = message.status === "streaming";
     view.set(message.content, streaming);
-    this.linkCitations(message);
+    linkCitations(view.el, message);
     return view.el;
-  }
-
-  /** @param {Message} message */
-  sources(message) {
-    const sources = message.rag_context?.sources || [];
-    if (!sources.length) return null;
-    return h(
-      "details.sources",
-      {},
-      h("summary", {}, `Sources (${sources.length})`),
-      h(
-        "ol",
-        {},
-        sources.map((s, i) => {
-          const n = markerOf(s, i);
-          return h(
-            "li.source",
-            { id: sourceId(message.id, n), tabindex: "-1", dataset: { n: String(n) } },
-            h(
-              "div.source-head",
-              {},
-              h("span.source-n", { "aria-hidden": "true" }, `${n}`),
-              h("span.source-name", {}, s.document_name),
-              s.page ? h("span.muted", {}, ` · page ${s.page}`) : null,
-              s.heading ? h("span.muted", {}, ` · ${s.heading}`) : null,
-              h("span.score", { title: "Relevance score" }, `score ${Number(s.score).toFixed(2)}`),
-            ),
-            h("blockquote.snippet", {}, s.snippet),
-          );
-        }),
-      ),
-    );
   }
 
   /** @param {Message} message */
@@ -228,7 +156,10 @@ export class MessageList {
       const content = area.value.trim();
       if (content) this.actions.saveEdit(message, content);
     };
-    const cancel = () => this.actions.setEditing(message, false);
+    const cancel = () => {
+      this.actions.setEditing(message, false);
+      /** @type {HTMLElement | null | undefined} */ (this.item(message.id)?.querySelector(".msg-action.edit"))?.focus(); // back where it started
+    };
     area.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey) {
         event.preventDefault();
@@ -271,7 +202,7 @@ export class MessageList {
     }
     if (own && this.can.write()) {
       const edit = () => this.actions.setEditing(message, true);
-      actions.append(h("button.msg-action", { type: "button", "aria-label": "Edit message", onclick: edit }, "Edit"));
+      actions.append(h("button.msg-action.edit", { type: "button", "aria-label": "Edit message", onclick: edit }, "Edit"));
       const del = h("button.msg-action.danger-hover", { type: "button", "aria-label": "Delete message" }, "Delete");
       armed(del, "Confirm delete", () => this.actions.remove(message));
       actions.append(del);
@@ -324,7 +255,7 @@ export class MessageList {
         "aria-busy": message.status === "streaming" ? "true" : null,
       },
       body,
-      assistant && !message.is_deleted ? this.sources(message) : null,
+      assistant && !message.is_deleted ? sourcesBlock(message) : null,
       meta,
     );
   }

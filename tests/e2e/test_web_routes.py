@@ -35,7 +35,7 @@ async def test_every_vendor_module_of_the_import_map_is_served(api: Api, name: s
     if not name.endswith(".map"):
         assert reply.headers["Content-Type"].startswith("text/javascript") and "export" in reply.body, name
         page = await api.call("GET", "/")
-        assert f'"/web/vendor/{name}"' in page.body or name.startswith("socket.io"), name  # in the import map
+        assert f'"/web/vendor/{name}"' in page.body, name  # in the import map
 
 
 @pytest.mark.parametrize(

@@ -112,28 +112,40 @@ async function request(method, path, { body, form, query, auth = true } = {}) {
 }
 
 export const api = {
+  /** @param {{username: string, password: string, email?: string}} fields */
   register: (fields) => request("POST", "/users/register", { body: fields, auth: false }),
+  /** @param {string} username @param {string} password */
   login: (username, password) => request("POST", "/users/login", { body: { username, password }, auth: false }),
   me: () => request("GET", "/users/me"),
 
   listSessions: (archived = false) => request("GET", "/chat/sessions", { query: { archived, limit: 200 } }),
+  /** @param {object} [fields] */
   createSession: (fields = {}) => request("POST", "/chat/sessions", { body: fields }),
+  /** @param {string} id */
   getSession: (id) => request("GET", `/chat/sessions/${id}`),
+  /** @param {string} id @param {object} fields */
   updateSession: (id, fields) => request("PUT", `/chat/sessions/${id}`, { body: fields }),
+  /** @param {string} id */
   archiveSession: (id) => request("DELETE", `/chat/sessions/${id}`),
 
-  /** The newest `limit` messages of a session, oldest first. */
+  /** The newest `limit` messages of a session, oldest first. @param {string} sessionId @param {number} [limit] */
   async history(sessionId, limit = 200) {
     const path = `/chat/sessions/${sessionId}/messages`;
     const first = await request("GET", path, { query: { limit } });
     if (first.total <= first.items.length) return first.items;
     return (await request("GET", path, { query: { limit, offset: first.total - limit } })).items;
   },
+  /** @param {string} messageId */
   ragContext: (messageId) => request("GET", `/chat/messages/${messageId}/rag-context`),
 
   listDocuments: () => request("GET", "/documents", { query: { limit: 200 } }),
+  /** @param {string} id */
   deleteDocument: (id) => request("DELETE", `/documents/${id}`),
-  /** Upload with progress (fetch cannot report upload progress; XHR can). */
+  /**
+   * Upload with progress (fetch cannot report upload progress; XHR can).
+   * @param {File} file @param {(fraction: number) => void} [onProgress]
+   * @returns {Promise<any>}
+   */
   uploadDocument(file, onProgress) {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
@@ -159,6 +171,7 @@ export const api = {
     });
   },
 
+  /** @param {string} messageId */
   tts: (messageId) => request("POST", `/chat/messages/${messageId}/tts`),
   speechStatus: () => request("GET", "/speech/status"),
 };

@@ -12,6 +12,7 @@ const CUTOFF_HZ = 7200;
 const ZERO_CROSSINGS = 8; // half-width of the filter, in periods of the cut-off
 
 export class Pcm16Resampler {
+  /** @param {number} inputRate @param {(pcm: Int16Array, level: number) => void} onChunk */
   constructor(inputRate, onChunk) {
     this.step = inputRate / TARGET_RATE; // input samples per output sample
     this.fc = Math.min(CUTOFF_HZ, (inputRate / 2) * 0.9) / inputRate; // normalised cut-off (cycles/sample)
@@ -23,9 +24,11 @@ export class Pcm16Resampler {
     this.filled = 0;
     this.squares = 0;
     this.onChunk = onChunk;
+    /** @type {Map<number, Float32Array>} */
     this.cache = new Map();
   }
 
+  /** @param {number} distance */
   kernel(distance) {
     const x = distance / this.half;
     if (x <= -1 || x >= 1) return 0;
@@ -34,7 +37,7 @@ export class Pcm16Resampler {
     return 2 * this.fc * (arg === 0 ? 1 : Math.sin(arg) / arg) * window;
   }
 
-  /** The taps for an output instant `phase` (0 ≤ phase < 1) past an input sample, normalised to unit gain. */
+  /** The taps for an output instant `phase` (0 ≤ phase < 1) past an input sample, normalised to unit gain. @param {number} phase */
   weights(phase) {
     const key = Math.round(phase * 1e6);
     let taps = this.cache.get(key);
@@ -48,7 +51,7 @@ export class Pcm16Resampler {
     return taps;
   }
 
-  /** Feed mono float samples in [-1, 1]. */
+  /** Feed mono float samples in [-1, 1]. @param {Float32Array} samples */
   push(samples) {
     const merged = new Float32Array(this.buffer.length + samples.length);
     merged.set(this.buffer);
@@ -71,6 +74,7 @@ export class Pcm16Resampler {
     }
   }
 
+  /** @param {number} value */
   emitSample(value) {
     const clamped = Math.max(-1, Math.min(1, value));
     this.out[this.filled++] = clamped < 0 ? clamped * 0x8000 : clamped * 0x7fff;
@@ -109,6 +113,7 @@ if (typeof AudioWorkletProcessor !== "undefined") {
       };
     }
 
+    /** @param {Float32Array[][]} inputs */
     process(inputs) {
       const input = inputs[0];
       if (!input?.length || !input[0].length) return true;

@@ -1,7 +1,7 @@
 // @ts-check
 // One chat session's namespace (/chat/<id>): connection state, answers assembled by seq, resume with `sync`.
 
-import { io } from "/web/vendor/socket.io.esm.min.js";
+import { io } from "socket.io-client";
 import { StreamAssembler } from "./stream.js";
 
 export { StreamAssembler };
@@ -133,8 +133,7 @@ export class ChatConnection {
     this.view.streamEnd(messageId, response);
   }
 
-  /** Follow an answer that was already streaming when the view loaded (history shows it as `streaming`). */
-  /** @param {string} messageId */
+  /** Follow an answer that was already streaming when the view loaded (history shows it as `streaming`). @param {string} messageId */
   follow(messageId) {
     if (!this.streams.has(messageId)) this.streams.set(messageId, new StreamAssembler());
   }
@@ -192,8 +191,7 @@ export class ChatConnection {
     return ack;
   }
 
-  /** Fire and forget (binary audio chunks); refusals come back as `error` events, shown by the view. */
-  /** @param {string} event @param {unknown} data */
+  /** Fire and forget (binary audio chunks); refusals come back as `error` events, shown by the view. @param {string} event @param {unknown} data */
   emit(event, data) {
     this.socket.emit(event, data);
   }

@@ -73,8 +73,7 @@ export class MessageStore {
     return this.order.map((id) => /** @type {Message} */ (this.byId.get(id)));
   }
 
-  /** The id after `id` in the order (where its element goes before), or null when it is last. */
-  /** @param {string} id */
+  /** The id after `id` in the order (where its element goes before), or null when it is last. @param {string} id */
   nextId(id) {
     const index = this.order.indexOf(id);
     return index >= 0 && index + 1 < this.order.length ? this.order[index + 1] : null;

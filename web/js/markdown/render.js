@@ -55,8 +55,7 @@ export function renderMarkdown(text) {
   return fragment;
 }
 
-/** Highlight a code block and give it a copy button (labels by CSS: they are not part of the text). */
-/** @param {HTMLElement} code */
+/** Highlight a code block and give it a copy button (labels by CSS: they are not part of the text). @param {HTMLElement} code */
 function decorate(code) {
   const pre = /** @type {HTMLElement} */ (code.parentElement);
   const language = /language-([\w+-]+)/.exec(code.className)?.[1]?.toLowerCase() || "";

@@ -15,6 +15,7 @@ export function setupAuth(onLoggedIn) {
   const tabs = { login: $("#tab-login"), register: $("#tab-register") };
   let mode = "login";
 
+  /** @param {"login" | "register"} next */
   function setMode(next) {
     mode = next;
     for (const [name, tab] of Object.entries(tabs)) tab.setAttribute("aria-selected", String(name === next));
@@ -61,18 +62,21 @@ export function setupAuth(onLoggedIn) {
       password.value = "";
       onLoggedIn(reply.user);
     } catch (err) {
+      const e = /** @type {import("../api.js").ApiError} */ (err);
+      /** @type {{[code: string]: string}} */
       const messages = {
         invalid_credentials: "Wrong username or password.",
         username_taken: "That username is taken.",
         email_taken: "That email is already registered.",
       };
-      error.textContent = messages[err.code] || err.message;
+      error.textContent = messages[e.code] || e.message;
     } finally {
       submit.disabled = false;
     }
   });
 
   return {
+    /** @param {string | null} [notice] */
     show(notice) {
       $("#app-view").hidden = true;
       $("#auth-view").hidden = false;

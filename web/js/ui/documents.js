@@ -5,8 +5,21 @@ import { api } from "../api.js";
 import { $, armed, h, toast } from "./dom.js";
 
 const ACCEPTED = /\.(txt|md|markdown|html?|pdf)$/i;
+/** @type {{[status: string]: string}} */
 const STATUS_TEXT = { pending: "Queued", processing: "Indexing", ready: "Ready", failed: "Failed" };
 
+/**
+ * @typedef {object} Document  a document as GET /documents lists it
+ * @property {string} id
+ * @property {string} filename
+ * @property {string} status  "pending" | "processing" | "ready" | "failed"
+ * @property {number} size_bytes
+ * @property {number} chunk_count
+ * @property {number} chunks_done
+ * @property {string | null} [error]
+ */
+
+/** @param {number} bytes */
 function size(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
@@ -17,10 +30,14 @@ export function setupDocuments() {
   const list = $("#document-list");
   const zone = $("#dropzone");
   const input = /** @type {HTMLInputElement} */ ($("#file-input"));
-  const uploads = new Map(); // local key -> {name, fraction}
+  /** @type {Map<string, {name: string, fraction: number}>} uploads under way, by a local key */
+  const uploads = new Map();
+  /** @type {Document[]} */
   let documents = [];
-  let pollTimer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let pollTimer;
 
+  /** @param {number} fraction @param {string} label */
   function progressBar(fraction, label) {
     const pct = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
     return h(
@@ -60,7 +77,7 @@ export function setupDocuments() {
           render();
           toast(`Deleted ${doc.filename}`);
         } catch (err) {
-          toast(`Could not delete: ${err.message}`, "error");
+          toast(`Could not delete: ${/** @type {Error} */ (err).message}`, "error");
         }
       });
       const detail =
@@ -94,7 +111,8 @@ export function setupDocuments() {
     try {
       documents = (await api.listDocuments()).items;
     } catch (err) {
-      if (err.status !== 401) toast(`Could not load documents: ${err.message}`, "error");
+      const e = /** @type {import("../api.js").ApiError} */ (err);
+      if (e.status !== 401) toast(`Could not load documents: ${e.message}`, "error");
       return;
     }
     render();
@@ -102,6 +120,7 @@ export function setupDocuments() {
     if (documents.some((d) => d.status === "pending" || d.status === "processing")) pollTimer = setTimeout(refresh, 1000);
   }
 
+  /** @param {File[]} files */
   async function upload(files) {
     for (const file of files) {
       if (!ACCEPTED.test(file.name)) {
@@ -113,13 +132,14 @@ export function setupDocuments() {
       render();
       try {
         await api.uploadDocument(file, (fraction) => {
-          uploads.get(key).fraction = fraction;
+          const state = uploads.get(key);
+          if (state) state.fraction = fraction;
           const bar = list.querySelector(`[data-upload="${key}"] .progress span`);
           if (bar instanceof HTMLElement) bar.style.width = `${Math.round(fraction * 100)}%`;
         });
         toast(`Uploaded ${file.name}`);
       } catch (err) {
-        toast(`${file.name}: ${err.message}`, "error");
+        toast(`${file.name}: ${/** @type {Error} */ (err).message}`, "error");
       } finally {
         uploads.delete(key);
       }

@@ -46,8 +46,8 @@ export class Microphone {
   attach(connection) {
     this.detach();
     this.recorder = new VoiceRecorder(connection, {
-      onState: (state, detail) => this.setState(state, detail),
-      onLevel: (level, seconds) => {
+      onState: (/** @type {string} */ state, /** @type {string | undefined} */ detail) => this.setState(state, detail),
+      onLevel: (/** @type {number} */ level, /** @type {number} */ seconds) => {
         this.button.style.setProperty("--level", Math.min(1, level * 4).toFixed(3));
         this.button.dataset.seconds = seconds.toFixed(2);
       },
@@ -95,8 +95,7 @@ export class Microphone {
     if (state !== "recording" && state !== "transcribing") delete this.text.dataset.partial;
   }
 
-  /** A live transcript: "partial" while speaking, "final" with the message it became. */
-  /** @param {"partial" | "final"} kind @param {{text?: string, message?: Message}} data */
+  /** A live transcript: "partial" while speaking, "final" with the message it became. @param {"partial" | "final"} kind @param {{text?: string, message?: Message}} data */
   transcript(kind, data) {
     if (kind === "partial") {
       this.box.hidden = false;

@@ -4,9 +4,7 @@
 import { api } from "../api.js";
 import { $, h, timeAgo, toast } from "./dom.js";
 
-/** @typedef {import("../api.js").Session} Session */
-
-/** @param {Session} s */
+/** @typedef {import("../api.js").Session} Session @param {Session} s */
 export const activity = (s) => s.last_message_at || s.created_at;
 /** @param {Session} s */
 export const titleOf = (s) => s.title || "New chat";
@@ -78,8 +76,7 @@ export function setupSessions({ onOpen }) {
       currentId = id;
       render();
     },
-    /** A session changed (renamed, archived, new activity): move it to the right list and place. */
-    /** @param {Session} session */
+    /** A session changed (renamed, archived, new activity): move it to the right list and place. @param {Session} session */
     update(session) {
       sessions = sessions.filter((s) => s.id !== session.id);
       archived = archived.filter((s) => s.id !== session.id);

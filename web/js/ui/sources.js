@@ -9,8 +9,7 @@ import { h } from "./dom.js";
  * @typedef {import("../chat/store.js").Source} Source
  */
 
-/** The number an answer cites a source by: `n` from the server, else its place in the list. */
-/** @param {Source} source @param {number} index */
+/** The number an answer cites a source by: `n` from the server, else its place in the list. @param {Source} source @param {number} index */
 export const markerOf = (source, index) => source.n ?? index + 1;
 
 /** @param {string} messageId @param {number} n */

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { toHtml } from "../../web/js/markdown/parse.js";
 import { completeLength, settle } from "../../web/js/markdown/stream.js";
+import { markerOf } from "../../web/js/ui/sources.js";
 
 /** The text a reader sees in some HTML, without whitespace. */
 const visible = (html) =>
@@ -34,6 +35,13 @@ test("citation markers become spans; not in code, not link labels", () => {
   const html = toHtml("Seven years [1][2], see [3](https://e.com). Code `[4]`.\n\n```\n[5]\n```");
   assert.match(html, /<span class="cite" data-cite="1">\[1\]<\/span><span class="cite" data-cite="2">\[2\]<\/span>/);
   assert.doesNotMatch(html, /data-cite="[345]"/);
+});
+
+test("a source is cited by the server's `n`, else by its 1-based place", () => {
+  const source = { document_name: "d.md", score: 1, snippet: "s" };
+  assert.equal(markerOf({ ...source, n: 4 }, 0), 4);
+  assert.equal(markerOf(source, 0), 1);
+  assert.equal(markerOf(source, 2), 3);
 });
 
 test("tables, lists and fenced code are GitHub-flavoured", () => {

@@ -33,9 +33,11 @@ run: $(VENV)/.installed-run web/node_modules/.installed  ## serve on http://127.
 migrate: $(VENV)/.installed-run
 	$(BIN)/python run.py migrate
 
-lint: $(VENV)/.installed-dev  ## ruff and mypy
+lint: $(VENV)/.installed-dev web/node_modules/.installed  ## ruff and mypy; Biome and tsc for the web client's JS
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	cd web && node_modules/.bin/biome check
+	cd web && node_modules/.bin/tsc -p .
 
 # node's socket.io-client@4 drives the server in tests, as browsers and mobile SDKs do
 tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
@@ -43,7 +45,8 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 	cd tests/node && npm ci --no-audit --no-fund
 	touch $@
 
-# the web client's socket.io-client@4, served by the app from web/node_modules (no CDN)
+# the web client's npm modules, served by the app from web/node_modules (no CDN): socket.io-client, marked,
+# DOMPurify, highlight.js; and its dev tools: Biome and TypeScript (`make lint`), axe-core (the Chromium test)
 web/node_modules/.installed: web/package.json web/package-lock.json
 	command -v npm >/dev/null || scripts/apt-install.sh nodejs npm
 	cd web && npm ci --no-audit --no-fund

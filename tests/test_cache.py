@@ -18,7 +18,6 @@ from server.settings import Settings
 from store.cache import Cache, MemoryBackend, RedisBackend, rag_generation_key
 from store.schemas import UserPublic
 from tests.api import Api
-from tests.conftest import REDIS_URL
 from tests.sio import Recorder
 
 
@@ -122,9 +121,14 @@ async def test_history_pages_beyond_the_cached_newest_come_from_the_database(
         assert newest.body["total"] == 25
 
 
-@pytest.mark.parametrize("backend", ["memory", "redis"])
-async def test_search_results_are_cached_until_the_owners_documents_change(backend: str) -> None:
-    redis = Redis.from_url(REDIS_URL) if backend == "redis" else None
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def backend_redis_url(request: pytest.FixtureRequest) -> str | None:
+    """None for the in-process backend; the (flushed) Redis of the suite for the shared one."""
+    return str(request.getfixturevalue("redis_url")) if request.param == "redis" else None
+
+
+async def test_search_results_are_cached_until_the_owners_documents_change(backend_redis_url: str | None) -> None:
+    redis = Redis.from_url(backend_redis_url) if backend_redis_url is not None else None
     cache = Cache(RedisBackend(redis) if redis is not None else MemoryBackend(100))
     owner, options = uuid.uuid4(), SearchOptions(k=3)
     try:

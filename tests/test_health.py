@@ -11,7 +11,6 @@ from aiohttp.test_utils import TestServer
 from server.app import create_app
 from server.settings import Settings
 from tests.api import Api
-from tests.conftest import REDIS_URL
 
 
 async def _serve(settings: Settings, http: ClientSession) -> AsyncIterator[Api]:
@@ -31,8 +30,8 @@ async def test_healthz_and_readyz_report_the_database(api: Api) -> None:
     assert ready.body == {"status": "ready", "checks": {"database": "ok"}}
 
 
-async def test_readyz_checks_redis_when_configured(settings: Settings, http: ClientSession) -> None:
-    async for api in _serve(replace(settings, redis_url=REDIS_URL), http):
+async def test_readyz_checks_redis_when_configured(settings: Settings, redis_url: str, http: ClientSession) -> None:
+    async for api in _serve(replace(settings, redis_url=redis_url), http):
         ready = await api.call("GET", "/readyz")
         assert (ready.status, ready.body["checks"]) == (200, {"database": "ok", "redis": "ok"})
     # nothing listens on port 1: Redis is reported unavailable, liveness is unaffected

@@ -113,15 +113,13 @@ async def test_metrics_count_what_happens_and_are_restricted(
     assert (await other.call("GET", "/metrics", token="scrape-secret")).status == 200
 
 
-async def test_metrics_add_up_across_worker_processes(
-    databases: dict[str, str], http: ClientSession, tmp_path: Path
-) -> None:
+async def test_metrics_add_up_across_worker_processes(postgres_url: str, http: ClientSession, tmp_path: Path) -> None:
     from tests.nodes import start_node
 
     shared = tmp_path / "prometheus"
     shared.mkdir()
     env = {
-        "DATABASE_URL": databases["postgres"],
+        "DATABASE_URL": postgres_url,
         "JWT_SECRET": "metrics-secret-" + "x" * 24,
         "PROMETHEUS_MULTIPROC_DIR": str(shared),
     }

@@ -16,7 +16,6 @@ from aiohttp import ClientSession
 
 from server.settings import Settings
 from tests.api import Api
-from tests.conftest import REDIS_URL
 from tests.nodes import start_node
 from tests.sio import Recorder
 
@@ -115,11 +114,11 @@ async def test_socket_connects_and_messages_are_limited_and_retries_are_free(
 
 
 async def test_two_processes_share_one_limit_through_redis(
-    databases: dict[str, str], http: ClientSession, tmp_path: Path
+    postgres_url: str, redis_url: str, http: ClientSession, tmp_path: Path
 ) -> None:
     env = {
-        "DATABASE_URL": databases["postgres"],
-        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
         "JWT_SECRET": "shared-limit-secret-" + "x" * 20,
         "RATE_LIMIT_REST_PER_MINUTE": "6",
     }

@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import REDIS_URL
 from tests.fakes.groq import GroqFake
 from tests.nodes import ROOT, Node, free_port, start_node
 from tests.sio import Recorder
@@ -119,11 +118,11 @@ async def run(*command: str) -> str:
 
 
 @pytest.fixture
-async def cluster_env(databases: dict[str, str], groq: GroqFake) -> dict[str, str]:
+async def cluster_env(postgres_url: str, redis_url: str, groq: GroqFake) -> dict[str, str]:
     """What every node of the cluster shares (settings that must match across nodes)."""
     return {
-        "DATABASE_URL": databases["postgres"],
-        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
         "JWT_SECRET": "cluster-secret-" + "y" * 24,
         "LLM_PROVIDERS": "groq",
         "GROQ_API_KEY": "test-key",

@@ -18,12 +18,12 @@ from blockbuster import BlockBuster, blockbuster_ctx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.app import create_app
 from server.settings import Settings
 from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.api import Api
 from tests.fakes.groq import GroqFake
+from tests.helpers import start_app, with_groq
 from tests.sio import Recorder
 
 PG_ADMIN_URL = os.environ.get("PARLEY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -158,14 +158,13 @@ async def groq() -> AsyncIterator[GroqFake]:
 @pytest.fixture
 def chat_settings(settings: Settings, groq: GroqFake) -> Settings:
     """Settings whose answers come from the local Groq through the real `groq` client."""
-    return replace(settings, llm_providers=("groq",), groq_api_key="test-key", groq_base_url=groq.url)
+    return with_groq(settings, groq)
 
 
 @pytest.fixture
 async def chat_server(chat_settings: Settings) -> AsyncIterator[TestServer]:
     """The app, answering through the local Groq, on a real loopback port."""
-    test_server = TestServer(create_app(chat_settings), host="127.0.0.1")
-    await test_server.start_server()
+    test_server = await start_app(chat_settings)
     yield test_server
     await test_server.close()
 
@@ -203,8 +202,7 @@ async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSessio
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[TestServer]:
     """The app on a real loopback port."""
-    test_server = TestServer(create_app(settings), host="127.0.0.1")
-    await test_server.start_server()
+    test_server = await start_app(settings)
     yield test_server
     await test_server.close()
 
@@ -239,8 +237,7 @@ async def serve() -> AsyncIterator[Callable[[Settings], Any]]:
     started: list[TestServer] = []
 
     async def start(settings: Settings) -> TestServer:
-        test_server = TestServer(create_app(settings), host="127.0.0.1")
-        await test_server.start_server()
+        test_server = await start_app(settings)
         started.append(test_server)
         return test_server
 

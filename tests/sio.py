@@ -79,6 +79,11 @@ class Recorder:
         async with asyncio.timeout(seconds), self._changed:
             await self._changed.wait_for(predicate)
 
+    async def first(self, event: str, seconds: float = 20) -> dict[str, Any]:
+        """The first `event` received, once it arrives."""
+        await self.wait_for(lambda: bool(self.events[event]), seconds)
+        return dict(self.events[event][0])
+
     async def response_for(self, message_id: str, seconds: float = 30) -> dict[str, Any]:
         """The `assistant_response` of an answer, once it arrives."""
         await self.wait_for(

@@ -6,16 +6,14 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 
-from server.app import create_app
 from server.settings import Settings
 from tests.api import Api
+from tests.helpers import start_app
 
 
 async def _serve(settings: Settings, http: ClientSession) -> AsyncIterator[Api]:
-    server = TestServer(create_app(settings), host="127.0.0.1")
-    await server.start_server()
+    server = await start_app(settings)
     try:
         yield Api(str(server.make_url("")), http)
     finally:

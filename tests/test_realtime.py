@@ -17,6 +17,7 @@ from server.settings import Settings
 from store.models import Message
 from tests.api import Account, Api
 from tests.fakes.groq import GroqFake
+from tests.helpers import eventually
 from tests.sio import Recorder
 
 Connect = Callable[..., "asyncio.Future[Recorder]"]
@@ -91,7 +92,7 @@ async def test_a_message_streams_an_answer_that_matches_what_is_stored(
         stored = await conn.get(Message, uuid.UUID(ack["message"]["id"]))
     assert stored is not None and stored.client_id == "m-1"
 
-    start = await _first(sender, "assistant_start")
+    start = await sender.first("assistant_start")
     answer_id = start["message_id"]
     assert start["reply_to"] == ack["message"]["id"]
     response = await sender.response_for(answer_id)
@@ -127,11 +128,6 @@ async def test_a_message_streams_an_answer_that_matches_what_is_stored(
     assert groq.requests[-1]["messages"][-1] == {"role": "user", "content": "Tell me about tokens"}
 
 
-async def _first(recorder: Recorder, event: str) -> dict[str, object]:
-    await recorder.wait_for(lambda: bool(recorder.events[event]))
-    return recorder.events[event][0]  # type: ignore[no-any-return]
-
-
 async def test_a_retried_client_id_gets_one_message_and_one_answer(
     chat_api: Api, groq: GroqFake, connect: Callable[..., object]
 ) -> None:
@@ -141,7 +137,7 @@ async def test_a_retried_client_id_gets_one_message_and_one_answer(
     first = await recorder.call("user_message", {"content": "once", "client_id": "same"})
     retries = [await recorder.call("user_message", {"content": "once", "client_id": "same"}) for _ in range(3)]
     assert all(r["ok"] and r["duplicate"] and r["message"]["id"] == first["message"]["id"] for r in retries)
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     await recorder.response_for(answer_id)
     # after the answer too, a retry is still the same message and starts nothing
     late = await recorder.call("user_message", {"content": "once", "client_id": "same"})
@@ -162,7 +158,7 @@ async def test_a_second_message_while_answering_is_refused_busy(
     busy = await recorder.call("user_message", {"content": "second"})
     assert busy["ok"] is False and busy["error"]["code"] == "busy"
     assert recorder.client.connected
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     await recorder.response_for(answer_id)
     after = await recorder.call("user_message", {"content": "second"})
     assert after["ok"] is True
@@ -180,7 +176,7 @@ async def test_stop_saves_a_cancelled_partial_and_closes_the_upstream_stream(
     groq.script.tokens = [f"w{i} " for i in range(2000)]
     groq.script.delay = 0.01
     await recorder.call("user_message", {"content": "a very long answer please"})
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     await recorder.wait_for(lambda: len(recorder.tokens(answer_id)) >= 3)
     stopped = await watcher.call("stop_generation", {})  # from another socket, naming no message
     assert stopped == {"ok": True, "stopped": answer_id}
@@ -190,7 +186,7 @@ async def test_stop_saves_a_cancelled_partial_and_closes_the_upstream_stream(
     assert response["status"] == "cancelled"
     streamed = "".join(t["delta"] for t in recorder.tokens(answer_id))
     assert response["content"] == streamed and 0 < len(streamed) < len("".join(groq.script.tokens))
-    await _eventually(lambda: groq.disconnects == 1 and groq.streams_open == 0)
+    await eventually(lambda: groq.disconnects == 1 and groq.streams_open == 0)
     assert groq.completed == 0
     stored = await chat_api.call("GET", f"/api/v1/chat/sessions/{session['id']}/messages", token=alice.token)
     assert (stored.body["items"][-1]["status"], stored.body["items"][-1]["content"]) == ("cancelled", streamed)
@@ -208,7 +204,7 @@ async def test_sync_after_a_forced_disconnect_resumes_without_gap_or_duplicate(
     groq.script.tokens = [f"p{i} " for i in range(300)]
     groq.script.delay = 0.005
     ack = await first.call("user_message", {"content": "stream a lot"})
-    answer_id = (await _first(first, "assistant_start"))["message_id"]
+    answer_id = (await first.first("assistant_start"))["message_id"]
     await first.wait_for(lambda: len(first.tokens(answer_id)) >= 3)
     await first.client.eio.disconnect(abort=True)  # the network drops
     received = {t["seq"]: t["delta"] for t in first.tokens(answer_id)}
@@ -279,7 +275,7 @@ async def test_edit_delete_and_typing_reach_the_other_devices(
     laptop: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
     groq.script.tokens = ["fine"]
     sent = await phone.call("user_message", {"content": "helo"})
-    answer_id = (await _first(phone, "assistant_start"))["message_id"]
+    answer_id = (await phone.first("assistant_start"))["message_id"]
     await phone.response_for(answer_id)
 
     assert (await phone.call("typing", {"is_typing": True})) == {"ok": True}
@@ -317,10 +313,4 @@ async def test_a_token_that_expires_while_connected_disconnects(
     recorder: Recorder = await connect(session["id"], short)  # type: ignore[operator]
     await recorder.wait_for(lambda: bool(recorder.events["error"]), seconds=10)
     assert recorder.events["error"][0]["code"] == "auth_expired"
-    await _eventually(lambda: not recorder.client.connected)
-
-
-async def _eventually(predicate: Callable[[], bool], seconds: float = 10) -> None:
-    async with asyncio.timeout(seconds):
-        while not predicate():  # noqa: ASYNC110 - polls state owned by another server
-            await asyncio.sleep(0.02)
+    await eventually(lambda: not recorder.client.connected)

@@ -8,15 +8,15 @@ import contextlib
 import re
 import shutil
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.fakes.groq import GroqFake
+from tests.helpers import eventually
 from tests.nodes import ROOT, Node, free_port, start_node
 from tests.sio import Recorder
 
@@ -173,18 +173,3 @@ async def cluster(cluster_env: dict[str, str], http: aiohttp.ClientSession, tmp_
     """Two nodes behind nginx."""
     async with running_cluster(cluster_env, http, tmp_path) as started:
         yield started
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], seconds: float = 60, every: float = 0.5) -> Any:
-    """`check()`'s first truthy result within `seconds` (it may raise meanwhile), else the last error."""
-    last: BaseException | None = None
-    deadline = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            result = await check()
-            if result:
-                return result
-        except Exception as exc:
-            last = exc
-        await asyncio.sleep(every)
-    raise AssertionError(f"not true within {seconds} s; last error: {last!r}")

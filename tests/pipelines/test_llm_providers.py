@@ -14,6 +14,7 @@ from pipelines.llm.chain import ChainPolicy, FallbackChain
 from pipelines.llm.gemini import GeminiModel
 from pipelines.llm.groq import GroqModel
 from tests.fakes.gemini import GeminiFake
+from tests.helpers import eventually
 
 PROMPT = [PromptMessage("system", "Be brief."), PromptMessage("user", "Say hello.")]
 
@@ -43,12 +44,6 @@ async def _collect(model: FallbackChain | GroqModel | GeminiModel) -> tuple[str,
     done = items[-1]
     assert isinstance(done, Completed)
     return text, done
-
-
-async def _eventually(check: object, seconds: float = 5) -> None:
-    async with asyncio.timeout(seconds):
-        while not check():  # type: ignore[operator]  # noqa: ASYNC110 - state of a fake upstream
-            await asyncio.sleep(0.02)
 
 
 async def test_groq_streams_deltas_and_usage(groq) -> None:  # type: ignore[no-untyped-def]
@@ -100,7 +95,7 @@ async def test_a_hang_before_the_first_token_times_out_and_falls_back(groq, gemi
     )
     text, done = await _collect(chain)
     assert (text, done.provider) == ("fast", "gemini")
-    await _eventually(lambda: groq.disconnects == 1)  # the hung request was closed, not left open
+    await eventually(lambda: groq.disconnects == 1)  # the hung request was closed, not left open
     await chain.close()
 
 
@@ -129,6 +124,6 @@ async def test_closing_the_stream_closes_the_upstream_http_stream(groq, gemini: 
         if received == 3:
             break
     await stream.aclose()
-    await _eventually(lambda: fake.disconnects == 1)
+    await eventually(lambda: fake.disconnects == 1)
     assert fake.completed == 0
     await model.close()

@@ -19,7 +19,7 @@ from server.ingest_command import ingest_paths
 from server.logs import access_log_options
 from server.logs import configure as configure_logging
 from server.models_command import VOSK_BASE_URL, fetch_vosk
-from server.settings import Settings, SettingsError
+from server.settings import Settings, SettingsError, load_jwt_secret
 from store import users
 from store.db import create_engine, create_sessionmaker
 from store.errors import Conflict
@@ -44,7 +44,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _create_user(settings: Settings, username: str, password: str, email: str | None, admin: bool) -> None:
     engine = create_engine(settings.database_url)
-    auth = Auth(settings.jwt_secret, settings.jwt_ttl_seconds)
+    auth = Auth(load_jwt_secret(settings), settings.jwt_ttl_seconds)
     try:
         async with create_sessionmaker(engine)() as db:
             await users.create_user(

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from aiohttp.test_utils import TestServer
 
 from server.app import create_app
-from server.settings import Settings
+from server.settings import Settings, load_jwt_secret
 from tests.api import Account, Api
 from tests.fakes.groq import GroqFake
 from tests.nodes import ROOT
@@ -72,7 +72,7 @@ async def ask(api: Api, account: Account, session_id: str, question: str) -> dic
 async def make_admin(settings: Settings, username: str) -> None:
     """`python run.py createuser NAME --admin` against the same database, as an operator would."""
     env = {**os.environ, "DATABASE_URL": settings.database_url, "PARLEY_DATA_DIR": str(settings.data_dir)}
-    env["JWT_SECRET"] = settings.jwt_secret
+    env["JWT_SECRET"] = load_jwt_secret(settings)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / "run.py"),

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.auth import Auth
-from server.settings import Settings
+from server.settings import Settings, load_jwt_secret
 from store.models import Message
 from tests.api import Account, Api
 from tests.fakes.groq import GroqFake
@@ -52,7 +52,7 @@ async def test_connect_is_refused_with_a_code(
     alice, session = await _user_and_session(chat_api)
     mallory = await chat_api.register()
     ns = f"/chat/{session['id']}"
-    expired = Auth(chat_settings.jwt_secret, 60).issue_token(
+    expired = Auth(load_jwt_secret(chat_settings), 60).issue_token(
         uuid.UUID(alice.id), now=datetime.now(UTC) - timedelta(hours=1)
     )
     cases = [
@@ -307,7 +307,7 @@ async def test_a_token_that_expires_while_connected_disconnects(
     chat_api: Api, chat_settings: Settings, connect: Callable[..., object]
 ) -> None:
     alice, session = await _user_and_session(chat_api)
-    short = Auth(chat_settings.jwt_secret, 60).issue_token(
+    short = Auth(load_jwt_secret(chat_settings), 60).issue_token(
         uuid.UUID(alice.id), now=datetime.now(UTC) - timedelta(seconds=59)
     )
     recorder: Recorder = await connect(session["id"], short)  # type: ignore[operator]

@@ -1,9 +1,8 @@
-"""Read-through cache of API shapes: Redis when REDIS_URL is set, a bounded in-process TTL cache otherwise.
+"""Read-through cache of API shapes: typed get/put over a backend (see keys.py for the scheme).
 
-Keys and lifetimes follow the original design: `session:{id}` 1 h, `user:{id}` 30 min,
-`messages:{session_id}` (the last 20) 1 h, `rag_context:{hash}` 24 h. Values are the JSON of the same
-pydantic models the API returns. Writers never update entries: `CachingSession` (below) deletes the keys
-of every row a unit of work changed once it commits, so readers refill them from the database.
+Values are the JSON of the same pydantic models the API returns. Writers never update entries:
+`CachingSession` (session.py) deletes the keys of every row a unit of work changed once it commits, so
+readers refill them from the database.
 """
 
 from __future__ import annotations
@@ -12,114 +11,22 @@ import hashlib
 import json
 import logging
 import secrets
-import time
 import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol, TypeVar
 
-from cachetools import TLRUCache
 from pydantic import BaseModel
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, UOWTransaction
 
-from store.models import ChatSession, Document, Message, RagContext, User
-
-SESSION_TTL = 3600
-USER_TTL = 1800
-MESSAGES_TTL = 3600
-RAG_CONTEXT_TTL = 24 * 3600
-#: how many of a session's newest messages `messages:{id}` holds
-RECENT_MESSAGES = 20
+from store.cache.backends import Backend
+from store.cache.keys import RAG_CONTEXT_TTL, rag_generation_key
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
 
 
-def session_key(session_id: uuid.UUID) -> str:
-    return f"session:{session_id}"
-
-
-def user_key(user_id: uuid.UUID) -> str:
-    return f"user:{user_id}"
-
-
-def messages_key(session_id: uuid.UUID) -> str:
-    return f"messages:{session_id}"
-
-
-def rag_generation_key(user_id: uuid.UUID) -> str:
-    """A random token that changes whenever the user's documents change; part of every rag_context hash."""
-    return f"rag_generation:{user_id}"
-
-
 class CacheCounter(Protocol):
     def labels(self, kind: str, result: str) -> Any: ...
-
-
-class Backend(Protocol):
-    async def get(self, key: str) -> bytes | None: ...
-    async def set(self, key: str, value: bytes, ttl: int) -> None: ...
-    async def add(self, key: str, value: bytes, ttl: int) -> bytes:
-        """Store `value` unless the key exists; returns the value now stored."""
-        ...
-
-    async def delete(self, keys: Iterable[str]) -> None: ...
-
-
-class MemoryBackend:
-    """One process: a size-bounded LRU whose entries also expire after their own TTL."""
-
-    def __init__(self, max_entries: int) -> None:
-        self._entries: TLRUCache[str, tuple[bytes, float]] = TLRUCache(
-            maxsize=max_entries, ttu=lambda _key, value, now: value[1], timer=time.monotonic
-        )
-
-    async def get(self, key: str) -> bytes | None:
-        entry = self._entries.get(key)
-        return None if entry is None else entry[0]
-
-    async def set(self, key: str, value: bytes, ttl: int) -> None:
-        self._entries[key] = (value, time.monotonic() + ttl)
-
-    async def add(self, key: str, value: bytes, ttl: int) -> bytes:
-        existing = await self.get(key)
-        if existing is not None:
-            return existing
-        await self.set(key, value, ttl)
-        return value
-
-    async def delete(self, keys: Iterable[str]) -> None:
-        for key in keys:
-            self._entries.pop(key, None)
-
-
-class RedisBackend:
-    """Shared by every node: what one node invalidates, no node reads stale."""
-
-    def __init__(self, redis: Redis, prefix: str = "parley:cache:") -> None:
-        self.redis, self.prefix = redis, prefix
-
-    async def get(self, key: str) -> bytes | None:
-        value = await self.redis.get(self.prefix + key)
-        return None if value is None else bytes(value)
-
-    async def set(self, key: str, value: bytes, ttl: int) -> None:
-        await self.redis.set(self.prefix + key, value, ex=ttl)
-
-    async def add(self, key: str, value: bytes, ttl: int) -> bytes:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.prefix + key, value, ex=ttl, nx=True)
-            pipe.get(self.prefix + key)
-            _, stored = await pipe.execute()
-        return bytes(stored) if stored is not None else value
-
-    async def delete(self, keys: Iterable[str]) -> None:
-        names = [self.prefix + key for key in keys]
-        if names:
-            await self.redis.delete(*names)
 
 
 class Cache:
@@ -181,54 +88,3 @@ class Cache:
             await self.backend.delete(keys)
         except RedisError as exc:
             log.error("cache invalidation failed (%s): entries expire with their TTL", exc)
-
-
-# -- invalidation on commit ----------------------------------------------------------------------
-
-
-def stale_keys(row: object) -> set[str]:
-    """The cache keys whose value may change when `row` is inserted, updated or deleted."""
-    if isinstance(row, User):
-        return {user_key(row.id)}
-    if isinstance(row, ChatSession):
-        return {session_key(row.id), messages_key(row.id)}
-    if isinstance(row, Message):
-        return {messages_key(row.session_id), session_key(row.session_id)}
-    if isinstance(row, RagContext):
-        return {messages_key(row.session_id)}
-    if isinstance(row, Document):
-        return {rag_generation_key(row.user_id)}
-    return set()
-
-
-def mark_stale(db: AsyncSession, *keys: str) -> None:
-    """Delete `keys` once this unit of work commits: for writes made with Core statements."""
-    db.sync_session.info.setdefault("stale_keys", set()).update(keys)
-
-
-class CachingSyncSession(Session):
-    """Collects the cache keys of every row flushed."""
-
-
-@event.listens_for(CachingSyncSession, "after_flush")
-def _collect_stale(session: Session, _flush: UOWTransaction) -> None:
-    stale = session.info.setdefault("stale_keys", set())
-    for row in (*session.new, *session.dirty, *session.deleted):
-        stale.update(stale_keys(row))
-
-
-class CachingSession(AsyncSession):
-    """An AsyncSession that invalidates the cache after each commit (and drops its marks on rollback)."""
-
-    sync_session_class = CachingSyncSession
-
-    async def commit(self) -> None:
-        await super().commit()
-        stale = self.sync_session.info.pop("stale_keys", None)
-        cache = self.sync_session.info.get("cache")
-        if stale and isinstance(cache, Cache):
-            await cache.invalidate(stale)
-
-    async def rollback(self) -> None:
-        await super().rollback()
-        self.sync_session.info.pop("stale_keys", None)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -23,8 +22,8 @@ from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.api import Api
 from tests.fakes.groq import GroqFake
-from tests.helpers import start_app, with_groq
-from tests.sio import Recorder
+from tests.helpers import Serve, start_app, with_groq
+from tests.sio import Connect, Recorder
 
 PG_ADMIN_URL = os.environ.get("PARLEY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -175,13 +174,15 @@ def chat_api(chat_server: TestServer, http: ClientSession) -> Api:
 
 
 @pytest.fixture
-async def connect(chat_server: TestServer) -> AsyncIterator[Callable[..., Any]]:
+async def connect(chat_server: TestServer) -> AsyncIterator[Connect]:
     """Open recorders on a session's namespace; all are closed at the end."""
     opened: list[Recorder] = []
 
-    async def open_(session_id: str, token: str | None, **kwargs: object) -> Recorder:
+    async def open_(
+        session_id: str, token: str | None, *, transports: list[str] | None = None, how: str = "auth"
+    ) -> Recorder:
         recorder = Recorder(str(chat_server.make_url("")), f"/chat/{session_id}")
-        await recorder.connect(token, **kwargs)  # type: ignore[arg-type]
+        await recorder.connect(token, transports=transports, how=how)
         opened.append(recorder)
         return recorder
 
@@ -232,7 +233,7 @@ def ops_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Settings], Any]]:
+async def serve() -> AsyncIterator[Serve]:
     """Start apps for given settings on real loopback ports; all are closed at the end."""
     started: list[TestServer] = []
 

@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp.test_utils import TestServer
 
@@ -20,11 +20,13 @@ from tests.fakes.groq import GroqFake
 from tests.nodes import ROOT
 from tests.sio import Recorder
 
-T = TypeVar("T")
+#: the `serve` fixture: Parley for given settings on a real port, closed when the test ends
+Serve = Callable[[Settings], Awaitable[TestServer]]
 
 
-async def eventually(check: Callable[[], T | Awaitable[T]], seconds: float = 10, every: float = 0.02) -> T:
-    """`check()`'s first truthy result within `seconds` (it may raise meanwhile), else the last error.
+async def eventually(check: Callable[[], object], seconds: float = 10, every: float = 0.02) -> Any:
+    """`check()`'s first truthy result (awaited if it is awaitable) within `seconds` (it may raise meanwhile), else
+    the last error.
 
     For state owned by another server or process, which no event announces to the test.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import socketio
@@ -96,3 +96,11 @@ class Recorder:
 
     async def close(self) -> None:
         await self.client.disconnect()
+
+
+class Connect(Protocol):
+    """The `connect` fixture: a connected Recorder on `/chat/<session_id>`, closed when the test ends."""
+
+    async def __call__(
+        self, session_id: str, token: str | None, *, transports: list[str] | None = None, how: str = "auth"
+    ) -> Recorder: ...

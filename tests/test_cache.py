@@ -4,7 +4,6 @@ in-process cache and on Redis shared by two apps."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +17,7 @@ from server.settings import Settings
 from store.cache import Cache, MemoryBackend, RedisBackend, rag_generation_key
 from store.schemas import UserPublic
 from tests.api import Api
+from tests.helpers import Serve
 from tests.sio import Recorder
 
 
@@ -28,7 +28,7 @@ def _counter(text: str, kind: str, result: str) -> float:
     return 0.0
 
 
-async def _apis(ops_settings: Settings, serve: Callable[..., Any], http: ClientSession) -> tuple[Api, Api]:
+async def _apis(ops_settings: Settings, serve: Serve, http: ClientSession) -> tuple[Api, Api]:
     """A writer and a reader: two apps sharing Redis, or (embedded) the same app twice."""
     settings = replace(ops_settings, auto_answer=False)
     first = Api(str((await serve(settings)).make_url("")), http)
@@ -38,9 +38,7 @@ async def _apis(ops_settings: Settings, serve: Callable[..., Any], http: ClientS
     return first, Api(str((await serve(second)).make_url("")), http)
 
 
-async def test_no_stale_read_after_any_write(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession
-) -> None:
+async def test_no_stale_read_after_any_write(ops_settings: Settings, serve: Serve, http: ClientSession) -> None:
     writer, reader = await _apis(ops_settings, serve, http)
     alice = await writer.register()
     session = await writer.new_session(alice, title="first")
@@ -105,7 +103,7 @@ async def test_no_stale_read_after_any_write(
 
 
 async def test_history_pages_beyond_the_cached_newest_come_from_the_database(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession
+    ops_settings: Settings, serve: Serve, http: ClientSession
 ) -> None:
     api, _ = await _apis(ops_settings, serve, http)
     alice = await api.register()
@@ -155,7 +153,7 @@ async def test_the_in_process_cache_is_bounded() -> None:
     assert await cache.get(f"user:{users[2].id}", UserPublic) == users[2]
 
 
-async def test_a_second_search_is_served_from_the_cache(ops_settings: Settings, serve: Callable[..., Any]) -> None:
+async def test_a_second_search_is_served_from_the_cache(ops_settings: Settings, serve: Serve) -> None:
     server = await serve(ops_settings)
     app = server.app
     retriever, metrics = app[keys.RETRIEVER], app[keys.METRICS]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from typing import Any
 
 from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.pipelines.pdfgen import make_pdf
-from tests.sio import Recorder
+from tests.sio import Connect, Recorder
 
 WARRANTY = (
     "# Orbis laptop warranty\nEvery Orbis laptop has a two-year warranty covering the motherboard and screen.\n\n"
@@ -19,7 +17,7 @@ WARRANTY = (
 
 
 async def test_upload_ingests_in_the_background_and_answers_cite_it(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any]
+    chat_api: Api, groq: GroqFake, connect: Connect
 ) -> None:
     alice = await chat_api.register()
     uploaded = await chat_api.upload(alice, "warranty.md", WARRANTY.encode())
@@ -161,7 +159,7 @@ async def test_the_offline_default_model_answers_from_a_document(api: Api) -> No
 
 
 async def test_a_200_page_pdf_ingests_in_the_background_while_chat_goes_on(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any]
+    chat_api: Api, groq: GroqFake, connect: Connect
 ) -> None:
     alice = await chat_api.register()
     pages = [[f"Page {n}: maintenance log entry about pump {n % 17} and valve {n % 23}."] * 12 for n in range(200)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.helpers import start_app
 from tests.pipelines.speech_util import chunks, wer
-from tests.sio import Recorder
+from tests.sio import Connect, Recorder
 
 QUESTION = "What is the weather like today? Please check the forecast for the weekend. I am going for a long walk."
 ANSWER = "Your parcel will arrive on Thursday morning."
@@ -46,7 +46,7 @@ async def _voice(recorder: Recorder, pcm: bytes) -> dict[str, Any]:
 
 
 async def test_speech_becomes_a_message_and_an_answer(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any], spoken: bytes, http: ClientSession
+    chat_api: Api, groq: GroqFake, connect: Connect, spoken: bytes, http: ClientSession
 ) -> None:
     alice = await chat_api.register()
     session = await chat_api.new_session(alice, session_type="speech")
@@ -83,7 +83,7 @@ async def test_speech_becomes_a_message_and_an_answer(
 
 
 async def test_answers_are_spoken_on_request_and_automatically(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any], http: ClientSession
+    chat_api: Api, groq: GroqFake, connect: Connect, http: ClientSession
 ) -> None:
     alice = await chat_api.register()
     session = await chat_api.new_session(alice, speech_config={"auto_tts": True, "rate": 150})

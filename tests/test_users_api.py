@@ -92,7 +92,7 @@ async def test_missing_expired_and_tampered_tokens_are_401(api: Api, settings: S
     for bad in (
         f"{header}.{forged_payload}.{signature}",  # claims changed, old signature
         jwt.encode(claims, "another secret that is long enough!!"),  # wrong key
-        jwt.encode(claims, None, algorithm="none"),  # alg none
+        jwt.encode(claims, "", algorithm="none"),  # alg none (an empty key means none)
         account.token[:-2] + ("AA" if not account.token.endswith("AA") else "BB"),
         "not.a.jwt",
     ):

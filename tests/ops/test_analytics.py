@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiohttp import ClientSession
 
 from server.settings import Settings
 from tests.api import Api
-from tests.helpers import make_admin
+from tests.helpers import Serve, make_admin
 from tests.sio import Recorder
 
 
-async def test_analytics_and_audit_are_for_admins(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession
-) -> None:
+async def test_analytics_and_audit_are_for_admins(ops_settings: Settings, serve: Serve, http: ClientSession) -> None:
     started = datetime.now(UTC)  # the databases are shared by the run: count only what this test adds
     server = await serve(replace(ops_settings, auto_answer=False))
     api = Api(str(server.make_url("")), http)
@@ -71,9 +67,7 @@ async def test_analytics_and_audit_are_for_admins(
     assert failures.body["total"] == 1
 
 
-async def test_every_audited_action_is_recorded(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession
-) -> None:
+async def test_every_audited_action_is_recorded(ops_settings: Settings, serve: Serve, http: ClientSession) -> None:
     server = await serve(replace(ops_settings, auto_answer=False))
     api = Api(str(server.make_url("")), http)
     admin, alice = await api.register(), await api.register()

@@ -6,9 +6,7 @@ import asyncio
 import base64
 import os
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 import pytest
 from aiohttp import ClientSession
@@ -18,11 +16,11 @@ from server.settings import Settings, SettingsError
 from store.db import create_engine
 from tests.api import Api
 from tests.fakes.groq import GroqFake
-from tests.helpers import ask, db_id, with_groq
+from tests.helpers import Serve, ask, db_id, with_groq
 
 
 async def test_content_is_encrypted_at_rest_and_keys_rotate(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession, groq: GroqFake
+    ops_settings: Settings, serve: Serve, http: ClientSession, groq: GroqFake
 ) -> None:
     old_key = base64.b64encode(os.urandom(32)).decode()
     new_key = base64.urlsafe_b64encode(os.urandom(32)).decode()

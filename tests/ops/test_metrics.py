@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from aiohttp import ClientSession
 
 from server.settings import Settings
 from tests.api import Api
 from tests.fakes.groq import GroqFake
-from tests.helpers import ask, with_groq
+from tests.helpers import Serve, ask, with_groq
 from tests.nodes import start_node
 
 
@@ -26,7 +24,7 @@ def sample(metrics: str, name: str) -> float:
 
 
 async def test_metrics_count_what_happens_and_are_restricted(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession, groq: GroqFake
+    ops_settings: Settings, serve: Serve, http: ClientSession, groq: GroqFake
 ) -> None:
     server = await serve(with_groq(replace(ops_settings, metrics_token="scrape-secret"), groq))
     api = Api(str(server.make_url("")), http)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 from aiohttp import ClientSession
 from sqlalchemy import text
@@ -15,12 +13,12 @@ from server.settings import Settings
 from store.db import create_engine
 from tests.api import Api
 from tests.fakes.groq import GroqFake
-from tests.helpers import ask, db_id, with_groq
+from tests.helpers import Serve, ask, db_id, with_groq
 from tests.sio import Recorder
 
 
 async def test_export_then_erase_leaves_nothing(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession, groq: GroqFake
+    ops_settings: Settings, serve: Serve, http: ClientSession, groq: GroqFake
 ) -> None:
     server = await serve(with_groq(ops_settings, groq))
     app = server.app

@@ -461,8 +461,10 @@ def _value(kind: Any, spec: Env, raw: str) -> Any:
         value = Path(raw).expanduser().resolve()
     elif kind == Path | None:
         value = Path(raw).expanduser()
-    else:  # str, str | None
+    elif kind in (str, str | None):
         value = raw
+    else:
+        raise TypeError(f"{name}: no parser for {kind}; give its Env a `parse`")
     if spec.minimum is not None and value < spec.minimum:
         raise SettingsError(f"{name} must be >= {spec.minimum:g}, got {value}")
     if spec.choices and value.lower() not in spec.choices:

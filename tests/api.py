@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from dataclasses import dataclass
 from typing import IO, Any
@@ -83,7 +84,8 @@ class Api:
         """POST /api/v1/documents with `data` as multipart field `file` named `filename` (its type guessed from
         the name unless given), and `fields` beside it."""
         form = FormData()
-        form.add_field("file", data, filename=filename, content_type=content_type)
+        # a stream, not bytes: aiohttp warns (an error here) that a large bytes body could block the loop
+        form.add_field("file", io.BytesIO(data), filename=filename, content_type=content_type)
         for name, value in fields.items():
             form.add_field(name, value)
         async with self.http.post(f"{self.base}/api/v1/documents", data=form, headers=account.headers) as response:

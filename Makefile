@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEPS := setup.cfg pyproject.toml
 
-.PHONY: run test lint migrate clean chromium nginx
+.PHONY: run test check lint migrate clean chromium nginx
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Parley needs Python 3.11 or newer"'
@@ -33,11 +33,18 @@ run: $(VENV)/.installed-run web/node_modules/.installed  ## serve on http://127.
 migrate: $(VENV)/.installed-run
 	$(BIN)/python run.py migrate
 
-lint: $(VENV)/.installed-dev web/node_modules/.installed  ## ruff and mypy; Biome and tsc for the web client's JS
+lint: $(VENV)/.installed-dev web/node_modules/.installed  ## ruff (lint and format) and mypy; Biome and tsc for the web client's JS
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	cd web && node_modules/.bin/biome check
 	cd web && node_modules/.bin/tsc -p .
+
+# the fast tier: no database or other service started, under a minute. Tests are marked by the fixtures they
+# use (tests/conftest.py); `unit` are those that need neither a service nor Parley running nor a bundled model
+check: lint  ## ruff, mypy and the unit tests (with the web client's JS units under node)
+	command -v node >/dev/null || scripts/apt-install.sh nodejs
+	$(BIN)/pytest -q -m unit
 
 # node's socket.io-client@4 drives the server in tests, as browsers and mobile SDKs do
 tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json

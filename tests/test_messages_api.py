@@ -43,7 +43,7 @@ async def test_history_is_chronological_and_paginated(api: Api) -> None:
     path = f"/api/v1/chat/sessions/{session['id']}/messages"
     everything = await api.call("GET", path, token=alice.token)
     assert [m["id"] for m in everything.body["items"]] == sent and everything.body["total"] == 7
-    pages = []
+    pages: list[str] = []
     for offset in (0, 3, 6):
         page = await api.call("GET", path, token=alice.token, params={"limit": "3", "offset": str(offset)})
         pages.extend(m["id"] for m in page.body["items"])

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from blockbuster import BlockBuster
 from sqlalchemy import inspect
 
 from store.db import create_engine
@@ -20,8 +19,10 @@ from tests.conftest import create_pg_database, drop_pg_database
 
 TABLES = {"users", "chat_sessions", "messages", "rag_contexts", "documents"}
 
+pytestmark = pytest.mark.slow  # migrates fresh databases down and up
 
-@pytest.fixture(params=["sqlite", "postgres"])
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
@@ -45,11 +46,7 @@ async def _inspect(url: str) -> tuple[list[Any], set[str]]:
         await engine.dispose()
 
 
-async def test_models_match_migrations_and_downgrade_upgrade_roundtrip(
-    empty_database: str, blockbuster: BlockBuster
-) -> None:
-    # Alembic runs its own event loop in a worker thread, which blockbuster would take for ours
-    blockbuster.deactivate()
+async def test_models_match_migrations_and_downgrade_upgrade_roundtrip(empty_database: str) -> None:
     await asyncio.to_thread(upgrade, empty_database)
     diff, tables = await _inspect(empty_database)
     assert diff == []

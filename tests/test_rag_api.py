@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from typing import Any
 
-from aiohttp import FormData
-
-from tests.api import Account, Api
+from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.pipelines.pdfgen import make_pdf
-from tests.sio import Recorder
+from tests.sio import Connect, Recorder
 
 WARRANTY = (
     "# Orbis laptop warranty\nEvery Orbis laptop has a two-year warranty covering the motherboard and screen.\n\n"
@@ -20,40 +16,23 @@ WARRANTY = (
 )
 
 
-async def upload(api: Api, account: Account, filename: str, data: bytes, **fields: str) -> Any:
-    form = FormData()
-    form.add_field("file", data, filename=filename)
-    for name, value in fields.items():
-        form.add_field(name, value)
-    async with api.http.post(f"{api.base}/api/v1/documents", data=form, headers=account.headers) as response:
-        return response.status, await response.json()
-
-
-async def wait_ready(api: Api, account: Account, document_id: str, seconds: float = 60) -> dict[str, Any]:
-    async with asyncio.timeout(seconds):
-        while True:
-            reply = await api.call("GET", f"/api/v1/documents/{document_id}", token=account.token)
-            if reply.body["status"] in ("ready", "failed"):
-                return dict(reply.body)
-            await asyncio.sleep(0.1)
-
-
 async def test_upload_ingests_in_the_background_and_answers_cite_it(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any]
+    chat_api: Api, groq: GroqFake, connect: Connect
 ) -> None:
     alice = await chat_api.register()
-    status, document = await upload(chat_api, alice, "warranty.md", WARRANTY.encode())
-    assert status == 202 and document["status"] in ("pending", "processing", "ready")
-    again_status, again = await upload(chat_api, alice, "copy.md", WARRANTY.encode())
-    assert (again_status, again["id"]) == (200, document["id"])  # deduplicated by content
-    ready = await wait_ready(chat_api, alice, document["id"])
+    uploaded = await chat_api.upload(alice, "warranty.md", WARRANTY.encode())
+    document = uploaded.body
+    assert uploaded.status == 202 and document["status"] in ("pending", "processing", "ready")
+    again = await chat_api.upload(alice, "copy.md", WARRANTY.encode())
+    assert (again.status, again.body["id"]) == (200, document["id"])  # deduplicated by content
+    ready = await chat_api.document_ready(alice, document["id"])
     assert ready["status"] == "ready" and ready["chunk_count"] == ready["chunks_done"] >= 1
 
     session = await chat_api.new_session(alice)
     recorder: Recorder = await connect(session["id"], alice.token)
     groq.script.tokens = ["It ", "is ", "covered ", "for ", "two ", "years."]
     await recorder.call("user_message", {"content": "How long is the laptop warranty?"})
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     response = await recorder.response_for(answer_id)
     sources = response["rag_context"]["sources"]
     assert sources[0]["document_id"] == document["id"] and sources[0]["document_name"] == "warranty.md"
@@ -98,8 +77,8 @@ async def test_upload_ingests_in_the_background_and_answers_cite_it(
 async def test_rag_query_over_rest_as_json_and_as_sse(chat_api: Api, groq: GroqFake) -> None:
     alice = await chat_api.register()
     pdf = make_pdf([["Cover page."], ["The Aurora night train leaves Vienna at 21:40."], ["Bicycles need booking."]])
-    _, document = await upload(chat_api, alice, "trains.pdf", pdf)
-    assert (await wait_ready(chat_api, alice, document["id"]))["status"] == "ready"
+    document = (await chat_api.upload(alice, "trains.pdf", pdf)).body
+    assert (await chat_api.document_ready(alice, document["id"]))["status"] == "ready"
     session = await chat_api.new_session(alice)
     path = f"/api/v1/chat/sessions/{session['id']}/rag-query"
 
@@ -136,7 +115,7 @@ async def test_rag_query_over_rest_as_json_and_as_sse(chat_api: Api, groq: GroqF
 
 async def test_bad_uploads_are_refused(chat_api: Api) -> None:
     alice = await chat_api.register()
-    assert (await upload(chat_api, alice, "tool.exe", b"MZ..."))[0] == 415
+    assert (await chat_api.upload(alice, "tool.exe", b"MZ...")).status == 415
     boundary = "xyzBOUNDARY"
     raw = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="../../etc/passwd.txt"\r\n'
@@ -150,25 +129,20 @@ async def test_bad_uploads_are_refused(chat_api: Api) -> None:
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     assert traversal.status == 202 and traversal.body["filename"] == "passwd.txt"  # never a path
-    assert (await upload(chat_api, alice, "empty.txt", b""))[0] == 422
-    status, broken = await upload(chat_api, alice, "broken.pdf", b"%PDF-1.4 nonsense")
-    assert status == 202
-    failed = await wait_ready(chat_api, alice, broken["id"])
+    assert (await chat_api.upload(alice, "empty.txt", b"")).status == 422
+    broken = await chat_api.upload(alice, "broken.pdf", b"%PDF-1.4 nonsense")
+    assert broken.status == 202
+    failed = await chat_api.document_ready(alice, broken.body["id"])
     assert failed["status"] == "failed" and "PDF" in failed["error"]
     json_body = await chat_api.call("POST", "/api/v1/documents", {"file": "x"}, token=alice.token)
     assert json_body.status == 415
 
 
-async def _first(recorder: Recorder, event: str) -> dict[str, Any]:
-    await recorder.wait_for(lambda: bool(recorder.events[event]))
-    return dict(recorder.events[event][0])
-
-
 async def test_the_offline_default_model_answers_from_a_document(api: Api) -> None:
     """The embedded default: SmolLM2 on llama.cpp generates for real (no key, no network)."""
     alice = await api.register()
-    _, document = await upload(api, alice, "warranty.md", WARRANTY.encode())
-    assert (await wait_ready(api, alice, document["id"]))["status"] == "ready"
+    document = (await api.upload(alice, "warranty.md", WARRANTY.encode())).body
+    assert (await api.document_ready(alice, document["id"]))["status"] == "ready"
     session = await api.new_session(alice)
     reply = await api.call(
         "POST",
@@ -185,12 +159,13 @@ async def test_the_offline_default_model_answers_from_a_document(api: Api) -> No
 
 
 async def test_a_200_page_pdf_ingests_in_the_background_while_chat_goes_on(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any]
+    chat_api: Api, groq: GroqFake, connect: Connect
 ) -> None:
     alice = await chat_api.register()
     pages = [[f"Page {n}: maintenance log entry about pump {n % 17} and valve {n % 23}."] * 12 for n in range(200)]
-    status, document = await upload(chat_api, alice, "manual.pdf", make_pdf(pages))
-    assert status == 202
+    uploaded = await chat_api.upload(alice, "manual.pdf", make_pdf(pages))
+    assert uploaded.status == 202
+    document = uploaded.body
     session = await chat_api.new_session(alice)
     recorder: Recorder = await connect(session["id"], alice.token)
     groq.script.tokens = ["still ", "here"]
@@ -204,7 +179,7 @@ async def test_a_200_page_pdf_ingests_in_the_background_while_chat_goes_on(
                 progress.append(state["chunks_done"])
                 if not answered_while_ingesting:  # a full chat turn while the document is being embedded
                     ack = await recorder.call("user_message", {"content": "are you responsive?"})
-                    answer = await recorder.response_for((await _first(recorder, "assistant_start"))["message_id"])
+                    answer = await recorder.response_for((await recorder.first("assistant_start"))["message_id"])
                     assert ack["ok"] and answer["status"] == "complete"
                     after = (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)).body
                     answered_while_ingesting = after["status"] == "processing"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ from pipelines.speech.tts import Pyttsx3Engine
 from server.app import create_app
 from tests.api import Api
 from tests.fakes.groq import GroqFake
+from tests.helpers import start_app
 from tests.pipelines.speech_util import chunks, wer
-from tests.sio import Recorder
+from tests.sio import Connect, Recorder
 
 QUESTION = "What is the weather like today? Please check the forecast for the weekend. I am going for a long walk."
 ANSWER = "Your parcel will arrive on Thursday morning."
@@ -45,7 +46,7 @@ async def _voice(recorder: Recorder, pcm: bytes) -> dict[str, Any]:
 
 
 async def test_speech_becomes_a_message_and_an_answer(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any], spoken: bytes, http: ClientSession
+    chat_api: Api, groq: GroqFake, connect: Connect, spoken: bytes, http: ClientSession
 ) -> None:
     alice = await chat_api.register()
     session = await chat_api.new_session(alice, session_type="speech")
@@ -76,13 +77,13 @@ async def test_speech_becomes_a_message_and_an_answer(
     async with http.get(f"{chat_api.base}{message['audio_url']}") as anonymous:
         assert anonymous.status == 401
 
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     response_event = await recorder.response_for(answer_id)
     assert response_event["content"] == "Sunny and mild." and response_event["message"]["reply_to"] == message["id"]
 
 
 async def test_answers_are_spoken_on_request_and_automatically(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any], http: ClientSession
+    chat_api: Api, groq: GroqFake, connect: Connect, http: ClientSession
 ) -> None:
     alice = await chat_api.register()
     session = await chat_api.new_session(alice, speech_config={"auto_tts": True, "rate": 150})
@@ -90,7 +91,7 @@ async def test_answers_are_spoken_on_request_and_automatically(
     groq.script.tokens = ANSWER.split(" ")
     groq.script.tokens = [t + " " for t in groq.script.tokens[:-1]] + [groq.script.tokens[-1]]
     await recorder.call("user_message", {"content": "Where is my parcel?"})
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     await recorder.response_for(answer_id)
     await recorder.wait_for(lambda: bool(recorder.events["tts_ready"]), seconds=30)
     ready = recorder.events["tts_ready"][0]
@@ -202,8 +203,7 @@ async def test_the_vosk_engine_streams_through_the_socket(
     model = await asyncio.to_thread(bundled_vosk_model)
     assert model is not None
     vosk_settings = replace(chat_settings, data_dir=tmp_path / "own", vosk_model_path=model)
-    server = TestServer(create_app(vosk_settings), host="127.0.0.1")
-    await server.start_server()
+    server = await start_app(vosk_settings)
     api = Api(str(server.make_url("")), http)
     alice = await api.register()
     session = await api.new_session(alice)
@@ -221,8 +221,3 @@ async def test_the_vosk_engine_streams_through_the_socket(
     finally:
         await recorder.close()
         await server.close()
-
-
-async def _first(recorder: Recorder, event: str) -> dict[str, Any]:
-    await recorder.wait_for(lambda: bool(recorder.events[event]))
-    return dict(recorder.events[event][0])

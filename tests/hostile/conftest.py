@@ -12,8 +12,8 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from core.settings import Settings
-from server.app import create_app
 from tests.api import Api
+from tests.helpers import start_app
 
 T = TypeVar("T")
 
@@ -43,8 +43,7 @@ def hostile_settings(chat_settings: Settings) -> Settings:
 
 @pytest.fixture
 async def hostile_server(hostile_settings: Settings) -> AsyncIterator[TestServer]:
-    test_server = TestServer(create_app(hostile_settings), host="127.0.0.1")
-    await test_server.start_server()
+    test_server = await start_app(hostile_settings)
     yield test_server
     await test_server.close()
 

@@ -16,7 +16,6 @@ from aiohttp.test_utils import TestServer
 
 from tests.api import Account, Api, Reply
 from tests.fakes.groq import GroqFake
-from tests.hostile.uploads import upload
 from tests.sio import Recorder
 
 SECRET = "bob's secret diary entry"
@@ -71,7 +70,7 @@ async def _bob(api: Api) -> tuple[Account, dict[str, str]]:
         "POST", f"/api/v1/chat/sessions/{session['id']}/rag-query", {"query": "summarise"}, token=bob.token
     )
     assert asked.status == 200, asked.body
-    document = await upload(api, bob, "diary.txt", SECRET.encode())
+    document = await api.upload(bob, "diary.txt", SECRET.encode())
     assert document.status == 202, document.body
     ids = {
         "session_id": session["id"],
@@ -114,7 +113,7 @@ async def _call(api: Api, alice: Account, bob: Account, operation: dict[str, Any
     if name in ("register", "login"):
         return await api.call(method, path, {**body, "username": bob.username})
     if name == "upload":
-        return await upload(api, alice, "mine.txt", b"alice's notes", session_id=path)
+        return await api.upload(alice, "mine.txt", b"alice's notes", session_id=path)
     if name == "speech_upload":
         wav = b"RIFF" + b"\x00" * 40
         return await api.call(method, path, data=wav, token=alice.token, headers={"Content-Type": "audio/wav"})

@@ -27,7 +27,6 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.api import Api
-from tests.hostile.uploads import upload
 
 #: per operation, per generation mode, per pass (generated ids / real ids); both backends
 MAX_EXAMPLES = 20
@@ -98,7 +97,7 @@ async def test_every_operation_survives_schemathesis(hostile_api: Api) -> None:
     session = await hostile_api.new_session(alice, title="fuzzed")
     message = await hostile_api.post_message(alice, session["id"], "a message to fuzz")
     assert message.status == 201, message.body
-    document = await upload(hostile_api, alice, "notes.txt", b"Parley fuzz notes: the sky is blue.")
+    document = await hostile_api.upload(alice, "notes.txt", b"Parley fuzz notes: the sky is blue.")
     assert document.status == 202, document.body
     ids = {
         "session_id": session["id"],

@@ -14,6 +14,8 @@ from pipelines.llm.chain import ChainPolicy, FallbackChain
 from pipelines.llm.gemini import GeminiModel
 from pipelines.llm.groq import GroqModel
 from tests.fakes.gemini import GeminiFake
+from tests.fakes.groq import GroqFake
+from tests.helpers import eventually
 
 PROMPT = [PromptMessage("system", "Be brief."), PromptMessage("user", "Say hello.")]
 
@@ -45,13 +47,7 @@ async def _collect(model: FallbackChain | GroqModel | GeminiModel) -> tuple[str,
     return text, done
 
 
-async def _eventually(check: object, seconds: float = 5) -> None:
-    async with asyncio.timeout(seconds):
-        while not check():  # type: ignore[operator]  # noqa: ASYNC110 - state of a fake upstream
-            await asyncio.sleep(0.02)
-
-
-async def test_groq_streams_deltas_and_usage(groq) -> None:  # type: ignore[no-untyped-def]
+async def test_groq_streams_deltas_and_usage(groq: GroqFake) -> None:
     groq.script.tokens = ["Hel", "lo", " there"]
     model = await _groq(groq.url)
     text, done = await _collect(model)
@@ -74,7 +70,7 @@ async def test_gemini_streams_deltas_and_usage(gemini: GeminiFake) -> None:
 
 
 @pytest.mark.parametrize("status", [429, 500])
-async def test_errors_before_the_first_token_fall_back(groq, gemini: GeminiFake, status: int) -> None:  # type: ignore[no-untyped-def]
+async def test_errors_before_the_first_token_fall_back(groq: GroqFake, gemini: GeminiFake, status: int) -> None:
     groq.script.fail_with = [status, status]
     gemini.script.tokens = ["saved"]
     chain = FallbackChain([await _groq(groq.url), await _gemini(gemini.url)], ChainPolicy(retries=1, backoff=0.01))
@@ -84,7 +80,7 @@ async def test_errors_before_the_first_token_fall_back(groq, gemini: GeminiFake,
     await chain.close()
 
 
-async def test_a_retry_can_succeed_on_the_same_provider(groq) -> None:  # type: ignore[no-untyped-def]
+async def test_a_retry_can_succeed_on_the_same_provider(groq: GroqFake) -> None:
     groq.script.fail_with, groq.script.tokens = [503], ["second", " try"]
     chain = FallbackChain([await _groq(groq.url)], ChainPolicy(retries=2, backoff=0.01))
     text, done = await _collect(chain)
@@ -92,7 +88,7 @@ async def test_a_retry_can_succeed_on_the_same_provider(groq) -> None:  # type: 
     await chain.close()
 
 
-async def test_a_hang_before_the_first_token_times_out_and_falls_back(groq, gemini: GeminiFake) -> None:  # type: ignore[no-untyped-def]
+async def test_a_hang_before_the_first_token_times_out_and_falls_back(groq: GroqFake, gemini: GeminiFake) -> None:
     groq.script.hang_before_first_token = True
     gemini.script.tokens = ["fast"]
     chain = FallbackChain(
@@ -100,11 +96,11 @@ async def test_a_hang_before_the_first_token_times_out_and_falls_back(groq, gemi
     )
     text, done = await _collect(chain)
     assert (text, done.provider) == ("fast", "gemini")
-    await _eventually(lambda: groq.disconnects == 1)  # the hung request was closed, not left open
+    await eventually(lambda: groq.disconnects == 1)  # the hung request was closed, not left open
     await chain.close()
 
 
-async def test_a_drop_mid_stream_fails_without_switching_provider(groq, gemini: GeminiFake) -> None:  # type: ignore[no-untyped-def]
+async def test_a_drop_mid_stream_fails_without_switching_provider(groq: GroqFake, gemini: GeminiFake) -> None:
     groq.script.tokens, groq.script.drop_after = ["one ", "two ", "three ", "four "], 2
     chain = FallbackChain([await _groq(groq.url), await _gemini(gemini.url)], ChainPolicy(retries=1, backoff=0.01))
     said: list[str] = []
@@ -118,7 +114,9 @@ async def test_a_drop_mid_stream_fails_without_switching_provider(groq, gemini: 
 
 
 @pytest.mark.parametrize("which", ["groq", "gemini"])
-async def test_closing_the_stream_closes_the_upstream_http_stream(groq, gemini: GeminiFake, which: str) -> None:  # type: ignore[no-untyped-def]
+async def test_closing_the_stream_closes_the_upstream_http_stream(
+    groq: GroqFake, gemini: GeminiFake, which: str
+) -> None:
     fake = groq if which == "groq" else gemini
     fake.script.tokens, fake.script.delay = [f"t{i} " for i in range(500)], 0.01
     model = await _groq(groq.url) if which == "groq" else await _gemini(gemini.url)
@@ -129,6 +127,6 @@ async def test_closing_the_stream_closes_the_upstream_http_stream(groq, gemini: 
         if received == 3:
             break
     await stream.aclose()
-    await _eventually(lambda: fake.disconnects == 1)
+    await eventually(lambda: fake.disconnects == 1)
     assert fake.completed == 0
     await model.close()

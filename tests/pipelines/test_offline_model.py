@@ -10,6 +10,8 @@ import pytest
 from pipelines.chat.model import Completed, PromptMessage, TextDelta
 from pipelines.llm.offline import OfflineModel
 
+pytestmark = pytest.mark.slow  # loads the bundled GGUF model
+
 
 @pytest.fixture(scope="module")
 async def model() -> AsyncIterator[OfflineModel]:

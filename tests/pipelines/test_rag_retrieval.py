@@ -16,6 +16,8 @@ from pipelines.rag.retrieval import Retriever, SearchOptions
 from pipelines.rag.vectors import create_vector_store
 from tests.pipelines.rag_corpus import DOCUMENTS, QUESTIONS
 
+pytestmark = pytest.mark.slow  # loads the bundled embedding model
+
 OWNER = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 IDS = {name: uuid.uuid5(OWNER, name) for name in DOCUMENTS}
 

@@ -51,7 +51,7 @@ def clean_image(data: bytes, *, max_pixels: int, thumbnail_edge: int = 320) -> C
 
 
 def _too_large(width: int, height: int, max_pixels: int) -> AttachmentRefused:
-    return AttachmentRefused("image_too_large", f"{width}×{height} is past the limit of {max_pixels} pixels", 413)
+    return AttachmentRefused("image_too_large", f"{width}x{height} is past the limit of {max_pixels} pixels", 413)
 
 
 def _normalised(image: Image.Image, fmt: str) -> Image.Image:

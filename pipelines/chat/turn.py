@@ -105,7 +105,7 @@ class _Pump:
 async def _retrieve(
     retriever: Retriever, request: TurnRequest, history: list[Message], max_sources: int | None
 ) -> Retrieved:
-    options = search_options(request.rag_config)
+    options = replace(search_options(request.rag_config), session_id=request.session_id)  # + its attachments
     if max_sources is not None and options.k > max_sources:
         options = replace(options, k=max_sources)
     query = standalone_query(history)

@@ -76,7 +76,12 @@ class Ingestor:
 
     async def ingest(self, document: Document, report: Progress | None = None) -> DocumentStatus:
         """Ingest a saved document now; `report` also hears the progress. Returns how it ended."""
-        document_id, owner_id, filename = document.id, document.user_id, document.filename
+        document_id, owner_id, filename, session_id = (
+            document.id,
+            document.user_id,
+            document.filename,
+            document.session_id,
+        )
         path = self.path_of(document)
         try:
             await self._progress(document_id, DocumentStatus.processing)
@@ -88,7 +93,7 @@ class Ingestor:
                 if report is not None:
                     await report(done, total)
 
-            total = await self.retriever.ingest(owner_id, document_id, filename, pages, progress)
+            total = await self.retriever.ingest(owner_id, document_id, filename, pages, progress, session_id)
             if total == 0:
                 raise UnsupportedDocument("no text could be extracted from the file")
             await self._progress(document_id, DocumentStatus.ready, done=total, total=total)

@@ -44,7 +44,7 @@ def photo_with_metadata(fmt: str = "JPEG") -> bytes:
 
 
 def lying_png(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims `width`×`height`: a decompression bomb's calling card."""
+    """A tiny PNG whose header claims `width` x `height`: a decompression bomb's calling card."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

@@ -7,8 +7,8 @@ import io
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import pytesseract
+import pytest
 from PIL import Image
 
 from pipelines.media.ocr import Ocr, OcrUnavailable
@@ -54,7 +54,7 @@ def test_bytes_of_no_accepted_type_are_refused_whatever_the_name(data: bytes, na
     ("data", "name", "mime", "stored"),
     [
         (b"plain words\nand more\n", "a.txt", "text/plain", "a.txt"),
-        ("# Title\n\nUnicode – fine ✓".encode(), "readme.md", "text/markdown", "readme.md"),
+        ("# Title\n\nUnicode: fine ✓ é".encode(), "readme.md", "text/markdown", "readme.md"),
         (b"  <!DOCTYPE html><html><body><p>x</p></body></html>", "page.txt", "text/html", "page.html"),
         (b"no suffix at all", "notes", "text/plain", "notes.txt"),
         (b"dir parts go", "../../etc/passwd", "text/plain", "passwd.txt"),

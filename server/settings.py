@@ -127,6 +127,7 @@ class Settings:
     groq_api_key: str | None = field(default=None, repr=False)
     groq_base_url: str | None = None
     groq_model: str = "llama-3.1-8b-instant"
+    groq_vision_model: str | None = None
     llm_max_tokens: int = 512
     local_llm_model_path: Path | None = None
     qdrant_api_key: str | None = field(default=None, repr=False)
@@ -140,6 +141,15 @@ class Settings:
     embedding_model_path: Path | None = None
     embedding_tokenizer_path: Path | None = None
     document_max_bytes: int = 20 * 1024 * 1024
+    #: attachments of messages: bytes, decoded image pixels, thumbnail edge, images shown to the model
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_max_pixels: int = 25_000_000
+    attachment_thumbnail_edge: int = 320
+    attachment_prompt_images: int = 2
+    #: how long an answer waits for its attachment's text to be indexed before it searches without it
+    attachment_index_wait_seconds: float = 30.0
+    ocr_languages: str = "eng"
+    ocr_timeout_seconds: float = 30.0
     vosk_model_path: Path | None = None
     whisper_model_path: Path | None = None
     max_utterance_seconds: int = 60
@@ -195,7 +205,7 @@ class Settings:
                 ContentCipher(key or "", old_keys)
             except EncryptionError as exc:
                 raise SettingsError(f"CONTENT_ENCRYPTION_KEY / CONTENT_ENCRYPTION_OLD_KEYS: {exc}") from exc
-        return cls(
+        settings = cls(
             data_dir=data_dir,
             database_url=database_url,
             jwt_secret=_jwt_secret(merged, data_dir),
@@ -214,6 +224,7 @@ class Settings:
             groq_api_key=merged.get("GROQ_API_KEY") or None,
             groq_base_url=merged.get("GROQ_BASE_URL") or None,
             groq_model=merged.get("GROQ_MODEL") or "llama-3.1-8b-instant",
+            groq_vision_model=merged.get("GROQ_VISION_MODEL") or None,
             llm_max_tokens=_int(merged, "LLM_MAX_TOKENS", 512, minimum=1),
             local_llm_model_path=_path(merged, "LOCAL_LLM_MODEL_PATH"),
             qdrant_api_key=merged.get("QDRANT_API_KEY") or None,
@@ -227,6 +238,13 @@ class Settings:
             embedding_model_path=_path(merged, "EMBEDDING_MODEL_PATH"),
             embedding_tokenizer_path=_path(merged, "EMBEDDING_TOKENIZER_PATH"),
             document_max_bytes=_int(merged, "DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024),
+            attachment_max_bytes=_int(merged, "ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024),
+            attachment_max_pixels=_int(merged, "ATTACHMENT_MAX_PIXELS", 25_000_000, minimum=1),
+            attachment_thumbnail_edge=_int(merged, "ATTACHMENT_THUMBNAIL_EDGE", 320, minimum=16),
+            attachment_prompt_images=_int(merged, "ATTACHMENT_PROMPT_IMAGES", 2, minimum=0),
+            attachment_index_wait_seconds=_float(merged, "ATTACHMENT_INDEX_WAIT_SECONDS", 30.0),
+            ocr_languages=merged.get("OCR_LANGUAGES") or "eng",
+            ocr_timeout_seconds=_float(merged, "OCR_TIMEOUT_SECONDS", 30.0),
             vosk_model_path=_path(merged, "VOSK_MODEL_PATH"),
             whisper_model_path=_path(merged, "WHISPER_MODEL_PATH"),
             max_utterance_seconds=_int(merged, "MAX_UTTERANCE_SECONDS", 60, minimum=1),
@@ -252,3 +270,6 @@ class Settings:
             content_encryption_old_keys=old_keys,
             log_format=_choice(merged, "LOG_FORMAT", "json", ("json", "text")),
         )
+        if settings.attachment_max_bytes > settings.socket_max_message_bytes:
+            raise SettingsError("ATTACHMENT_MAX_BYTES must not exceed SOCKET_MAX_MESSAGE_BYTES (a socket attachment)")
+        return settings

@@ -63,12 +63,13 @@ class Ingestor:
 
         await asyncio.to_thread(write)
 
-    def submit(self, document: Document) -> None:
-        """Ingest in the background; progress and the outcome land on the document row."""
+    def submit(self, document: Document) -> asyncio.Task[DocumentStatus]:
+        """Ingest in the background; progress and the outcome land on the document row (and the task's result)."""
         task = self._tasks.spawn(self.ingest(document), name=f"ingest-{document.id}")
         owned = self._running.setdefault(document.user_id, set())
         owned.add(task)
         task.add_done_callback(owned.discard)
+        return task
 
     async def _progress(self, document_id: uuid.UUID, status: DocumentStatus, **values: object) -> None:
         async with self._sessionmaker() as db:

@@ -40,6 +40,10 @@ async def get_owned_attachment(db: AsyncSession, attachment_id: uuid.UUID, user_
     return row
 
 
+async def of_message(db: AsyncSession, message_id: uuid.UUID) -> Attachment | None:
+    return await db.scalar(select(Attachment).where(Attachment.message_id == message_id))
+
+
 async def link_document(db: AsyncSession, attachment_id: uuid.UUID, document_id: uuid.UUID) -> None:
     """Record the session document an attachment's text was indexed as."""
     await db.execute(update(Attachment).where(Attachment.id == attachment_id).values(document_id=document_id))

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytesseract
 import pytest
 from aiohttp.test_utils import TestServer
 from PIL import Image
@@ -213,7 +214,9 @@ async def test_delete_hides_export_lists_erase_removes_and_the_audit_log_records
 ) -> None:
     owner = await rest.register()
     session = await rest.new_session(owner)
-    message, row, prepared, _ = await _send(app_server, owner, session["id"], photo_with_metadata("PNG"), "me.png")
+    message, row, prepared, indexed = await _send(
+        app_server, owner, session["id"], text_image(["Delete me 123"]), "me.png"
+    )
     _kept, kept_row, _, _ = await _send(app_server, owner, session["id"], text_image(["kept"]), "kept.png")
     url = f"/api/v1/attachments/{row.id}"
 
@@ -226,6 +229,10 @@ async def test_delete_hides_export_lists_erase_removes_and_the_audit_log_records
 
     assert (await rest.call("DELETE", f"/api/v1/chat/messages/{message.id}", token=owner.token)).status in (200, 204)
     assert (await _get(rest, url, headers=owner.headers))[0] == 404
+    service: Attachments = app_server.app[keys.ATTACHMENTS]
+    await service.forget(message.id)  # what the delete path does next: its text leaves the session's search
+    assert (await rest.call("GET", f"/api/v1/documents/{indexed.document_id}", token=owner.token)).status == 404
+    await service.forget(message.id)  # twice is harmless
     export = await rest.call("GET", "/api/v1/users/me/export", token=owner.token)
     assert {m["id"]: m for m in export.body["messages"]}[str(message.id)]["attachment"] is None
 
@@ -239,7 +246,6 @@ async def test_delete_hides_export_lists_erase_removes_and_the_audit_log_records
         )
     assert sorted(actions) == sorted([str(row.id), str(kept_row.id)])
 
-    service: Attachments = app_server.app[keys.ATTACHMENTS]
     stored: Path = service.path(kept_row.storage_key)
     assert await asyncio.to_thread(stored.is_file)
     erased = await rest.call("DELETE", "/api/v1/users/me", token=owner.token)
@@ -252,3 +258,16 @@ async def test_delete_hides_export_lists_erase_removes_and_the_audit_log_records
             )
             == 0
         )
+
+
+async def test_without_tesseract_the_image_is_stored_and_the_sender_is_told_why_it_was_not_read(
+    app_server: TestServer, rest: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    owner = await rest.register()
+    session = await rest.new_session(owner)
+    _, row, prepared, indexed = await _send(app_server, owner, session["id"], text_image(["Code 99"]), "shot.png")
+    assert indexed.document_id is None and indexed.notice is not None
+    assert indexed.notice.code == "ocr_unavailable" and "tesseract-ocr" in indexed.notice.message
+    status, body, _ = await _get(rest, f"/api/v1/attachments/{row.id}", headers=owner.headers)
+    assert (status, body) == (200, prepared.data)

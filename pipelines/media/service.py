@@ -20,8 +20,8 @@ from pipelines.media.ocr import Ocr, OcrFailed, OcrUnavailable
 from pipelines.media.prepare import AttachmentLimits, PreparedAttachment, prepare_attachment
 from pipelines.rag.ingest import Ingestor
 from pipelines.tasks import TaskSet
-from store import attachments, audit
-from store.models import Attachment, DocumentStatus, Message
+from store import attachments, audit, documents
+from store.models import Attachment, Document, DocumentStatus, Message
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,21 @@ class Attachments:
                 data = await asyncio.to_thread(path.read_bytes)
                 found[message.id] = (ImagePart(message.attachment.content_type, data),)
         return found
+
+    async def forget(self, message_id: uuid.UUID) -> None:
+        """After its message was deleted: the attachment's session document and vectors go, so answers no
+        longer use it (its bytes stay, hidden behind 404, until the account is erased)."""
+        running = self._indexing.get(message_id)
+        if running is not None:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+        async with self._sessionmaker() as db:
+            row = await attachments.of_message(db, message_id)
+            document = await db.get(Document, row.document_id) if row and row.document_id else None
+            if row is None or document is None or document.session_id != row.session_id:
+                return
+            await self._ingestor.remove(document)
+            await documents.delete_document(db, document)
 
     async def erase_owner(self, user_id: uuid.UUID) -> None:
         """Delete every stored attachment file of the user (account erase; their documents go with the

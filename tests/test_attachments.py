@@ -28,6 +28,7 @@ from server.settings import Settings
 from store import messages, sessions
 from store.models import Attachment, AuditEvent, ContentType, DocumentStatus, Message
 from tests.api import Account, Api
+from tests.attach import attach
 from tests.fakes.groq import GroqFake
 from tests.pipelines.media_util import photo_with_metadata, text_image
 from tests.pipelines.pdfgen import make_pdf
@@ -54,20 +55,7 @@ def rest(app_server: TestServer, http: Any) -> Api:
 async def _send(
     server: TestServer, account: Account, session_id: str, data: bytes, filename: str, content: str = QUESTION
 ) -> tuple[Message, Attachment, PreparedAttachment, Indexed]:
-    """What the intake does with an attachment: prepare, store with the message, commit, then index."""
-    app = server.app
-    service: Attachments = app[keys.ATTACHMENTS]
-    prepared = await service.prepare(data, filename, "image/png")
-    kind = ContentType.image if prepared.kind == "image" else ContentType.file
-    async with app[keys.SESSIONMAKER]() as db:
-        session = await sessions.get_owned_session(db, uuid.UUID(session_id), uuid.UUID(account.id))
-        posted = await messages.post_user_message(
-            db, session, user_id=uuid.UUID(account.id), content=content, content_type=kind
-        )
-        async with service.store(db, prepared, message=posted.message, user_id=uuid.UUID(account.id)) as row:
-            await db.commit()
-    indexed = await service.index(row, prepared)
-    return posted.message, row, prepared, indexed
+    return await attach(server.app, account, session_id, data, filename, content)
 
 
 async def _get(rest: Api, url: str, **kwargs: Any) -> tuple[int, bytes, dict[str, str]]:

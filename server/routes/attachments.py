@@ -19,6 +19,7 @@ from store.schemas import ATTACHMENTS_PATH
 
 #: stored images were re-encoded by us and are shown inline; documents download, never render here
 INLINE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
+SERVED_TYPES = ",".join((*INLINE_TYPES, "application/pdf", "text/plain", "text/markdown", "text/html"))
 
 
 async def _owned(request: web.Request) -> Attachment:
@@ -72,7 +73,7 @@ ENDPOINTS = (
         "An attachment's bytes (`?token=` works for <img src>)",
         "messages",
         errors=(401, 404),
-        response_media_type="application/octet-stream",
+        response_media_type=SERVED_TYPES,
     ),
     Endpoint(
         "GET",

@@ -73,7 +73,7 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
     elif fmt == "GIF":
         image.save(out, "GIF")
     else:
-        image.save(out, "PNG", optimize=True)
+        image.save(out, "PNG")  # optimize=True costs ~8x the time for ~5% fewer bytes
     return out.getvalue()
 
 

@@ -67,7 +67,8 @@ class Attachments:
         self._sessionmaker = sessionmaker
         self._executor = executor
         self._tasks = TaskSet()
-        self._indexing: dict[uuid.UUID, asyncio.Task[Indexed]] = {}  # by message id, while it runs
+        #: by message id, while it runs: the sender and the task
+        self._indexing: dict[uuid.UUID, tuple[uuid.UUID, asyncio.Task[Indexed]]] = {}
 
     async def prepare(self, data: bytes, filename: str, declared_mime: str | None = None) -> PreparedAttachment:
         """`prepare_attachment` in a worker thread; raises `AttachmentRefused`."""
@@ -144,7 +145,7 @@ class Attachments:
         """After the commit: ingest a file as a document of the session, or OCR an image and index its
         text the same way. Runs in the background; an answer to the message waits for it (bounded)."""
         task = self._tasks.spawn(self._index(attachment, prepared), name=f"attachment-{attachment.id}")
-        self._indexing[attachment.message_id] = task
+        self._indexing[attachment.message_id] = (attachment.user_id, task)
         task.add_done_callback(lambda _: self._indexing.pop(attachment.message_id, None))
         return task
 
@@ -176,7 +177,7 @@ class Attachments:
         """Before an answer searches: wait (bounded) for its messages' attachments to be indexed, then
         the newest `prompt_images` images of the history, by message id, for models that see images."""
         attached = [m for m in history if m.attachment is not None]
-        pending = [self._indexing[m.id] for m in attached if m.id in self._indexing]
+        pending = [self._indexing[m.id][1] for m in attached if m.id in self._indexing]
         if pending:
             await asyncio.wait(pending, timeout=self.index_wait)  # a timeout leaves them running
         images = [m for m in attached if m.attachment and m.attachment.content_type.startswith("image/")]
@@ -193,10 +194,9 @@ class Attachments:
     async def forget(self, message_id: uuid.UUID) -> None:
         """After its message was deleted: the attachment's session document and vectors go, so answers no
         longer use it (its bytes stay, hidden behind 404, until the account is erased)."""
-        running = self._indexing.get(message_id)
-        if running is not None:
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
+        if (running := self._indexing.get(message_id)) is not None:
+            running[1].cancel()
+            await asyncio.gather(running[1], return_exceptions=True)
         async with self._sessionmaker() as db:
             row = await attachments.of_message(db, message_id)
             document = await db.get(Document, row.document_id) if row and row.document_id else None
@@ -206,8 +206,12 @@ class Attachments:
             await documents.delete_document(db, document)
 
     async def erase_owner(self, user_id: uuid.UUID) -> None:
-        """Delete every stored attachment file of the user (account erase; their documents go with the
-        ingestor's erase)."""
+        """Stop the user's indexing, then delete every stored attachment file of theirs (account erase;
+        their documents and vectors go with the ingestor's erase, which must come after this)."""
+        running = [task for owner, task in self._indexing.values() if owner == user_id]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         await asyncio.to_thread(shutil.rmtree, self.root / user_id.hex, ignore_errors=True)
 
     async def close(self) -> None:

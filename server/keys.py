@@ -15,6 +15,7 @@ from core.metrics import Metrics
 from core.ratelimit import Limits, RateLimiter
 from core.settings import Settings
 from pipelines.chat.model import AnswerModel
+from pipelines.media.service import Attachments
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
@@ -34,6 +35,7 @@ ANSWERS = web.AppKey("answers", Answers)
 ANSWER_MODEL = web.AppKey("answer_model", AnswerModel)
 RETRIEVER = web.AppKey("retriever", Retriever)
 INGESTOR = web.AppKey("ingestor", Ingestor)
+ATTACHMENTS = web.AppKey("attachments", Attachments)
 TURN_GATE = web.AppKey("turn_gate", TurnGate)
 SPEECH = web.AppKey("speech", Speech)
 METRICS = web.AppKey("metrics", Metrics)

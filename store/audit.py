@@ -19,6 +19,7 @@ ACTIONS = (
     "message_edit",
     "message_delete",
     "document_upload",
+    "attachment_upload",
     "document_delete",
     "export",
     "erase",

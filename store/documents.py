@@ -14,11 +14,16 @@ from store.errors import NotFound
 from store.models import Document, DocumentStatus
 
 
+def _same_file(fields: dict[str, Any]) -> Any:
+    """The owner's copy of this file in the same scope: the library, or one session."""
+    session_id = fields.get("session_id")
+    scope = Document.session_id.is_(None) if session_id is None else Document.session_id == session_id
+    return select(Document).where(Document.user_id == fields["user_id"], Document.sha256 == fields["sha256"], scope)
+
+
 async def create_document(db: AsyncSession, **fields: Any) -> tuple[Document, bool]:
-    """A new pending document, or the owner's existing one with the same sha256 (and False)."""
-    existing = await db.scalar(
-        select(Document).where(Document.user_id == fields["user_id"], Document.sha256 == fields["sha256"])
-    )
+    """A new pending document, or the owner's existing one with the same sha256 in the same scope (and False)."""
+    existing = await db.scalar(_same_file(fields))
     if existing is not None:
         return existing, False
     document = Document(status=DocumentStatus.pending, chunk_count=0, chunks_done=0, **fields)
@@ -27,9 +32,7 @@ async def create_document(db: AsyncSession, **fields: Any) -> tuple[Document, bo
         await db.commit()
     except IntegrityError:  # the same file uploaded twice at once
         await db.rollback()
-        existing = await db.scalar(
-            select(Document).where(Document.user_id == fields["user_id"], Document.sha256 == fields["sha256"])
-        )
+        existing = await db.scalar(_same_file(fields))
         if existing is None:
             raise
         return existing, False

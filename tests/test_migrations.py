@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
 
-from store.db import create_engine
+from store import documents
+from store.db import create_engine, create_sessionmaker
 from store.migrate import downgrade, upgrade
-from store.models import Base
+from store.models import Base, Document, DocumentStatus, Message
 from tests.conftest import create_pg_database, drop_pg_database
 
 TABLES = {"users", "chat_sessions", "messages", "rag_contexts", "documents"}
@@ -59,3 +63,96 @@ async def test_models_match_migrations_and_downgrade_upgrade_roundtrip(empty_dat
     await asyncio.to_thread(upgrade, empty_database)
     diff, tables = await _inspect(empty_database)
     assert diff == [] and tables >= TABLES
+
+
+async def test_upgrading_an_existing_006_database_keeps_its_rows_and_adds_attachments(
+    empty_database: str,
+) -> None:
+    await asyncio.to_thread(upgrade, empty_database, "006")
+    user, session, message, document = (uuid.uuid4() for _ in range(4))
+    now = datetime.now(UTC)
+    model_tables = Base.metadata.tables  # these four tables have the same columns at 006 as now
+    engine = await asyncio.to_thread(create_engine, empty_database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                model_tables["users"].insert(),
+                {
+                    "id": user,
+                    "username": "old",
+                    "username_key": "old",
+                    "password_hash": "x",
+                    "preferences": {},
+                    "is_active": True,
+                    "is_admin": False,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            await conn.execute(
+                model_tables["chat_sessions"].insert(),
+                {
+                    "id": session,
+                    "user_id": user,
+                    "session_type": "rag",
+                    "rag_config": {},
+                    "speech_config": {},
+                    "metadata": {},
+                    "is_archived": False,
+                    "message_count": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            await conn.execute(
+                model_tables["messages"].insert(),
+                {
+                    "id": message,
+                    "session_id": session,
+                    "user_id": user,
+                    "message_type": "user",
+                    "content_type": "text",
+                    "content": "hello",
+                    "status": "complete",
+                    "created_at": now,
+                    "is_deleted": False,
+                },
+            )
+            await conn.execute(
+                model_tables["documents"].insert(),
+                {
+                    "id": document,
+                    "user_id": user,
+                    "session_id": None,
+                    "filename": "a.txt",
+                    "content_type": "text/plain",
+                    "size_bytes": 5,
+                    "sha256": "ab" * 32,
+                    "status": "ready",
+                    "chunk_count": 1,
+                    "chunks_done": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+    finally:
+        await engine.dispose()
+
+    await asyncio.to_thread(upgrade, empty_database)
+    diff, tables = await _inspect(empty_database)
+    assert diff == [] and "attachments" in tables
+
+    sessionmaker = create_sessionmaker(await asyncio.to_thread(create_engine, empty_database))
+    async with sessionmaker() as db:
+        old = await db.get(Message, message)
+        assert old is not None and old.content == "hello" and old.attachment is None
+        # the same file is now allowed once in the library and once per session, and still only once each
+        copy = dict(user_id=user, filename="a.txt", content_type="text/plain", size_bytes=5, sha256="ab" * 32)
+        scoped, created = await documents.create_document(db, session_id=session, **copy)
+        assert created and scoped.id != document
+        again, created = await documents.create_document(db, session_id=None, **copy)
+        assert (again.id, created) == (document, False)
+        db.add(Document(id=uuid.uuid4(), status=DocumentStatus.ready, chunk_count=0, chunks_done=0, **copy))
+        with pytest.raises(IntegrityError):
+            await db.commit()
+    await sessionmaker.kw["bind"].dispose()

@@ -61,6 +61,10 @@ def test_environment_and_dotenv(tmp_path: Path) -> None:
         ("LOG_FORMAT", "xml"),
         ("METRICS_ALLOW_FROM", "10.0.0.0/8,intranet"),
         ("RATE_LIMIT_AUDIO_SECONDS_PER_MINUTE", "0"),
+        ("ATTACHMENT_MAX_BYTES", "100"),
+        ("ATTACHMENT_MAX_BYTES", str(64 * 1024 * 1024)),  # more than a socket message may hold
+        ("ATTACHMENT_THUMBNAIL_EDGE", "4"),
+        ("OCR_TIMEOUT_SECONDS", "0"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:
@@ -94,3 +98,20 @@ def test_every_setting_is_declared_once_and_documented() -> None:
 def test_the_configuration_doc_carries_the_generated_table() -> None:
     text = DOC.read_text()
     assert documented(text) == text, "docs/configuration.md is stale: run `python -m core.settings`"
+
+
+def test_attachment_settings(tmp_path: Path) -> None:
+    env = {
+        "PARLEY_DATA_DIR": str(tmp_path),
+        "ATTACHMENT_MAX_BYTES": "2048",
+        "ATTACHMENT_MAX_PIXELS": "1000000",
+        "ATTACHMENT_PROMPT_IMAGES": "0",
+        "OCR_LANGUAGES": "eng+deu",
+        "GROQ_VISION_MODEL": "llama-vision",
+    }
+    settings = Settings.from_env(env=env, dotenv=None)
+    assert (settings.attachment_max_bytes, settings.attachment_max_pixels) == (2048, 1_000_000)
+    assert (settings.attachment_prompt_images, settings.ocr_languages) == (0, "eng+deu")
+    assert settings.groq_vision_model == "llama-vision"
+    defaults = Settings.from_env(env={"PARLEY_DATA_DIR": str(tmp_path)}, dotenv=None)
+    assert (defaults.attachment_max_bytes, defaults.groq_vision_model) == (10 * 1024 * 1024, None)

@@ -7,14 +7,14 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pipelines.chat.events import AnswerFinished, AnswerStarted, Token, TurnEvent
-from pipelines.chat.model import AnswerModel, Completed, GenerationFailed, PromptMessage, TextDelta
+from pipelines.chat.model import AnswerModel, Completed, GenerationFailed, ImagePart, PromptMessage, TextDelta
 from pipelines.chat.sources import Retrieved, context_record, search_options, sources_block, standalone_query
 from pipelines.rag.retrieval import Retriever
 from store import answers
@@ -40,13 +40,25 @@ class TurnRequest:
     rag_config: dict[str, Any] = field(default_factory=dict)
 
 
-def build_prompt(history: list[Message], retrieved: Retrieved | None = None) -> list[PromptMessage]:
+class PromptImages(Protocol):
+    """Where the images of the conversation come from (pipelines/media/service.py `Attachments`)."""
+
+    async def for_answer(self, history: Sequence[Message]) -> Mapping[uuid.UUID, tuple[ImagePart, ...]]:
+        """Wait for the history's attachments to be indexed; their images by message id."""
+        ...
+
+
+def build_prompt(
+    history: list[Message],
+    retrieved: Retrieved | None = None,
+    images: Mapping[uuid.UUID, tuple[ImagePart, ...]] | None = None,
+) -> list[PromptMessage]:
     """System prompt (with the sources, when retrieval ran) plus the recent conversation, oldest first."""
     system = SYSTEM_PROMPT if retrieved is None else f"{SYSTEM_PROMPT}\n\n{sources_block(retrieved.hits)}"
     prompt = [PromptMessage("system", system)]
     for message in history:
         if message.message_type is MessageType.user:
-            prompt.append(PromptMessage("user", message.content))
+            prompt.append(PromptMessage("user", message.content, (images or {}).get(message.id, ())))
         elif message.message_type is MessageType.assistant and message.content:
             prompt.append(PromptMessage("assistant", message.content))
     return prompt
@@ -105,7 +117,7 @@ class _Pump:
 async def _retrieve(
     retriever: Retriever, request: TurnRequest, history: list[Message], max_sources: int | None
 ) -> Retrieved:
-    options = search_options(request.rag_config)
+    options = replace(search_options(request.rag_config), session_id=request.session_id)  # + its attachments
     if max_sources is not None and options.k > max_sources:
         options = replace(options, k=max_sources)
     query = standalone_query(history)
@@ -121,6 +133,7 @@ async def run_turn(
     model: AnswerModel,
     stop: asyncio.Event,
     retriever: Retriever | None = None,
+    attachments: PromptImages | None = None,
 ) -> AsyncIterator[TurnEvent]:
     """Yield `AnswerStarted`, `Token`s, then `AnswerFinished`; a cancelled task still stores what was said."""
     started = time.monotonic()
@@ -128,9 +141,10 @@ async def run_turn(
         answer = await answers.start_answer(db, request.session_id, request.answer_id, request.user_message_id)
         history = await answers.recent_history(db, request.session_id, before=answer, limit=HISTORY_MESSAGES)
     yield AnswerStarted(answer)
+    images = await attachments.for_answer(history) if attachments is not None else None
     max_sources = getattr(model, "max_sources", None)
     retrieved = await _retrieve(retriever, request, history, max_sources) if retriever is not None else None
-    prompt = build_prompt(history, retrieved)
+    prompt = build_prompt(history, retrieved, images)
 
     parts: list[str] = []
     status = MessageStatus.complete

@@ -25,6 +25,8 @@ class LLMConfig:
     groq_api_key: str | None = None
     groq_base_url: str | None = None
     groq_model: str = "llama-3.1-8b-instant"
+    #: a Groq model that sees images; prompts with images go to it (None: images are left out for Groq)
+    groq_vision_model: str | None = None
     offline_model_path: Path | None = None
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
@@ -42,7 +44,11 @@ def create_answer_model(config: LLMConfig) -> AnswerModel:
                 raise LLMConfigError("LLM_PROVIDERS names groq but GROQ_API_KEY is not set")
             providers.append(
                 GroqModel(
-                    config.groq_api_key, config.groq_model, base_url=config.groq_base_url, max_tokens=config.max_tokens
+                    config.groq_api_key,
+                    config.groq_model,
+                    base_url=config.groq_base_url,
+                    max_tokens=config.max_tokens,
+                    vision_model=config.groq_vision_model,
                 )
             )
         elif name == "gemini":

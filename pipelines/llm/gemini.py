@@ -12,6 +12,12 @@ from google.genai import errors, types
 from pipelines.chat.model import Completed, GenerationFailed, PromptMessage, TextDelta
 
 
+def _parts(message: PromptMessage) -> list[types.Part]:
+    """The images as inline data (`inlineData {mimeType, data}`), then the text."""
+    images = [types.Part.from_bytes(data=image.data, mime_type=image.mime) for image in message.images]
+    return [*images, types.Part(text=message.content)] if message.content or not images else images
+
+
 class GeminiModel:
     """Streams `generate_content_stream`; the system prompt goes in `system_instruction`."""
 
@@ -49,7 +55,7 @@ class GeminiModel:
         """Text deltas, then `Completed` with `usage_metadata`; failures become `GenerationFailed`."""
         system = "\n\n".join(m.content for m in messages if m.role == "system") or None
         contents = [
-            types.Content(role="model" if m.role == "assistant" else "user", parts=[types.Part(text=m.content)])
+            types.Content(role="model" if m.role == "assistant" else "user", parts=_parts(m))
             for m in messages
             if m.role != "system"
         ]

@@ -63,12 +63,13 @@ class Ingestor:
 
         await asyncio.to_thread(write)
 
-    def submit(self, document: Document) -> None:
-        """Ingest in the background; progress and the outcome land on the document row."""
+    def submit(self, document: Document) -> asyncio.Task[DocumentStatus]:
+        """Ingest in the background; progress and the outcome land on the document row (and the task's result)."""
         task = self._tasks.spawn(self.ingest(document), name=f"ingest-{document.id}")
         owned = self._running.setdefault(document.user_id, set())
         owned.add(task)
         task.add_done_callback(owned.discard)
+        return task
 
     async def _progress(self, document_id: uuid.UUID, status: DocumentStatus, **values: object) -> None:
         async with self._sessionmaker() as db:
@@ -76,7 +77,12 @@ class Ingestor:
 
     async def ingest(self, document: Document, report: Progress | None = None) -> DocumentStatus:
         """Ingest a saved document now; `report` also hears the progress. Returns how it ended."""
-        document_id, owner_id, filename = document.id, document.user_id, document.filename
+        document_id, owner_id, filename, session_id = (
+            document.id,
+            document.user_id,
+            document.filename,
+            document.session_id,
+        )
         path = self.path_of(document)
         try:
             await self._progress(document_id, DocumentStatus.processing)
@@ -88,7 +94,7 @@ class Ingestor:
                 if report is not None:
                     await report(done, total)
 
-            total = await self.retriever.ingest(owner_id, document_id, filename, pages, progress)
+            total = await self.retriever.ingest(owner_id, document_id, filename, pages, progress, session_id)
             if total == 0:
                 raise UnsupportedDocument("no text could be extracted from the file")
             await self._progress(document_id, DocumentStatus.ready, done=total, total=total)

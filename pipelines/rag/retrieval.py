@@ -25,6 +25,8 @@ class SearchOptions:
     document_ids: tuple[uuid.UUID, ...] | None = None
     hybrid: bool = True
     score_threshold: float | None = None
+    #: search the owner's library and this session's own documents (attachments), not other sessions'
+    session_id: uuid.UUID | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +68,7 @@ class Retriever:
         name: str,
         pages: Sequence[Page],
         progress: Progress | None = None,
+        session_id: uuid.UUID | None = None,
     ) -> int:
         """Chunk, embed and store a document, reporting (chunks done, chunks in all); returns the count."""
         chunks = await asyncio.to_thread(chunk_pages, pages)
@@ -77,7 +80,7 @@ class Retriever:
             texts = [c.text for c in batch]
             dense = await self.embedder.embed(texts)
             sparse = [document_vector(t) for t in texts]
-            stored = [StoredChunk(document_id, name, c.index, c.text, c.page, c.heading) for c in batch]
+            stored = [StoredChunk(document_id, name, c.index, c.text, c.page, c.heading, session_id) for c in batch]
             await self._store(self.store.upsert, owner_id, stored, dense, sparse)
             if progress is not None:
                 await progress(start + len(batch), total)
@@ -101,6 +104,7 @@ class Retriever:
             document_ids=options.document_ids,
             hybrid=options.hybrid,
             score_threshold=options.score_threshold,
+            session_id=options.session_id,
         )
         assert isinstance(hits, list)
         return hits

@@ -30,6 +30,8 @@ class StoredChunk:
     text: str
     page: int | None = None
     heading: str | None = None
+    #: set for a document scoped to one session (an attachment): only that session's searches see it
+    session_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -94,14 +96,7 @@ class VectorStore:
             models.PointStruct(
                 id=str(uuid.uuid5(chunk.document_id, str(chunk.chunk_index))),
                 vector={DENSE: dense[i].tolist(), SPARSE: models.SparseVector(indices=sv.indices, values=sv.values)},
-                payload={
-                    "document_id": str(chunk.document_id),
-                    "document_name": chunk.document_name,
-                    "chunk_index": chunk.chunk_index,
-                    "text": chunk.text,
-                    "page": chunk.page,
-                    "heading": chunk.heading,
-                },
+                payload=_payload(chunk),
             )
             for i, (chunk, sv) in enumerate(zip(chunks, sparse, strict=True))
         ]
@@ -136,12 +131,14 @@ class VectorStore:
         document_ids: Sequence[uuid.UUID] | None = None,
         hybrid: bool = True,
         score_threshold: float | None = None,
+        session_id: uuid.UUID | None = None,
     ) -> list[Hit]:
-        """The best `k` chunks of the owner's documents (optionally only `document_ids`)."""
+        """The best `k` chunks of the owner's documents (optionally only `document_ids`); with `session_id`,
+        of the owner's library and that session's documents only."""
         name = self.collection(owner_id)
         if not self.client.collection_exists(name):
             return []
-        flt = _documents(document_ids) if document_ids else None
+        flt = _scope(document_ids, session_id)
         if hybrid and sparse.indices:
             result = self.client.query_points(
                 name,
@@ -177,10 +174,36 @@ class VectorStore:
         return [_hit(point) for point in result.points]
 
 
+def _payload(chunk: StoredChunk) -> dict[str, object]:
+    payload: dict[str, object] = {
+        "document_id": str(chunk.document_id),
+        "document_name": chunk.document_name,
+        "chunk_index": chunk.chunk_index,
+        "text": chunk.text,
+        "page": chunk.page,
+        "heading": chunk.heading,
+    }
+    if chunk.session_id is not None:
+        payload["session_id"] = str(chunk.session_id)
+    return payload
+
+
+def _scope(document_ids: Sequence[uuid.UUID] | None, session_id: uuid.UUID | None) -> models.Filter | None:
+    """Only `document_ids` (when given); with `session_id`, library chunks (no session) or that session's."""
+    conditions: list[models.Condition] = [_document_condition(document_ids)] if document_ids else []
+    if session_id is not None:
+        in_library = models.IsEmptyCondition(is_empty=models.PayloadField(key="session_id"))
+        in_session = models.FieldCondition(key="session_id", match=models.MatchValue(value=str(session_id)))
+        conditions.append(models.Filter(should=[in_library, in_session]))
+    return models.Filter(must=conditions) if conditions else None
+
+
+def _document_condition(document_ids: Sequence[uuid.UUID | None]) -> models.FieldCondition:
+    return models.FieldCondition(key="document_id", match=models.MatchAny(any=[str(d) for d in document_ids]))
+
+
 def _documents(document_ids: Sequence[uuid.UUID | None]) -> models.Filter:
-    return models.Filter(
-        must=[models.FieldCondition(key="document_id", match=models.MatchAny(any=[str(d) for d in document_ids]))]
-    )
+    return models.Filter(must=[_document_condition(document_ids)])
 
 
 def _hit(point: models.ScoredPoint) -> Hit:

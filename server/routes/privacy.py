@@ -31,7 +31,7 @@ async def export_me(request: web.Request) -> web.Response:
 
 
 async def erase_me(request: web.Request) -> web.Response:
-    """Erase my account and everything of mine: rows, vectors, stored documents and recordings.
+    """Erase my account and everything of mine: rows, vectors, stored documents, attachments and recordings.
 
     Recordings and vectors go first: if the process dies midway, a retry (the account still exists)
     finishes the job. Open sockets of my sessions hear `error {code: "account_erased"}`.
@@ -41,6 +41,7 @@ async def erase_me(request: web.Request) -> web.Response:
     async with db_session(request) as db:
         user = await authenticate(request, db)
         spoken = await privacy.assistant_texts(db, user.id)
+    await app[keys.ATTACHMENTS].erase_owner(user.id)  # first: it stops indexing that would add documents
     await app[keys.INGESTOR].erase_owner(user.id)
     await asyncio.to_thread(shutil.rmtree, speech.audio_dir / user.id.hex, ignore_errors=True)
     for text, speech_config in spoken:  # synthesized answers, in the voice their session uses

@@ -15,7 +15,9 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from tests.api import Account, Api, Reply
+from tests.attach import attach
 from tests.fakes.groq import GroqFake
+from tests.pipelines.media_util import text_image
 from tests.sio import Recorder
 
 SECRET = "bob's secret diary entry"
@@ -39,6 +41,8 @@ BODIES: dict[str, Any] = {
     "update_session": {"title": "pwned", "is_archived": True},
     "archive_session": None,
     "list_messages": None,
+    "get_attachment": None,
+    "get_thumbnail": None,
     "post_message": {"content": "pwned"},
     "edit_message": {"content": "pwned"},
     "delete_message": None,
@@ -126,6 +130,10 @@ async def test_alice_cannot_reach_anything_of_bobs(
     api = hostile_api
     groq.script.tokens = ["Noted."]
     bob, ids = await _bob(api)
+    _, attached, _, _ = await attach(
+        hostile_server.app, bob, ids["session_id"], text_image(["Bob's pin"]), "pin.png", ""
+    )
+    ids["attachment_id"] = str(attached.id)
     alice = await api.register()
     own = await api.new_session(alice)
     before = await _snapshot(api, bob, ids)

@@ -52,7 +52,12 @@ async def test_export_then_erase_leaves_nothing(
     await watcher.connect(alice.token)
 
     erased = await api.call("DELETE", "/api/v1/users/me", token=alice.token)
-    assert erased.status == 200 and erased.body["erased"] == {"sessions": 1, "messages": 2, "documents": 1}
+    assert erased.status == 200 and erased.body["erased"] == {
+        "sessions": 1,
+        "messages": 2,
+        "documents": 1,
+        "attachments": 0,
+    }
     await watcher.wait_for(lambda: any(e["code"] == "account_erased" for e in watcher.events["error"]))
     await watcher.close()
 

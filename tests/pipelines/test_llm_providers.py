@@ -4,18 +4,20 @@ and the fallback chain's timeouts, retries and hand-overs."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestServer
 
-from pipelines.chat.model import Completed, GenerationFailed, PromptMessage, TextDelta
+from pipelines.chat.model import Completed, GenerationFailed, ImagePart, PromptMessage, TextDelta
 from pipelines.llm.chain import ChainPolicy, FallbackChain
 from pipelines.llm.gemini import GeminiModel
 from pipelines.llm.groq import GroqModel
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.groq import GroqFake
 from tests.helpers import eventually
+from tests.pipelines.media_util import text_image
 
 PROMPT = [PromptMessage("system", "Be brief."), PromptMessage("user", "Say hello.")]
 
@@ -130,3 +132,61 @@ async def test_closing_the_stream_closes_the_upstream_http_stream(
     await eventually(lambda: fake.disconnects == 1)
     assert fake.completed == 0
     await model.close()
+
+
+PNG = text_image(["code 4821"])
+WITH_IMAGE = [
+    PromptMessage("system", "Be brief."),
+    PromptMessage("user", "What does the screenshot say?", images=(ImagePart("image/png", PNG),)),
+]
+
+
+async def test_gemini_receives_the_image_as_an_inline_data_part(gemini: GeminiFake) -> None:
+    model = await _gemini(gemini.url)
+    items = [item async for item in model.stream(WITH_IMAGE)]
+    assert isinstance(items[-1], Completed)
+    image, text = gemini.requests[0]["body"]["contents"][0]["parts"]
+    assert image["inlineData"]["mime_type"] == "image/png" and text == {"text": "What does the screenshot say?"}
+    assert gemini.images == [("image/png", PNG)]  # the double decoded the inline data back to the same bytes
+    await model.close()
+
+
+async def test_groq_sends_images_to_the_vision_model_as_data_uri_parts(groq) -> None:  # type: ignore[no-untyped-def]
+    model = await asyncio.to_thread(
+        GroqModel, "test-key", "llama-test", base_url=groq.url, vision_model="llama-vision-test"
+    )
+    text, done = await _collect_prompt(model, WITH_IMAGE)
+    assert done.provider == "groq" and text
+    body = groq.requests[0]
+    assert body["model"] == "llama-vision-test"
+    assert body["messages"][1]["content"] == [
+        {"type": "text", "text": "What does the screenshot say?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(PNG).decode()}},
+    ]
+    assert groq.images == [("image/png", PNG)]
+    await _collect_prompt(model, PROMPT)  # a prompt without images stays on the text model
+    assert groq.requests[1]["model"] == "llama-test"
+    await model.close()
+
+
+async def test_groq_without_a_vision_model_leaves_images_out(groq) -> None:  # type: ignore[no-untyped-def]
+    model = await _groq(groq.url)
+    await _collect_prompt(model, WITH_IMAGE)
+    body = groq.requests[0]
+    assert body["model"] == "llama-test" and body["messages"][1]["content"] == "What does the screenshot say?"
+    assert groq.images == []
+    await model.close()
+
+
+async def test_the_groq_double_refuses_images_for_a_text_model_as_groq_does(groq) -> None:  # type: ignore[no-untyped-def]
+    model = await asyncio.to_thread(GroqModel, "test-key", "llama-test", base_url=groq.url, vision_model="text-only")
+    with pytest.raises(GenerationFailed, match="does not support image input"):
+        await _collect_prompt(model, WITH_IMAGE)
+    await model.close()
+
+
+async def _collect_prompt(model: GroqModel, prompt: list[PromptMessage]) -> tuple[str, Completed]:
+    items = [item async for item in model.stream(prompt)]
+    done = items[-1]
+    assert isinstance(done, Completed)
+    return "".join(i.text for i in items if isinstance(i, TextDelta)), done

@@ -87,3 +87,24 @@ async def test_deleting_a_document_and_an_owner(embedder: Embedder, tmp_path: Pa
     await retriever.delete_owner(owner)
     assert retriever.store.count(owner) == 0
     await retriever.close()
+
+
+async def test_a_session_sees_the_library_and_its_own_documents_not_another_sessions(corpus: Retriever) -> None:
+    owner, session_a, session_b = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    library, in_a, in_b = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    texts = {
+        library: "The office wifi password is lantern-42.",
+        in_a: "The access code on the screenshot is 4821-ZEBRA.",
+        in_b: "The access code on the other screenshot is 7730-OTTER.",
+    }
+    for document_id, session in ((library, None), (in_a, session_a), (in_b, session_b)):
+        name = f"{document_id}.txt"
+        await corpus.ingest(owner, document_id, name, extract(name, texts[document_id].encode()), session_id=session)
+
+    async def found(query: str, **options: object) -> set[uuid.UUID]:
+        return {hit.document_id for hit in await corpus.search(owner, query, SearchOptions(k=5, **options))}  # type: ignore[arg-type]
+
+    assert await found("what is the access code?", session_id=session_a) == {library, in_a}
+    assert await found("what is the access code?", session_id=session_b) == {library, in_b}
+    assert await found("access code", session_id=session_a, document_ids=(in_b, library)) == {library}
+    assert await found("access code", hybrid=False, session_id=session_b) == {library, in_b}

@@ -156,6 +156,8 @@ class Settings:
     connects_per_minute_ip: int = 300
     messages_per_minute: int = 30
     messages_per_minute_ip: int = 120
+    socket_events_per_minute: int = 1200
+    socket_events_per_minute_ip: int = 2400
     audio_seconds_per_minute_ip: int = 600
     #: failed logins per 15 minutes, per username and per client address
     login_failures_per_username: int = 10
@@ -241,6 +243,8 @@ class Settings:
             connects_per_minute_ip=_int(merged, "RATE_LIMIT_CONNECTS_PER_MINUTE_IP", 300),
             messages_per_minute=_int(merged, "RATE_LIMIT_MESSAGES_PER_MINUTE", 30),
             messages_per_minute_ip=_int(merged, "RATE_LIMIT_MESSAGES_PER_MINUTE_IP", 120),
+            socket_events_per_minute=_int(merged, "RATE_LIMIT_SOCKET_EVENTS_PER_MINUTE", 1200),
+            socket_events_per_minute_ip=_int(merged, "RATE_LIMIT_SOCKET_EVENTS_PER_MINUTE_IP", 2400),
             audio_seconds_per_minute_ip=_int(merged, "AUDIO_SECONDS_PER_MINUTE_IP", 600),
             login_failures_per_username=_int(merged, "LOGIN_FAILURES_PER_USERNAME", 10),
             login_failures_per_ip=_int(merged, "LOGIN_FAILURES_PER_IP", 50),

@@ -73,16 +73,35 @@ async def finish_answer(
     tokens_used: int | None,
     retrieval: RetrievalRecord | None = None,
 ) -> Message:
-    """Store the answer's text and final status, and count it in its session's activity."""
-    answer = await db.get(Message, answer_id)
+    """Store the answer's text and final status, and count it in its session's activity.
+
+    Only an answer still `streaming` is finished: one that was swept or finished meanwhile is returned as
+    stored, unchanged and not counted again.
+    """
+    values: dict[str, Any] = {
+        "content": content,
+        "status": status,
+        "processing_time": processing_time,
+        "tokens_used": tokens_used,
+    }
+    if retrieval is not None:
+        values["rag_context"] = retrieval.summary
+    result = await db.execute(
+        update(Message)
+        .where(Message.id == answer_id, Message.status == MessageStatus.streaming)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await db.rollback()
+        stored = await db.get(Message, answer_id, populate_existing=True)
+        if stored is None:
+            raise NotFound("no such answer")
+        return stored
+    answer = await db.get(Message, answer_id, populate_existing=True)
     if answer is None:
         raise NotFound("no such answer")
-    answer.content = content
-    answer.status = status
-    answer.processing_time = processing_time
-    answer.tokens_used = tokens_used
     if retrieval is not None:
-        answer.rag_context = retrieval.summary
         db.add(
             RagContext(
                 message_id=answer.id,

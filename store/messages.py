@@ -152,8 +152,11 @@ async def list_messages(
     return (rows[::-1] if newest else rows), int(total or 0)
 
 
-async def messages_after(db: AsyncSession, session_id: uuid.UUID, after: Message | None) -> list[Message]:
-    """Every message of the session created after `after` (all of them when None), deleted ones included."""
+async def messages_after(
+    db: AsyncSession, session_id: uuid.UUID, after: Message | None, *, limit: int | None = None
+) -> list[Message]:
+    """The session's messages created after `after` (from the first when None), deleted ones included,
+    at most `limit` of them, oldest first."""
     query = select(Message).where(Message.session_id == session_id)
     if after is not None:
         query = query.where(
@@ -162,7 +165,7 @@ async def messages_after(db: AsyncSession, session_id: uuid.UUID, after: Message
                 and_(Message.created_at == after.created_at, Message.id > after.id),
             )
         )
-    return list(await db.scalars(query.order_by(Message.created_at, Message.id)))
+    return list(await db.scalars(query.order_by(Message.created_at, Message.id).limit(limit)))
 
 
 async def edit_message(

@@ -226,3 +226,37 @@ async def test_the_vosk_engine_streams_through_the_socket(
 async def _first(recorder: Recorder, event: str) -> dict[str, Any]:
     await recorder.wait_for(lambda: bool(recorder.events[event]))
     return dict(recorder.events[event][0])
+
+
+async def test_a_voice_message_refused_as_busy_leaves_no_file_and_can_be_retried(
+    chat_api: Api, chat_settings: Settings, groq: GroqFake, connect: Callable[..., Any], spoken: bytes
+) -> None:
+    """Finding 5: the recording is stored only once the message is accepted; the refused utterance is kept."""
+    alice = await chat_api.register()
+    session = await chat_api.new_session(alice, session_type="speech")
+    recorder: Recorder = await connect(session["id"], alice.token)
+    groq.script.hang_before_first_token = True
+    assert (await recorder.call("user_message", {"content": "keep thinking"}))["ok"]
+    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+
+    refused = await _voice(recorder, spoken)
+    assert refused["ok"] is False and refused["error"]["code"] == "busy"
+    assert refused["error"]["details"]["kept"] is True
+    audio_dir = chat_settings.data_dir / "audio"
+    assert await asyncio.to_thread(_recordings, audio_dir) == []  # no orphan recording
+
+    await recorder.call("stop_generation", {"message_id": answer_id})
+    await recorder.response_for(answer_id)
+    groq.script.hang_before_first_token = False
+    retried = await recorder.call("audio_end", {}, seconds=60)  # the kept utterance, without sending it again
+    assert retried["ok"], retried
+    assert retried["utterance_id"] == refused["error"]["details"]["utterance_id"]
+    message = retried["message"]
+    assert message["content_type"] == "audio" and wer(QUESTION, message["content"]) <= 0.25
+    assert await asyncio.to_thread(_recordings, audio_dir) == [f"{message['id'].replace('-', '')}.wav"]
+    again = await recorder.call("audio_end", {})
+    assert again["error"]["code"] == "no_utterance"  # used up
+
+
+def _recordings(audio_dir: Path) -> list[str]:
+    return [path.name for path in audio_dir.rglob("*.wav")]

@@ -33,9 +33,10 @@ run: $(VENV)/.installed-run web/node_modules/.installed  ## serve on http://127.
 migrate: $(VENV)/.installed-run
 	$(BIN)/python run.py migrate
 
-lint: $(VENV)/.installed-dev  ## ruff and mypy
+lint: $(VENV)/.installed-dev  ## ruff, mypy and the layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # node's socket.io-client@4 drives the server in tests, as browsers and mobile SDKs do
 tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json

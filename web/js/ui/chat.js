@@ -577,7 +577,9 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
     },
     error(error) {
       if (!error || ["busy", "no_speech"].includes(error.code)) return; // the ack already said so
-      if (error.event) return; // refusals of our own events are handled where they were sent
+      // refusals of acked events are handled where they were sent; audio_chunk has no ack, so show its own
+      // (utterance_too_long, rate_limited, chunk_too_large) here, or the user only learns of it at audio_end
+      if (error.event && error.event !== "audio_chunk") return;
       toast(error.message || error.code, "error");
     },
     expired: onExpired,

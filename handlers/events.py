@@ -91,6 +91,7 @@ class ChatEvents:
                 raise NotFound("no such message")
             await self._audit(db, namespace, sid, "message_edit", message.id)
             message = await messages.edit_message(db, message, session, user_id=user_id, content=body.content)
+            await db.commit()
         out = MessageOut.model_validate(message)
         await self.ctx.broadcaster.emit(session_id, MessageUpdated(message=out), skip_sid=sid)
         return {"ok": True, "message": out.model_dump(mode="json")}
@@ -104,6 +105,7 @@ class ChatEvents:
                 raise NotFound("no such message")
             await self._audit(db, namespace, sid, "message_delete", message.id)
             message = await messages.delete_message(db, message, session)
+            await db.commit()
         out = MessageOut.model_validate(message)
         await self.ctx.broadcaster.emit(session_id, MessageDeleted(message=out), skip_sid=sid)
         return {"ok": True, "message": out.model_dump(mode="json")}

@@ -30,7 +30,7 @@ async def start_answer(
         created_at=utcnow(),
     )
     db.add(answer)
-    await db.commit()
+    await db.flush()
     return answer
 
 
@@ -92,8 +92,7 @@ async def finish_answer(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        await db.rollback()
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # nothing written
         stored = await db.get(Message, answer_id, populate_existing=True)
         if stored is None:
             raise NotFound("no such answer")
@@ -122,7 +121,6 @@ async def finish_answer(
         .execution_options(synchronize_session=False)
     )
     mark_stale(db, session_key(answer.session_id), messages_key(answer.session_id))
-    await db.commit()
     return answer
 
 
@@ -150,8 +148,7 @@ async def mark_interrupted(
         .values(content=content, status=MessageStatus.failed)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        await db.rollback()
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # nothing written
         return None
     await db.execute(
         update(ChatSession)
@@ -160,5 +157,4 @@ async def mark_interrupted(
         .execution_options(synchronize_session=False)
     )
     mark_stale(db, session_key(session_id), messages_key(session_id))
-    await db.commit()
     return await db.get(Message, answer_id, populate_existing=True)

@@ -248,6 +248,7 @@ class Answers:
             stored = await store_answers.mark_interrupted(
                 db, answer_id, session_id, "".join(delta for _, delta in deltas)
             )
+            await db.commit()
         if stored is None:  # finished meanwhile, or another node got there first
             return False
         await self._deltas.finish(answer_id)

@@ -188,6 +188,7 @@ class Intake:
                 message_id=message_id,
                 audio_url=audio_url(message_id) if new.recording is not None else None,
             )
+            await db.commit()
         return posted
 
     async def _forget_recording(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:

@@ -13,7 +13,7 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from core.settings import Settings
-from pipelines.speech.audio import decode_any, float_to_pcm16, read_wav, resample
+from pipelines.speech.audio import decode_any, float_to_pcm16, pcm16_to_float, read_wav, resample, to_wav
 from pipelines.speech.stt import WhisperEngine, bundled_vosk_model
 from pipelines.speech.tts import Pyttsx3Engine
 from server.app import create_app
@@ -178,8 +178,6 @@ async def test_speech_upload_over_rest_and_status(chat_api: Api, groq: GroqFake,
     alice = await chat_api.register()
     session = await chat_api.new_session(alice)
     groq.script.tokens = ["Take ", "an ", "umbrella."]
-    from pipelines.speech.audio import pcm16_to_float, to_wav
-
     wav = to_wav(pcm16_to_float(spoken))
     reply = await chat_api.call(
         "POST",
@@ -244,6 +242,15 @@ async def test_a_voice_message_refused_as_busy_leaves_no_file_and_can_be_retried
     assert refused["error"]["details"]["kept"] is True
     audio_dir = chat_settings.data_dir / "audio"
     assert await asyncio.to_thread(_recordings, audio_dir) == []  # no orphan recording
+    upload = await chat_api.call(
+        "POST",
+        f"/api/v1/chat/sessions/{session['id']}/speech",
+        data=to_wav(pcm16_to_float(spoken)),
+        token=alice.token,
+        headers={"Content-Type": "audio/wav"},
+    )
+    assert upload.status == 409 and upload.body["error"]["code"] == "busy"  # the same intake over REST
+    assert await asyncio.to_thread(_recordings, audio_dir) == []
 
     await recorder.call("stop_generation", {"message_id": answer_id})
     await recorder.response_for(answer_id)

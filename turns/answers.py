@@ -51,12 +51,14 @@ class AnswerHandle:
     REST calls read it (`async for event in handle.events()`); the answer goes on if they stop reading.
     """
 
-    def __init__(self, answer_id: uuid.UUID, user_message_id: uuid.UUID) -> None:
+    def __init__(self, answer_id: uuid.UUID, user_message_id: uuid.UUID, *, follow: bool) -> None:
         self.answer_id, self.user_message_id = answer_id, user_message_id
+        self.follow = follow  # whether the starter reads the events; if not, none are kept
         self._queue: asyncio.Queue[ServerEvent | None] = asyncio.Queue()
 
     def put(self, event: ServerEvent | None) -> None:
-        self._queue.put_nowait(event)
+        if self.follow:
+            self._queue.put_nowait(event)
 
     async def events(self) -> AsyncIterator[ServerEvent]:
         """The answer's events in order, up to and including its `AssistantResponse`."""
@@ -106,10 +108,13 @@ class Answers:
         self._tasks = TaskSet()
         self._running: dict[uuid.UUID, _Running] = {}
 
-    def start(self, request: TurnRequest) -> AnswerHandle:
-        """Produce the answer in the background; the caller already holds the session's turn lease."""
+    def start(self, request: TurnRequest, *, follow: bool = False) -> AnswerHandle:
+        """Produce the answer in the background; the caller already holds the session's turn lease.
+
+        With `follow`, the returned handle keeps the answer's events for the caller to read.
+        """
         stop = asyncio.Event()
-        handle = AnswerHandle(request.answer_id, request.user_message_id)
+        handle = AnswerHandle(request.answer_id, request.user_message_id, follow=follow)
         running = self._running[request.answer_id] = _Running(request.session_id, stop, handle)
         running.task = self._tasks.spawn(self._produce(request, stop, handle), name=f"answer-{request.answer_id}")
         return handle

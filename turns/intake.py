@@ -57,6 +57,7 @@ class NewMessage:
     client_id: str | None = None
     recording: Recording | None = None
     answer: bool = True
+    follow: bool = False  # the caller reads the answer's events from `Accepted.answer` (REST)
     rag_overrides: dict[str, Any] | None = None
 
 
@@ -150,7 +151,7 @@ class Intake:
         if answer_id is not None:
             rag_config = dict(posted.session.rag_config) | (new.rag_overrides or {})
             request = TurnRequest(session_id, posted.message.id, answer_id, author.user_id, rag_config)
-            handle = self._answers.start(request)
+            handle = self._answers.start(request, follow=new.follow)
         return Accepted(posted.message, True, handle)
 
     async def _store(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Posted:

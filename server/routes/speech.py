@@ -119,7 +119,7 @@ async def speech_upload(request: web.Request) -> web.Response:
         raise ApiError(415 if exc.code == "unsupported_audio" else 422, exc.code, str(exc)) from exc
     if not transcript:
         raise ApiError(422, "no_speech", "no speech was recognized")
-    new = NewMessage(transcript, content_type=ContentType.audio, recording=Recording(wav=wav))
+    new = NewMessage(transcript, content_type=ContentType.audio, recording=Recording(wav=wav), follow=True)
     accepted = await request.app[keys.INTAKE].accept(session.id, Author(user.id, client_ip(request)), new)
     assert accepted.answer is not None, "a new message with answer=True always starts one"
     final = await accepted.answer.response()

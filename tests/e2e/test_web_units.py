@@ -40,3 +40,14 @@ async def test_the_microphone_is_resampled_to_16_khz_without_aliasing(results: d
         assert abs(tone["freq"] - int(name.split("/")[1])) < 5, name
     for name in ("48000/9000", "44100/10000"):  # above 8 kHz: filtered out, not folded into the band
         assert tones[name]["rms"] < 0.01, (name, tones[name]["rms"])
+
+
+async def test_refusals_of_audio_chunk_reach_the_user(results: dict[str, Any]) -> None:
+    """Issue 13, finding 4: audio_chunk has no ack, so the view shows its refusals; acked ones stay with the ack."""
+    assert results["refusals"] == {
+        "audio_chunk_too_long": True,
+        "audio_chunk_rate_limited": True,
+        "acked_user_message": False,
+        "busy": False,
+        "server_initiated": True,
+    }

@@ -2,6 +2,7 @@
 // Prints one JSON object; tests/e2e/test_web_units.py asserts on it.
 import { StreamAssembler } from "../../web/js/stream.js";
 import { Pcm16Resampler } from "../../web/js/pcm-worklet.js";
+import { showsRefusal } from "../../web/js/refusals.js";
 
 const words = Array.from({ length: 50 }, (_, i) => `w${i} `);
 const deltas = words.map((delta, i) => ({ seq: i + 1, delta }));
@@ -42,6 +43,13 @@ console.log(
     last_seq: stream.lastSeq,
     all_prefixes: texts.every((t) => whole.startsWith(t)),
     growing: texts.every((t, i) => i === 0 || t.length > texts[i - 1].length),
+    refusals: {
+      audio_chunk_too_long: showsRefusal({ code: "utterance_too_long", message: "too long", event: "audio_chunk" }),
+      audio_chunk_rate_limited: showsRefusal({ code: "rate_limited", message: "slow down", event: "audio_chunk", retry_after: 3 }),
+      acked_user_message: showsRefusal({ code: "message_too_long", message: "too long", event: "user_message" }),
+      busy: showsRefusal({ code: "busy", message: "busy", event: "audio_end" }),
+      server_initiated: showsRefusal({ code: "account_erased", message: "erased" }),
+    },
     tones: {
       "48000/440": tone(48000, 440),
       "48000/3000": tone(48000, 3000),

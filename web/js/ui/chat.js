@@ -2,6 +2,7 @@
 // sources, typing, voice and speech.
 
 import { api, audioUrl, storedAuth } from "../api.js";
+import { showsRefusal } from "../refusals.js";
 import { ChatConnection, newClientId } from "../socket.js";
 import { VoiceRecorder, voiceSupported } from "../voice.js";
 import { $, armed, clockTime, h, icon, toast } from "./dom.js";
@@ -576,11 +577,7 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
       if (autoSpeak.checked) play(data.message_id, audioUrl(data.audio_url));
     },
     error(error) {
-      if (!error || ["busy", "no_speech"].includes(error.code)) return; // the ack already said so
-      // refusals of acked events are handled where they were sent; audio_chunk has no ack, so show its own
-      // (utterance_too_long, rate_limited, chunk_too_large) here, or the user only learns of it at audio_end
-      if (error.event && error.event !== "audio_chunk") return;
-      toast(error.message || error.code, "error");
+      if (showsRefusal(error)) toast(error.message || error.code, "error");
     },
     expired: onExpired,
     lastMessageId,

@@ -36,10 +36,11 @@ run: $(VENV)/.installed-run web/node_modules/.installed  ## serve on http://127.
 migrate: $(VENV)/.installed-run
 	$(BIN)/python run.py migrate
 
-lint: $(VENV)/.installed-dev web/node_modules/.installed  ## ruff (lint and format) and mypy; Biome and tsc for the web client's JS
+lint: $(VENV)/.installed-dev web/node_modules/.installed  ## ruff (lint and format), mypy, the layers (import-linter); Biome and tsc for the web client's JS
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	cd web && node_modules/.bin/biome check
 	cd web && node_modules/.bin/tsc -p .
 

@@ -50,6 +50,7 @@ async def _create_user(settings: Settings, username: str, password: str, email: 
             await users.create_user(
                 db, username=username, password_hash=await auth.hash_password(password), email=email, is_admin=admin
             )
+            await db.commit()
     finally:
         await engine.dispose()
 
@@ -62,6 +63,7 @@ async def _make_admin(settings: Settings, username: str) -> bool:
             if user is None:
                 return False
             await users.update_profile(db, user, {"is_admin": True})
+            await db.commit()
             return True
     finally:
         await engine.dispose()

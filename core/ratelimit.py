@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -116,6 +117,14 @@ class RateLimiter:
         """Raise `RateLimited` when one more hit would be refused, without spending anything."""
         await self.hit(limit, subject, cost=0)
 
+    async def hit_all(self, hits: Sequence[tuple[Limit, object]], cost: int = 1) -> None:
+        """Spend `cost` of every (limit, subject) allowance, or raise `RateLimited` having spent none of them
+        (up to a concurrent hit between the check and the spend)."""
+        for limit, subject in hits:
+            await self.check(limit, subject)
+        for limit, subject in hits:
+            await self.hit(limit, subject, cost)
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -129,6 +138,8 @@ class Limits:
     message_ip: Limit
     audio_user: Limit
     audio_ip: Limit
+    event_user: Limit
+    event_ip: Limit
     login_username: Limit
     login_ip: Limit
 
@@ -144,6 +155,8 @@ class Limits:
             message_ip=Limit("message_ip", settings.messages_per_minute_ip),
             audio_user=Limit("audio_ms_user", settings.audio_seconds_per_minute * 1000),
             audio_ip=Limit("audio_ms_ip", settings.audio_seconds_per_minute_ip * 1000),
+            event_user=Limit("socket_events_user", settings.socket_events_per_minute),
+            event_ip=Limit("socket_events_ip", settings.socket_events_per_minute_ip),
             login_username=Limit("login_failures_username", settings.login_failures_per_username, fifteen_minutes),
             login_ip=Limit("login_failures_ip", settings.login_failures_per_ip, fifteen_minutes),
         )

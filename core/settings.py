@@ -361,6 +361,16 @@ class Settings:
     messages_per_minute_ip: Annotated[
         int, Env("RATE_LIMIT_MESSAGES_PER_MINUTE_IP", "user messages per client address and minute")
     ] = 120
+    socket_events_per_minute: Annotated[
+        int,
+        Env(
+            "RATE_LIMIT_SOCKET_EVENTS_PER_MINUTE",
+            "socket events per user and minute, weighted (`sync` 5, `tts_request` 10, edit and delete 2, others 1)",
+        ),
+    ] = 1200
+    socket_events_per_minute_ip: Annotated[
+        int, Env("RATE_LIMIT_SOCKET_EVENTS_PER_MINUTE_IP", "socket events per client address and minute, weighted")
+    ] = 2400
     audio_seconds_per_minute: Annotated[
         int,
         Env(

@@ -21,7 +21,9 @@ from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
 from store.cache import Cache
 from turns.answers import Answers
+from turns.broadcast import Broadcaster
 from turns.control import TurnGate
+from turns.intake import Intake
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -32,6 +34,8 @@ CPU_EXECUTOR = web.AppKey("cpu_executor", Executor)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 SIO = web.AppKey("sio", socketio.AsyncServer)
 ANSWERS = web.AppKey("answers", Answers)
+BROADCASTER = web.AppKey("broadcaster", Broadcaster)
+INTAKE = web.AppKey("intake", Intake)
 ANSWER_MODEL = web.AppKey("answer_model", AnswerModel)
 RETRIEVER = web.AppKey("retriever", Retriever)
 INGESTOR = web.AppKey("ingestor", Ingestor)

@@ -29,8 +29,8 @@ async def create_document(db: AsyncSession, **fields: Any) -> tuple[Document, bo
     document = Document(status=DocumentStatus.pending, chunk_count=0, chunks_done=0, **fields)
     db.add(document)
     try:
-        await db.commit()
-    except IntegrityError:  # the same file uploaded twice at once
+        await db.flush()
+    except IntegrityError:  # the same file uploaded twice at once (this insert is its unit's first write)
         await db.rollback()
         existing = await db.scalar(_same_file(fields))
         if existing is None:
@@ -78,12 +78,11 @@ async def set_progress(
     )
     if owner is not None:  # what the user's questions can find may have changed
         mark_stale(db, rag_generation_key(owner))
-    await db.commit()
 
 
 async def delete_document(db: AsyncSession, document: Document) -> None:
     await db.delete(document)
-    await db.commit()
+    await db.flush()
 
 
 async def ready_document_ids(db: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:

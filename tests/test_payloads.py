@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from handlers.payloads import DeleteIn, EditIn, StopIn, SyncIn, TypingIn, UserMessageIn
+from turns.wire import DeleteIn, EditIn, StopIn, SyncIn, TypingIn, UserMessageIn
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from core.settings import Settings
-from pipelines.speech.audio import decode_any, float_to_pcm16, read_wav, resample
+from pipelines.speech.audio import decode_any, float_to_pcm16, pcm16_to_float, read_wav, resample, to_wav
 from pipelines.speech.stt import WhisperEngine, bundled_vosk_model
 from pipelines.speech.tts import Pyttsx3Engine
 from server.app import create_app
@@ -179,8 +179,6 @@ async def test_speech_upload_over_rest_and_status(chat_api: Api, groq: GroqFake,
     alice = await chat_api.register()
     session = await chat_api.new_session(alice)
     groq.script.tokens = ["Take ", "an ", "umbrella."]
-    from pipelines.speech.audio import pcm16_to_float, to_wav
-
     wav = to_wav(pcm16_to_float(spoken))
     reply = await chat_api.call(
         "POST",
@@ -221,3 +219,46 @@ async def test_the_vosk_engine_streams_through_the_socket(
     finally:
         await recorder.close()
         await server.close()
+
+
+async def test_a_voice_message_refused_as_busy_leaves_no_file_and_can_be_retried(
+    chat_api: Api, chat_settings: Settings, groq: GroqFake, connect: Connect, spoken: bytes
+) -> None:
+    """Finding 5: the recording is stored only once the message is accepted; the refused utterance is kept."""
+    alice = await chat_api.register()
+    session = await chat_api.new_session(alice, session_type="speech")
+    recorder: Recorder = await connect(session["id"], alice.token)
+    groq.script.hang_before_first_token = True
+    assert (await recorder.call("user_message", {"content": "keep thinking"}))["ok"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
+
+    refused = await _voice(recorder, spoken)
+    assert refused["ok"] is False and refused["error"]["code"] == "busy"
+    assert refused["error"]["details"]["kept"] is True
+    audio_dir = chat_settings.data_dir / "audio"
+    assert await asyncio.to_thread(_recordings, audio_dir) == []  # no orphan recording
+    upload = await chat_api.call(
+        "POST",
+        f"/api/v1/chat/sessions/{session['id']}/speech",
+        data=to_wav(pcm16_to_float(spoken)),
+        token=alice.token,
+        headers={"Content-Type": "audio/wav"},
+    )
+    assert upload.status == 409 and upload.body["error"]["code"] == "busy"  # the same intake over REST
+    assert await asyncio.to_thread(_recordings, audio_dir) == []
+
+    await recorder.call("stop_generation", {"message_id": answer_id})
+    await recorder.response_for(answer_id)
+    groq.script.hang_before_first_token = False
+    retried = await recorder.call("audio_end", {}, seconds=60)  # the kept utterance, without sending it again
+    assert retried["ok"], retried
+    assert retried["utterance_id"] == refused["error"]["details"]["utterance_id"]
+    message = retried["message"]
+    assert message["content_type"] == "audio" and wer(QUESTION, message["content"]) <= 0.25
+    assert await asyncio.to_thread(_recordings, audio_dir) == [f"{message['id'].replace('-', '')}.wav"]
+    again = await recorder.call("audio_end", {})
+    assert again["error"]["code"] == "no_utterance"  # used up
+
+
+def _recordings(audio_dir: Path) -> list[str]:
+    return [path.name for path in audio_dir.rglob("*.wav")]

@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import socketio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.metrics import Metrics
@@ -24,43 +24,63 @@ from pipelines.speech.service import Speech
 from pipelines.speech.tts import TtsUnavailable
 from store import answers as store_answers
 from store.models import ChatSession, Message
-from store.schemas import MessageOut, SessionOut
+from store.schemas import SessionOut
 from store.sessions import get_session
 from store.types import utcnow
+from turns.broadcast import Broadcaster
 from turns.control import TurnGate
 from turns.delta_log import DeltaLog
 from turns.voice import tts_url, voice_of
+from turns.wire import (
+    AssistantResponse,
+    AssistantStart,
+    AssistantToken,
+    ServerEvent,
+    SessionUpdated,
+    TtsReady,
+    TypingIndicator,
+)
 
 log = logging.getLogger(__name__)
 ASSISTANT = "assistant"
 
 
-def message_payload(message: Any) -> dict[str, Any]:
-    """A stored message in its wire shape."""
-    return MessageOut.model_validate(message).model_dump(mode="json")
+class AnswerHandle:
+    """One answer as its starter sees it: the events of this answer, ending with its `assistant_response`.
 
+    REST calls read it (`async for event in handle.events()`); the answer goes on if they stop reading.
+    """
 
-def response_payload(answer: Message, provider: str | None, last_seq: int) -> dict[str, Any]:
-    """`assistant_response` for a stored answer: the message and its outcome at the top level."""
-    message = message_payload(answer)
-    return {
-        "message_id": message["id"],
-        "message": message,
-        "content": message["content"],
-        "rag_context": message["rag_context"],
-        "processing_time": message["processing_time"],
-        "tokens_used": message["tokens_used"],
-        "status": message["status"],
-        "provider": provider,
-        "last_seq": last_seq,
-    }
+    def __init__(self, answer_id: uuid.UUID, user_message_id: uuid.UUID, *, follow: bool) -> None:
+        self.answer_id, self.user_message_id = answer_id, user_message_id
+        self.follow = follow  # whether the starter reads the events; if not, none are kept
+        self._queue: asyncio.Queue[ServerEvent | None] = asyncio.Queue()
+
+    def put(self, event: ServerEvent | None) -> None:
+        if self.follow:
+            self._queue.put_nowait(event)
+
+    async def events(self) -> AsyncIterator[ServerEvent]:
+        """The answer's events in order, up to and including its `AssistantResponse`."""
+        while (event := await self._queue.get()) is not None:
+            yield event
+            if isinstance(event, AssistantResponse):
+                return
+
+    async def response(self) -> AssistantResponse | None:
+        """Wait for the end of the answer; None only if the producer died without a word (a bug)."""
+        async for event in self.events():
+            if isinstance(event, AssistantResponse):
+                return event
+        return None
 
 
 @dataclass
 class _Running:
     session_id: uuid.UUID
     stop: asyncio.Event
-    task: asyncio.Task[None]
+    handle: AnswerHandle
+    task: asyncio.Task[None] | None = field(default=None)
 
 
 class Answers:
@@ -68,7 +88,7 @@ class Answers:
 
     def __init__(
         self,
-        sio: socketio.AsyncServer,
+        broadcaster: Broadcaster,
         sessionmaker: async_sessionmaker[AsyncSession],
         model: AnswerModel,
         deltas: DeltaLog,
@@ -80,7 +100,7 @@ class Answers:
         self._metrics = metrics
         self._retriever = retriever
         self._speech = speech
-        self._sio = sio
+        self._broadcaster = broadcaster
         self._sessionmaker = sessionmaker
         self._model = model
         self._deltas = deltas
@@ -88,11 +108,16 @@ class Answers:
         self._tasks = TaskSet()
         self._running: dict[uuid.UUID, _Running] = {}
 
-    def start(self, namespace: str, request: TurnRequest) -> None:
-        """Produce the answer in the background; the caller already holds the session's turn lease."""
+    def start(self, request: TurnRequest, *, follow: bool = False) -> AnswerHandle:
+        """Produce the answer in the background; the caller already holds the session's turn lease.
+
+        With `follow`, the returned handle keeps the answer's events for the caller to read.
+        """
         stop = asyncio.Event()
-        task = self._tasks.spawn(self._produce(namespace, request, stop), name=f"answer-{request.answer_id}")
-        self._running[request.answer_id] = _Running(request.session_id, stop, task)
+        handle = AnswerHandle(request.answer_id, request.user_message_id, follow=follow)
+        running = self._running[request.answer_id] = _Running(request.session_id, stop, handle)
+        running.task = self._tasks.spawn(self._produce(request, stop, handle), name=f"answer-{request.answer_id}")
+        return handle
 
     async def stop(self, answer_id: uuid.UUID) -> bool:
         """Ask a local answer to stop (idempotent); False when it does not run here."""
@@ -102,8 +127,11 @@ class Answers:
         running.stop.set()
         return True
 
-    async def _emit(self, event: str, data: dict[str, Any], namespace: str) -> None:
-        await self._sio.emit(event, data, namespace=namespace)
+    async def _emit(self, session_id: uuid.UUID, event: ServerEvent, handle: AnswerHandle | None = None) -> None:
+        """To the session's sockets, and to whoever started the answer."""
+        if handle is not None:
+            handle.put(event)
+        await self._broadcaster.emit(session_id, event)
 
     async def _keep_lease(self, request: TurnRequest) -> None:
         while True:
@@ -111,52 +139,47 @@ class Answers:
             with contextlib.suppress(Exception):  # Redis down: the lease lapses, the answer goes on
                 await self._gate.refresh(request.session_id, request.answer_id)
 
-    async def _produce(self, namespace: str, request: TurnRequest, stop: asyncio.Event) -> None:
-        lease = self._tasks.spawn(self._keep_lease(request), name=f"lease-{request.answer_id}")
-        await self._emit("typing_indicator", {"user_id": ASSISTANT, "is_typing": True}, namespace)
+    async def _produce(self, request: TurnRequest, stop: asyncio.Event, handle: AnswerHandle) -> None:
+        session_id, answer_id = request.session_id, request.answer_id
+        lease = self._tasks.spawn(self._keep_lease(request), name=f"lease-{answer_id}")
         seq = 0
         try:
+            await self._emit(session_id, TypingIndicator(user_id=ASSISTANT, is_typing=True))
             turn = run_turn(
                 request, sessionmaker=self._sessionmaker, model=self._model, stop=stop, retriever=self._retriever
             )
             async for event in coalesce(turn):
                 if isinstance(event, Token):
                     seq += 1
-                    await self._deltas.append(request.answer_id, seq, event.delta)
+                    await self._deltas.append(answer_id, seq, event.delta)
                     await self._emit(
-                        "assistant_token",
-                        {"message_id": str(request.answer_id), "seq": seq, "delta": event.delta},
-                        namespace,
+                        session_id, AssistantToken(message_id=answer_id, seq=seq, delta=event.delta), handle
                     )
                 elif isinstance(event, AnswerStarted):
-                    await self._emit(
-                        "assistant_start",
-                        {"message_id": str(request.answer_id), "reply_to": str(request.user_message_id)},
-                        namespace,
-                    )
+                    start = AssistantStart(message_id=answer_id, reply_to=request.user_message_id)
+                    await self._emit(session_id, start, handle)
                 elif isinstance(event, AnswerFinished):
                     self._observe(event)
-                    await self._deltas.finish(request.answer_id)
+                    await self._deltas.finish(answer_id)
                     # free the session before announcing the end, so a reply to the response is not `busy`
-                    await self._gate.release(request.session_id, request.answer_id)
-                    await self._emit(
-                        "assistant_response", response_payload(event.message, event.provider, seq), namespace
-                    )
-                    session = await self._emit_session(namespace, request.session_id)
+                    await self._gate.release(session_id, answer_id)
+                    await self._emit(session_id, AssistantResponse.of(event.message, event.provider, seq), handle)
+                    session = await self._emit_session(session_id)
                     if session.speech_config.get("auto_tts") and event.message.content:
-                        await self._speak(namespace, event.message, session.speech_config)
+                        await self._speak(session_id, event.message, session.speech_config)
         except Exception:
             # a bug or an outage (database, retrieval) broke the turn: end the answer now, not at the next sweep
-            log.exception("answer %s broke", request.answer_id)
+            log.exception("answer %s broke", answer_id)
             with contextlib.suppress(Exception):
-                await self._interrupt(request.answer_id, request.session_id)
+                await self._interrupt(answer_id, session_id)
         finally:
             lease.cancel()
-            self._running.pop(request.answer_id, None)
+            self._running.pop(answer_id, None)
+            handle.put(None)
             with contextlib.suppress(Exception):
-                await self._gate.release(request.session_id, request.answer_id)
+                await self._gate.release(session_id, answer_id)
             with contextlib.suppress(Exception):
-                await self._emit("typing_indicator", {"user_id": ASSISTANT, "is_typing": False}, namespace)
+                await self._emit(session_id, TypingIndicator(user_id=ASSISTANT, is_typing=False))
 
     def _observe(self, event: AnswerFinished) -> None:
         if self._metrics is None:
@@ -171,7 +194,7 @@ class Answers:
         if event.provider is not None:
             m.llm_time.labels(event.provider).observe(timings["total"] - timings.get("retrieval", 0.0))
 
-    async def _speak(self, namespace: str, message: Message, speech_config: dict[str, Any]) -> None:
+    async def _speak(self, session_id: uuid.UUID, message: Message, speech_config: dict[str, Any]) -> None:
         """`tts_ready` for an answer, for sessions with `speech_config.auto_tts`."""
         if self._speech is None:
             return
@@ -181,15 +204,13 @@ class Answers:
         except TtsUnavailable as exc:
             log.warning("auto_tts: %s", exc)
             return
-        ready = {"message_id": str(message.id), "audio_url": tts_url(message.id), "duration": synthesis.duration}
-        await self._emit("tts_ready", ready, namespace)
+        ready = TtsReady(message_id=message.id, audio_url=tts_url(message.id), duration=synthesis.duration)
+        await self._emit(session_id, ready)
 
-    async def _emit_session(self, namespace: str, session_id: uuid.UUID) -> ChatSession:
+    async def _emit_session(self, session_id: uuid.UUID) -> ChatSession:
         async with self._sessionmaker() as db:
             session = await get_session(db, session_id)
-        await self._emit(
-            "session_updated", {"session": SessionOut.model_validate(session).model_dump(mode="json")}, namespace
-        )
+        await self._emit(session_id, SessionUpdated(session=SessionOut.model_validate(session)))
         return session
 
     async def sweep_forever(self) -> None:
@@ -232,20 +253,21 @@ class Answers:
             stored = await store_answers.mark_interrupted(
                 db, answer_id, session_id, "".join(delta for _, delta in deltas)
             )
+            await db.commit()
         if stored is None:  # finished meanwhile, or another node got there first
             return False
         await self._deltas.finish(answer_id)
-        namespace = f"/chat/{session_id}"
-        response = response_payload(stored, None, len(deltas)) | {"interrupted": True}
-        await self._emit("assistant_response", response, namespace)
-        await self._emit("typing_indicator", {"user_id": ASSISTANT, "is_typing": False}, namespace)
+        running = self._running.get(answer_id)
+        response = AssistantResponse.of(stored, None, len(deltas), interrupted=True)
+        await self._emit(session_id, response, running.handle if running is not None else None)
+        await self._emit(session_id, TypingIndicator(user_id=ASSISTANT, is_typing=False))
         return True
 
     async def shutdown(self, grace: float) -> None:
         """Stop every answer, give them `grace` seconds to store and announce it, then cancel the rest."""
         for running in self._running.values():
             running.stop.set()
-        pending = [running.task for running in self._running.values()]
+        pending = [running.task for running in self._running.values() if running.task is not None]
         if pending:
             await asyncio.wait(pending, timeout=grace)
         await self._tasks.close()

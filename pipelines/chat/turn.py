@@ -140,6 +140,7 @@ async def run_turn(
     async with sessionmaker() as db:
         answer = await answers.start_answer(db, request.session_id, request.answer_id, request.user_message_id)
         history = await answers.recent_history(db, request.session_id, before=answer, limit=HISTORY_MESSAGES)
+        await db.commit()
     yield AnswerStarted(answer)
     images = await attachments.for_answer(history) if attachments is not None else None
     max_sources = getattr(model, "max_sources", None)
@@ -218,7 +219,7 @@ async def _finish(
             summary=context_record(retrieved.hits, retrieved.search_mode),
         )
     async with sessionmaker() as db:
-        return await answers.finish_answer(
+        stored = await answers.finish_answer(
             db,
             answer.id,
             content="".join(parts),
@@ -227,3 +228,5 @@ async def _finish(
             tokens_used=tokens,
             retrieval=record,
         )
+        await db.commit()
+    return stored

@@ -204,6 +204,7 @@ class Attachments:
                 return
             await self._ingestor.remove(document)
             await documents.delete_document(db, document)
+            await db.commit()
 
     async def erase_owner(self, user_id: uuid.UUID) -> None:
         """Stop the user's indexing, then delete every stored attachment file of theirs (account erase;

@@ -49,6 +49,7 @@ class Ingestor:
                 size_bytes=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
             )
+            await db.commit()
         if created:
             await self.save(document, data)
         return document, created
@@ -74,6 +75,7 @@ class Ingestor:
     async def _progress(self, document_id: uuid.UUID, status: DocumentStatus, **values: object) -> None:
         async with self._sessionmaker() as db:
             await documents.set_progress(db, document_id, status=status, **values)  # type: ignore[arg-type]
+            await db.commit()
 
     async def ingest(self, document: Document, report: Progress | None = None) -> DocumentStatus:
         """Ingest a saved document now; `report` also hears the progress. Returns how it ended."""

@@ -10,10 +10,10 @@ from aiohttp import web
 from server import keys
 from server.deps import audit, authenticate, db_session
 from server.endpoints import Endpoint, json_response
-from server.realtime import notify
 from server.schemas import EraseOut, ExportOut
 from store import privacy
 from turns.voice import voice_of
+from turns.wire import ErrorEvent
 
 PREFIX = "/api/v1/users/me"
 
@@ -52,7 +52,8 @@ async def erase_me(request: web.Request) -> web.Response:
         audit(request, db, "erase", user_id=user.id, target_type="user", target_id=user.id, details=counts)
         await db.commit()
     for session_id in session_ids:
-        await notify(app, session_id, "error", {"code": "account_erased", "message": "this account was erased"})
+        erased = ErrorEvent(code="account_erased", message="this account was erased")
+        await app[keys.BROADCASTER].emit(session_id, erased)
     return json_response(EraseOut(erased=counts))
 
 

@@ -66,8 +66,8 @@ async def login(request: web.Request) -> web.Response:
             await limiter.hit(limits.login_ip, ip)
             raise ApiError(401, "invalid_credentials", "wrong username or password")
         audit(request, db, "login", user_id=user.id)
-        await db.commit()
         await users.touch_active(db, user.id, user.last_active_at, utcnow())
+        await db.commit()
     return json_response(_token_for(request, user))
 
 
@@ -93,6 +93,7 @@ async def update_me(request: web.Request) -> web.Response:
         current = await authenticate(request, db)
         body = await parse_body(request, ProfileUpdate)
         user = await users.update_profile(db, await users.get_user(db, current.id), body.model_dump(exclude_unset=True))
+        await db.commit()
     return json_response(UserOut.model_validate(user))
 
 

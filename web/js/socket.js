@@ -144,15 +144,20 @@ export class ChatConnection {
    */
   async resync() {
     const after = this.view.lastMessageId();
-    const base = after ? { after_message_id: after } : {};
+    let request = after ? { after_message_id: after } : {};
     try {
-      const ack = await this.call("sync", base);
-      for (const message of ack.messages || []) {
-        this.view.upsert(message);
-        if (message.message_type === "assistant" && message.status === "streaming" && !this.streams.has(message.id)) {
-          this.streams.set(message.id, new StreamAssembler());
-          this.view.streamStart(message.id, message.reply_to);
+      for (;;) {
+        // `sync` answers a page at a time: follow the cursor to the newest message
+        const ack = await this.call("sync", request);
+        for (const message of ack.messages || []) {
+          this.view.upsert(message);
+          if (message.message_type === "assistant" && message.status === "streaming" && !this.streams.has(message.id)) {
+            this.streams.set(message.id, new StreamAssembler());
+            this.view.streamStart(message.id, message.reply_to);
+          }
         }
+        if (!ack.has_more) break;
+        request = { after_message_id: ack.next_after_message_id };
       }
       await Promise.all([...this.streams.entries()].map(([id, stream]) => this._resume(id, stream)));
     } catch {

@@ -1,4 +1,4 @@
-"""Parley's command line: `python run.py serve|migrate|createuser|ingest|models` (serve is the default)."""
+"""Parley's command line: `python run.py serve|migrate|createuser|ingest|reindex|models` (serve is the default)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from server.ingest_command import ingest_paths
 from server.logs import access_log_options
 from server.logs import configure as configure_logging
 from server.models_command import VOSK_BASE_URL, fetch_vosk
+from server.reindex_command import reindex
 from server.settings import Settings, SettingsError
 from store import users
 from store.db import create_engine, create_sessionmaker
@@ -90,6 +91,10 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _reindex(settings: Settings, _args: argparse.Namespace) -> int:
+    return 1 if asyncio.run(reindex(settings)) else 0
+
+
 def _models(settings: Settings, args: argparse.Namespace) -> int:
     base_url = os.environ.get("VOSK_MODEL_BASE_URL") or VOSK_BASE_URL
     return fetch_vosk(args.language, settings.data_dir / "models", base_url)
@@ -114,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("paths", nargs="+", help=".txt, .md, .html or .pdf files")
     ingest.add_argument("--user", required=True, help="the owner's username")
     ingest.add_argument("--session", help="attach the documents to this session id")
+    commands.add_parser("reindex", help="rebuild every document's vectors from its stored file (with a progress bar)")
     models = commands.add_parser("models", help="fetch a speech model (where the internet is reachable)")
     models.add_argument("kind", choices=["vosk"])
     models.add_argument("language", help="e.g. en-us")
@@ -127,7 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    handlers = {"serve": _serve, "migrate": _migrate, "createuser": _createuser, "ingest": _ingest, "models": _models}
+    handlers = {
+        "serve": _serve,
+        "migrate": _migrate,
+        "createuser": _createuser,
+        "ingest": _ingest,
+        "reindex": _reindex,
+        "models": _models,
+    }
     return handlers[args.command](settings, args)
 
 

@@ -70,6 +70,19 @@ class Ingestor:
         owned.add(task)
         task.add_done_callback(owned.discard)
 
+    async def resume(self) -> int:
+        """Queue again the documents a previous run left `pending` or `processing` (a crash, a kill -9, a
+        shutdown): their vectors may be partial, and re-ingesting overwrites them. Only documents whose
+        file is kept here: on a node of a cluster, another node's uploads are that node's to finish."""
+        async with self._sessionmaker() as db:
+            unfinished = await documents.unfinished_documents(db)
+        exists = await asyncio.to_thread(lambda: [self.path_of(d).exists() for d in unfinished])
+        queued = [d for d, here in zip(unfinished, exists, strict=True) if here]
+        for document in queued:
+            log.info("document %s was %s when the last run stopped: ingesting it again", document.id, document.status)
+            self.submit(document)
+        return len(queued)
+
     async def _progress(self, document_id: uuid.UUID, status: DocumentStatus, **values: object) -> None:
         async with self._sessionmaker() as db:
             await documents.set_progress(db, document_id, status=status, **values)  # type: ignore[arg-type]
@@ -88,13 +101,16 @@ class Ingestor:
                 if report is not None:
                     await report(done, total)
 
-            total = await self.retriever.ingest(owner_id, document_id, filename, pages, progress)
+            # the vectors are flushed when this returns, so `ready` is never written before them
+            total = await self.retriever.ingest(
+                owner_id, document_id, filename, pages, progress, session_id=document.session_id
+            )
             if total == 0:
                 raise UnsupportedDocument("no text could be extracted from the file")
             await self._progress(document_id, DocumentStatus.ready, done=total, total=total)
             return DocumentStatus.ready
-        except asyncio.CancelledError:
-            await asyncio.shield(self._progress(document_id, DocumentStatus.failed, error="interrupted: upload again"))
+        except asyncio.CancelledError:  # shutdown (or an erase): queued again, picked up by the next start
+            await asyncio.shield(self._progress(document_id, DocumentStatus.pending))
             raise
         except UnsupportedDocument as exc:
             await self._progress(document_id, DocumentStatus.failed, error=str(exc))

@@ -1,4 +1,4 @@
-"""Retrieval quality and vector-store behaviour on real embeddings and Qdrant local mode."""
+"""Retrieval quality and retriever behaviour on real embeddings and the embedded Qdrant Edge shard."""
 
 from __future__ import annotations
 
@@ -79,9 +79,9 @@ async def test_deleting_a_document_and_an_owner(embedder: Embedder, tmp_path: Pa
     owner, keep, drop = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await retriever.ingest(owner, keep, "keep.txt", [Page("Alpha beta gamma. " * 50)])
     await retriever.ingest(owner, drop, "drop.txt", [Page("Delta epsilon zeta. " * 50)])
-    assert retriever.store.count(owner, drop) > 0
+    assert await retriever.count(owner, drop) > 0
     await retriever.delete_document(owner, drop)
-    assert retriever.store.count(owner, drop) == 0 and retriever.store.count(owner, keep) > 0
+    assert await retriever.count(owner, drop) == 0 and await retriever.count(owner, keep) > 0
     await retriever.delete_owner(owner)
-    assert retriever.store.count(owner) == 0
+    assert await retriever.count(owner) == 0
     await retriever.close()

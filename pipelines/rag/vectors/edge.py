@@ -128,7 +128,7 @@ class EdgeStore:
                     ),
                     qe.Prefetch(limit=query.k * PREFETCH, query=sparse, filter=flt),
                 ],
-                query=qe.Fusion.Rrf(k=RRF_K),
+                query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub types the nested class as Fusion
                 with_payload=True,
             )
         else:

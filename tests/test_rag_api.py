@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import FormData
+from aiohttp.test_utils import TestServer
 
+from server import keys
 from tests.api import Account, Api
 from tests.fakes.groq import GroqFake
 from tests.pipelines.pdfgen import make_pdf
@@ -215,3 +218,26 @@ async def test_a_200_page_pdf_ingests_in_the_background_while_chat_goes_on(
     assert state["status"] == "ready" and state["chunks_done"] == state["chunk_count"] >= 200
     assert answered_while_ingesting
     assert len(set(progress)) >= 2 and progress == sorted(progress)  # progress moved, and only forward
+
+
+async def test_deleting_a_document_while_it_ingests_leaves_no_vectors(chat_server: TestServer, chat_api: Api) -> None:
+    """All owners share one collection: a batch stored after the delete would be found by the owner's
+    searches, citing a document that no longer exists."""
+    alice = await chat_api.register()
+    text = "\n\n".join(f"Entry {n}: the pump next to valve {n} was checked and logged. " * 6 for n in range(260))
+    status, document = await upload(chat_api, alice, "log.txt", text.encode())
+    assert status == 202
+    async with asyncio.timeout(90):
+        while True:
+            state = (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)).body
+            if state["status"] == "processing" and state["chunks_done"] > 0:
+                break
+            assert state["status"] in ("pending", "processing"), state
+            await asyncio.sleep(0.2)
+    retriever = chat_server.app[keys.RETRIEVER]
+    owner = uuid.UUID(alice.id)
+    assert await retriever.count(owner) > 0
+    deleted = await chat_api.call("DELETE", f"/api/v1/documents/{document['id']}", token=alice.token)
+    assert deleted.status == 204
+    assert not chat_server.app[keys.INGESTOR].ingesting(uuid.UUID(document["id"]))  # stopped, not running on
+    assert await retriever.count(owner) == 0

@@ -30,6 +30,7 @@ class Ingestor:
         self.files_dir = files_dir
         self._tasks = TaskSet()
         self._running: dict[uuid.UUID, set[asyncio.Task[Any]]] = {}
+        self._by_document: dict[uuid.UUID, asyncio.Task[Any]] = {}
 
     def path_of(self, document: Document) -> Path:
         return self.files_dir / document.user_id.hex / document.id.hex
@@ -69,6 +70,12 @@ class Ingestor:
         owned = self._running.setdefault(document.user_id, set())
         owned.add(task)
         task.add_done_callback(owned.discard)
+        self._by_document[document.id] = task
+        task.add_done_callback(lambda _: self._by_document.pop(document.id, None))
+
+    def ingesting(self, document_id: uuid.UUID) -> bool:
+        """Whether an ingestion of the document runs in this process."""
+        return document_id in self._by_document
 
     async def resume(self) -> int:
         """Queue again the documents a previous run left `pending` or `processing` (a crash, a kill -9, a
@@ -120,7 +127,12 @@ class Ingestor:
         return DocumentStatus.failed
 
     async def remove(self, document: Document) -> None:
-        """Delete a document's vectors and stored file (the caller deletes the row)."""
+        """Delete a document's vectors and stored file (the caller deletes the row); a running ingestion of
+        it stops first, so no batch lands after the delete."""
+        task = self._by_document.get(document.id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await self.retriever.delete_document(document.user_id, document.id)
         await asyncio.to_thread(self.path_of(document).unlink, missing_ok=True)
 

@@ -85,17 +85,25 @@ class Retriever:
             await progress(0, total)
         await self.embedder.load()
         stored: asyncio.Future[None] | None = None
-        for start in range(0, total, BATCH):
-            batch = chunks[start : start + BATCH]
-            dense, sparse = await asyncio.to_thread(self._encode, [c.text for c in batch])
+        encoding: asyncio.Future[tuple[npt.NDArray[np.float32], list[SparseVector]]] | None = None
+        try:
+            for start in range(0, total, BATCH):
+                batch = chunks[start : start + BATCH]
+                # embed this batch while the previous one is stored and its progress recorded
+                encoding = asyncio.ensure_future(asyncio.to_thread(self._encode, [c.text for c in batch]))
+                if stored is not None:
+                    await stored
+                    if progress is not None:
+                        await progress(start, total)
+                dense, sparse = await encoding
+                points = [StoredChunk(document_id, name, c.index, c.text, c.page, c.heading, session_id) for c in batch]
+                stored = asyncio.ensure_future(self._write(self.store.upsert, owner_id, points, dense, sparse))
             if stored is not None:
                 await stored
-                if progress is not None:
-                    await progress(start, total)
-            points = [StoredChunk(document_id, name, c.index, c.text, c.page, c.heading, session_id) for c in batch]
-            stored = asyncio.ensure_future(self._write(self.store.upsert, owner_id, points, dense, sparse))
-        if stored is not None:
-            await stored
+        finally:  # cancelled: nothing of ours runs on (an upsert already in the writer thread still lands)
+            for pending in (encoding, stored):
+                if pending is not None and not pending.done():
+                    pending.cancel()
         await self._write(self.store.flush)
         if progress is not None and total:
             await progress(total, total)

@@ -229,7 +229,9 @@ async def test_deleting_a_document_while_it_ingests_leaves_no_vectors(chat_serve
     assert status == 202
     async with asyncio.timeout(90):
         while True:
-            state = (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)).body
+            reply = await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)
+            assert reply.status == 200, reply.body
+            state = reply.body
             if state["status"] == "processing" and state["chunks_done"] > 0:
                 break
             assert state["status"] in ("pending", "processing"), state

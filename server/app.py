@@ -146,7 +146,7 @@ async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
     retriever = await create_retriever(settings, app[keys.CACHE])
     ingestor = Ingestor(retriever, app[keys.SESSIONMAKER], settings.data_dir / "documents")
     app[keys.RETRIEVER], app[keys.INGESTOR] = retriever, ingestor
-    await ingestor.resume()
+    ingestor.resume_soon()
     yield
     await ingestor.close()
     await retriever.close()

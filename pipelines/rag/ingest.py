@@ -77,12 +77,20 @@ class Ingestor:
         """Whether an ingestion of the document runs in this process."""
         return document_id in self._by_document
 
+    def resume_soon(self) -> None:
+        """`resume()` in the background: start-up does not wait for (or fail on) the database."""
+        self._tasks.spawn(self.resume(), name="resume-ingestions")
+
     async def resume(self) -> int:
         """Queue again the documents a previous run left `pending` or `processing` (a crash, a kill -9, a
         shutdown): their vectors may be partial, and re-ingesting overwrites them. Only documents whose
         file is kept here: on a node of a cluster, another node's uploads are that node's to finish."""
-        async with self._sessionmaker() as db:
-            unfinished = await documents.unfinished_documents(db)
+        try:
+            async with self._sessionmaker() as db:
+                unfinished = await documents.unfinished_documents(db)
+        except Exception as exc:  # the database is down: the next start looks again
+            log.warning("could not look for unfinished ingestions: %s", exc)
+            return 0
         exists = await asyncio.to_thread(lambda: [self.path_of(d).exists() for d in unfinished])
         queued = [d for d, here in zip(unfinished, exists, strict=True) if here]
         for document in queued:

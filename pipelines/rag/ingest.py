@@ -65,7 +65,10 @@ class Ingestor:
         await asyncio.to_thread(write)
 
     def submit(self, document: Document) -> None:
-        """Ingest in the background; progress and the outcome land on the document row."""
+        """Ingest in the background; progress and the outcome land on the document row. A document that
+        is already being ingested here is not started twice (an upload racing the start-up resume)."""
+        if document.id in self._by_document:
+            return
         task = self._tasks.spawn(self.ingest(document), name=f"ingest-{document.id}")
         owned = self._running.setdefault(document.user_id, set())
         owned.add(task)

@@ -97,7 +97,8 @@ class Settings:
         Path,
         Env(
             "PARLEY_DATA_DIR",
-            "everything the embedded defaults write: the SQLite database, the generated JWT secret, vectors, audio",
+            "everything the embedded defaults write: the SQLite database, the generated JWT secret, the vector shard"
+            " (`vectors/`), uploaded documents, attachments and audio",
             shown_default="`./data`",
             derive=lambda _: Path("data").resolve(),
         ),
@@ -132,7 +133,13 @@ class Settings:
     ] = None
     qdrant_url: Annotated[
         str | None,
-        Env("QDRANT_URL", "a Qdrant server; unset means embedded local mode under `<data dir>/qdrant` (one process)"),
+        Env(
+            "QDRANT_URL",
+            "a Qdrant server (or cluster): every node uses its collection `parley_chunks`, partitioned by an"
+            " `owner_id` tenant index. Unset means the embedded Qdrant Edge shard under `<data dir>/vectors` (one"
+            " process at a time). A data dir or server with the former layout (`<data dir>/qdrant`, `parley_u_*`"
+            " collections) is reported at start-up: run `python run.py reindex` (see [rag.md](rag.md))",
+        ),
     ] = None
     qdrant_api_key: Annotated[str | None, Env("QDRANT_API_KEY", "the Qdrant server's API key")] = field(
         default=None, repr=False

@@ -25,7 +25,9 @@ from pipelines.media.service import Attachments
 from pipelines.rag.embedder import Embedder
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
-from pipelines.rag.vectors import create_vector_store
+from pipelines.rag.vectors import VectorStore, create_vector_store
+from pipelines.rag.vectors.legacy import find_legacy
+from pipelines.rag.vectors.legacy import warning as legacy_warning
 from pipelines.speech.service import Speech, SpeechLimits
 from server import __version__, keys
 from server.endpoints import add_endpoints
@@ -118,26 +120,38 @@ async def models_ctx(app: web.Application) -> AsyncIterator[None]:
     await model.close()
 
 
+VECTORS_FOLDER = "vectors"
+
+
 async def create_retriever(settings: Settings, cache: Cache | None = None) -> Retriever:
-    """Embedder (loaded on first use) and vector store (local mode, or QDRANT_URL) for these settings;
-    with `cache`, search results are kept as `rag_context:{hash}` entries."""
+    """Embedder (loaded on first use) and vector store (a Qdrant Edge shard under the data dir, or
+    QDRANT_URL) for these settings; with `cache`, search results are kept as `rag_context:{hash}` entries.
+    Vectors left in the former layout are reported with the command that rebuilds them."""
     embedder = Embedder(settings.embedding_model_path, settings.embedding_tokenizer_path)
-    store = await asyncio.to_thread(
-        create_vector_store,
-        embedder.dimensions,
-        path=settings.data_dir / "qdrant",
-        url=settings.qdrant_url,
-        api_key=settings.qdrant_api_key,
-    )
+
+    def open_store() -> tuple[VectorStore, list[str]]:
+        store = create_vector_store(
+            embedder.dimensions,
+            path=settings.data_dir / VECTORS_FOLDER,
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key,
+        )
+        return store, find_legacy(settings.data_dir, store)
+
+    store, legacy = await asyncio.to_thread(open_store)
+    if legacy:
+        log.warning(legacy_warning(legacy))
     return Retriever(embedder, store, cache=RagContextCache(cache) if cache is not None else None)
 
 
 async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The retriever and the ingestor of uploaded documents."""
+    """The retriever and the ingestor of uploaded documents; documents a previous run left unfinished
+    are queued again."""
     settings = app[keys.SETTINGS]
     retriever = await create_retriever(settings, app[keys.CACHE])
     ingestor = Ingestor(retriever, app[keys.SESSIONMAKER], settings.data_dir / "documents")
     app[keys.RETRIEVER], app[keys.INGESTOR] = retriever, ingestor
+    ingestor.resume_soon()
     yield
     await ingestor.close()
     await retriever.close()

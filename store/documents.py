@@ -90,3 +90,18 @@ async def ready_document_ids(db: AsyncSession, user_id: uuid.UUID) -> list[uuid.
         select(Document.id).where(Document.user_id == user_id, Document.status == DocumentStatus.ready)
     )
     return list(rows)
+
+
+async def unfinished_documents(db: AsyncSession) -> list[Document]:
+    """Documents whose ingestion has not ended (pending, or stopped while processing), oldest first."""
+    rows = await db.scalars(
+        select(Document)
+        .where(Document.status.in_([DocumentStatus.pending, DocumentStatus.processing]))
+        .order_by(Document.created_at, Document.id)
+    )
+    return list(rows)
+
+
+async def all_documents(db: AsyncSession) -> list[Document]:
+    """Every document of every owner, oldest first (for `run.py reindex`)."""
+    return list(await db.scalars(select(Document).order_by(Document.created_at, Document.id)))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
+from aiohttp.test_utils import TestServer
+
+from server import keys
 from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.pipelines.pdfgen import make_pdf
@@ -175,6 +179,7 @@ async def test_a_200_page_pdf_ingests_in_the_background_while_chat_goes_on(
     async with asyncio.timeout(120):
         while True:
             state = (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)).body
+            assert "status" in state, state
             if state["status"] == "processing" and state["chunk_count"]:
                 progress.append(state["chunks_done"])
                 if not answered_while_ingesting:  # a full chat turn while the document is being embedded
@@ -185,7 +190,33 @@ async def test_a_200_page_pdf_ingests_in_the_background_while_chat_goes_on(
                     answered_while_ingesting = after["status"] == "processing"
             if state["status"] in ("ready", "failed"):
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # within the REST rate limit (600 a minute) however long ingestion takes
     assert state["status"] == "ready" and state["chunks_done"] == state["chunk_count"] >= 200
     assert answered_while_ingesting
     assert len(set(progress)) >= 2 and progress == sorted(progress)  # progress moved, and only forward
+
+
+async def test_deleting_a_document_while_it_ingests_leaves_no_vectors(chat_server: TestServer, chat_api: Api) -> None:
+    """All owners share one collection: a batch stored after the delete would be found by the owner's
+    searches, citing a document that no longer exists."""
+    alice = await chat_api.register()
+    text = "\n\n".join(f"Entry {n}: the pump next to valve {n} was checked and logged. " * 6 for n in range(260))
+    uploaded = await chat_api.upload(alice, "log.txt", text.encode())
+    assert uploaded.status == 202
+    document = uploaded.body
+    async with asyncio.timeout(90):
+        while True:
+            reply = await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)
+            assert reply.status == 200, reply.body
+            state = reply.body
+            if state["status"] == "processing" and state["chunks_done"] > 0:
+                break
+            assert state["status"] in ("pending", "processing"), state
+            await asyncio.sleep(0.2)
+    retriever = chat_server.app[keys.RETRIEVER]
+    owner = uuid.UUID(alice.id)
+    assert await retriever.count(owner) > 0
+    deleted = await chat_api.call("DELETE", f"/api/v1/documents/{document['id']}", token=alice.token)
+    assert deleted.status == 204
+    assert not chat_server.app[keys.INGESTOR].ingesting(uuid.UUID(document["id"]))  # stopped, not running on
+    assert await retriever.count(owner) == 0

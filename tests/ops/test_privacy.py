@@ -47,7 +47,7 @@ async def test_export_then_erase_leaves_nothing(
     owner = uuid.UUID(alice.id)
     tts_file = speech.synthesis_path("Ada keeps it.", voice=None, rate=150)
     assert await asyncio.to_thread(tts_file.is_file)
-    assert await asyncio.to_thread(app[keys.RETRIEVER].store.count, owner) > 0
+    assert await app[keys.RETRIEVER].count(owner) > 0
     watcher = Recorder(api.base, f"/chat/{sid}")
     await watcher.connect(alice.token)
 
@@ -79,7 +79,7 @@ async def test_export_then_erase_leaves_nothing(
             assert await conn.scalar(text("SELECT count(*) FROM messages")) >= 2  # Bob's are untouched
     finally:
         await engine.dispose()
-    assert await asyncio.to_thread(app[keys.RETRIEVER].store.count, owner) == 0
+    assert await app[keys.RETRIEVER].count(owner) == 0
     assert not await asyncio.to_thread((speech.audio_dir / owner.hex).exists)
     assert not await asyncio.to_thread((app[keys.INGESTOR].files_dir / owner.hex).exists)
     assert not await asyncio.to_thread(tts_file.exists)

@@ -1,4 +1,4 @@
-"""Retrieval quality and vector-store behaviour on real embeddings and Qdrant local mode."""
+"""Retrieval quality and retriever behaviour on real embeddings and the embedded Qdrant Edge shard."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qdrant_client import QdrantClient
 
 from pipelines.rag.embedder import Embedder
 from pipelines.rag.extract import Page, extract
 from pipelines.rag.retrieval import Retriever, SearchOptions
 from pipelines.rag.vectors import create_vector_store
+from pipelines.rag.vectors.server import ServerStore
 from tests.pipelines.rag_corpus import DOCUMENTS, QUESTIONS
 
 pytestmark = pytest.mark.slow  # loads the bundled embedding model
@@ -81,11 +83,34 @@ async def test_deleting_a_document_and_an_owner(embedder: Embedder, tmp_path: Pa
     owner, keep, drop = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await retriever.ingest(owner, keep, "keep.txt", [Page("Alpha beta gamma. " * 50)])
     await retriever.ingest(owner, drop, "drop.txt", [Page("Delta epsilon zeta. " * 50)])
-    assert retriever.store.count(owner, drop) > 0
+    assert await retriever.count(owner, drop) > 0
     await retriever.delete_document(owner, drop)
-    assert retriever.store.count(owner, drop) == 0 and retriever.store.count(owner, keep) > 0
+    assert await retriever.count(owner, drop) == 0 and await retriever.count(owner, keep) > 0
     await retriever.delete_owner(owner)
-    assert retriever.store.count(owner) == 0
+    assert await retriever.count(owner) == 0
+    await retriever.close()
+
+
+async def test_the_server_path_through_the_retriever(embedder: Embedder) -> None:
+    """QDRANT_URL's code path (ServerStore), driven through qdrant-client's local mode: ingest, owner
+    isolation, a session scope, a delete by filter."""
+    store = await asyncio.to_thread(
+        lambda: ServerStore(QdrantClient(":memory:"), embedder.dimensions, payload_indexes=False)
+    )
+    retriever = Retriever(embedder, store)
+    alice, bob, session = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    laptop, bread, bobs = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await retriever.ingest(alice, laptop, "laptop.md", extract("laptop.md", DOCUMENTS["laptop-warranty.md"].encode()))
+    await retriever.ingest(
+        alice, bread, "sourdough.md", extract("sourdough.md", DOCUMENTS["sourdough.md"].encode()), session_id=session
+    )
+    await retriever.ingest(bob, bobs, "bob.md", extract("bob.md", DOCUMENTS["laptop-warranty.md"].encode()))
+    hits = await retriever.search(alice, "How long is the laptop warranty?", SearchOptions(k=10))
+    assert hits[0].document_id == laptop and {h.document_id for h in hits} <= {laptop, bread}
+    other = await retriever.search(alice, "sourdough starter", SearchOptions(k=10, session_id=uuid.uuid4()))
+    assert other and {h.document_id for h in other} == {laptop}  # another session's document is out of scope
+    await retriever.delete_owner(alice)
+    assert await retriever.count(alice) == 0 and await retriever.count(bob) > 0
     await retriever.close()
 
 

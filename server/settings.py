@@ -128,7 +128,14 @@ class Settings:
     groq_base_url: str | None = None
     groq_model: str = "llama-3.1-8b-instant"
     llm_max_tokens: int = 512
+    #: the conversation a prompt carries before the question, in estimated tokens
+    llm_history_tokens: int = 1500
     local_llm_model_path: Path | None = None
+    #: the offline model's answer budget: tokens, and sentences after the quoted evidence (0: no limit)
+    local_llm_max_tokens: int = 160
+    local_llm_max_sentences: int = 3
+    #: llama.cpp threads (0: half the cores)
+    local_llm_threads: int = 0
     qdrant_api_key: str | None = field(default=None, repr=False)
     gemini_api_key: str | None = field(default=None, repr=False)
     gemini_base_url: str | None = None
@@ -215,7 +222,11 @@ class Settings:
             groq_base_url=merged.get("GROQ_BASE_URL") or None,
             groq_model=merged.get("GROQ_MODEL") or "llama-3.1-8b-instant",
             llm_max_tokens=_int(merged, "LLM_MAX_TOKENS", 512, minimum=1),
+            llm_history_tokens=_int(merged, "LLM_HISTORY_TOKENS", 1500, minimum=0),
             local_llm_model_path=_path(merged, "LOCAL_LLM_MODEL_PATH"),
+            local_llm_max_tokens=_int(merged, "LOCAL_LLM_MAX_TOKENS", 160, minimum=1),
+            local_llm_max_sentences=_int(merged, "LOCAL_LLM_MAX_SENTENCES", 3, minimum=0),
+            local_llm_threads=_int(merged, "LOCAL_LLM_THREADS", 0, minimum=0),
             qdrant_api_key=merged.get("QDRANT_API_KEY") or None,
             gemini_api_key=merged.get("GEMINI_API_KEY") or None,
             gemini_base_url=merged.get("GEMINI_BASE_URL") or None,

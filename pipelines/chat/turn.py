@@ -13,20 +13,21 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pipelines.chat.citations import clean_citations
 from pipelines.chat.events import AnswerFinished, AnswerStarted, Token, TurnEvent
-from pipelines.chat.model import AnswerModel, Completed, GenerationFailed, PromptMessage, TextDelta
-from pipelines.chat.sources import Retrieved, context_record, search_options, sources_block, standalone_query
+from pipelines.chat.grounding import Grounding, ground
+from pipelines.chat.model import AnswerModel, AnswerStyle, Completed, GenerationFailed, PromptMessage, TextDelta
+from pipelines.chat.prompt import build_prompt
+from pipelines.chat.repetition import LoopGuard, drop_repeated_sentences
+from pipelines.chat.sources import Retrieved, context_record, search_options, standalone_query
 from pipelines.rag.retrieval import Retriever
 from store import answers
 from store.models import Message, MessageStatus, MessageType
 
 log = logging.getLogger(__name__)
 
-SYSTEM_PROMPT = (
-    "You are Parley, a helpful assistant. Answer clearly and concisely. "
-    "When sources are given, answer from them and say when they do not contain the answer."
-)
-HISTORY_MESSAGES = 12
+#: messages read for the prompt's history; the model's style then bounds them by tokens
+HISTORY_MESSAGES = 40
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,6 @@ class TurnRequest:
     answer_id: uuid.UUID
     owner_id: uuid.UUID
     rag_config: dict[str, Any] = field(default_factory=dict)
-
-
-def build_prompt(history: list[Message], retrieved: Retrieved | None = None) -> list[PromptMessage]:
-    """System prompt (with the sources, when retrieval ran) plus the recent conversation, oldest first."""
-    system = SYSTEM_PROMPT if retrieved is None else f"{SYSTEM_PROMPT}\n\n{sources_block(retrieved.hits)}"
-    prompt = [PromptMessage("system", system)]
-    for message in history:
-        if message.message_type is MessageType.user:
-            prompt.append(PromptMessage("user", message.content))
-        elif message.message_type is MessageType.assistant and message.content:
-            prompt.append(PromptMessage("assistant", message.content))
-    return prompt
 
 
 class _Pump:
@@ -114,6 +103,32 @@ async def _retrieve(
     return Retrieved(query, hits, "hybrid" if options.hybrid else "dense", time.monotonic() - started)
 
 
+@dataclass
+class _Answer:
+    """What one answer gathered: the text shown so far and how it ended."""
+
+    grounding: Grounding
+    prompt: list[PromptMessage]
+    parts: list[str] = field(default_factory=list)
+    status: MessageStatus = MessageStatus.complete
+    provider: str | None = None
+    tokens: int | None = None
+    cached_tokens: int | None = None
+    first_token_at: float | None = None
+    model_first_token_at: float | None = None
+
+    def show(self, text: str) -> Token | None:
+        if not text:
+            return None
+        self.first_token_at = self.first_token_at or time.monotonic()
+        self.parts.append(text)
+        return Token(text)
+
+    def content(self) -> tuple[str, list[int]]:
+        """The text to store, with no sentence twice and no marker that points nowhere; the markers cited."""
+        return clean_citations(drop_repeated_sentences("".join(self.parts)), len(self.grounding.hits))
+
+
 async def run_turn(
     request: TurnRequest,
     *,
@@ -124,63 +139,73 @@ async def run_turn(
 ) -> AsyncIterator[TurnEvent]:
     """Yield `AnswerStarted`, `Token`s, then `AnswerFinished`; a cancelled task still stores what was said."""
     started = time.monotonic()
+    style: AnswerStyle = getattr(model, "style", None) or AnswerStyle()
     async with sessionmaker() as db:
         answer = await answers.start_answer(db, request.session_id, request.answer_id, request.user_message_id)
         history = await answers.recent_history(db, request.session_id, before=answer, limit=HISTORY_MESSAGES)
     yield AnswerStarted(answer)
     max_sources = getattr(model, "max_sources", None)
     retrieved = await _retrieve(retriever, request, history, max_sources) if retriever is not None else None
-    prompt = build_prompt(history, retrieved)
-
-    parts: list[str] = []
-    status = MessageStatus.complete
-    provider: str | None = None
-    tokens: int | None = None
-    first_token_at: float | None = None
-    pump = _Pump(model.stream(prompt))
+    question = next((m.content for m in reversed(history) if m.message_type is MessageType.user), "")
+    grounding = await ground(retrieved, question, style, retriever.embedder if retriever is not None else None)
+    state = _Answer(grounding, build_prompt(history, grounding.passages, style))
+    guard = LoopGuard(grounding.quoted, max_sentences=grounding.max_sentences)
+    if token := state.show(grounding.opening):
+        yield token
+    pump = _Pump(model.stream(state.prompt))
     try:
         while (item := await pump.next(stop)) is not None:
             if isinstance(item, Completed):
-                provider, tokens = item.provider, item.prompt_tokens + item.completion_tokens
+                state.provider, state.tokens = item.provider, item.prompt_tokens + item.completion_tokens
+                state.cached_tokens = item.cached_tokens
                 continue
-            if item.text:
-                first_token_at = first_token_at or time.monotonic()
-                parts.append(item.text)
-                yield Token(item.text)
-        if not pump.finished:
-            status = MessageStatus.cancelled
+            state.provider = item.provider or state.provider
+            state.model_first_token_at = state.model_first_token_at or time.monotonic()
+            if token := state.show(guard.feed(item.text)):
+                yield token
+            if guard.stopped:  # it started repeating itself, or said enough: end the answer here
+                break
+        if not pump.finished and not guard.stopped:
+            state.status = MessageStatus.cancelled
+        elif token := state.show(guard.flush()):
+            yield token
     except GenerationFailed as exc:
         log.warning("answer %s failed: %s", request.answer_id, exc)
-        status, provider = MessageStatus.failed, exc.provider
+        state.status, state.provider = MessageStatus.failed, exc.provider
     except (asyncio.CancelledError, GeneratorExit):
         # shutdown, or the consumer went away: store the partial answer, then let the cancellation through
-        await asyncio.shield(
-            _finish(sessionmaker, answer, parts, MessageStatus.cancelled, started, None, retrieved, prompt, provider)
-        )
+        state.status = MessageStatus.cancelled
+        await asyncio.shield(_finish(sessionmaker, answer, state, started, retrieved))
         raise
     finally:
         await pump.close()
 
+    stored = await _finish(sessionmaker, answer, state, started, retrieved)
+    timings = _timings(state, started, retrieved)
+    yield AnswerFinished(stored, rag_context=stored.rag_context, provider=state.provider, timings=timings)
+
+
+def _timings(state: _Answer, started: float, retrieved: Retrieved | None) -> dict[str, float]:
     timings = {"total": time.monotonic() - started}
-    if first_token_at is not None:
-        timings["first_token"] = first_token_at - started
+    if state.first_token_at is not None:
+        timings["first_token"] = state.first_token_at - started
+    if state.model_first_token_at is not None:
+        timings["model_first_token"] = state.model_first_token_at - started
+    if state.cached_tokens is not None:
+        timings["cached_prompt_tokens"] = float(state.cached_tokens)
     if retrieved is not None:
         timings["retrieval"] = retrieved.seconds
-    stored = await _finish(sessionmaker, answer, parts, status, started, tokens, retrieved, prompt, provider)
-    yield AnswerFinished(stored, rag_context=stored.rag_context, provider=provider, timings=timings)
+    return timings
 
 
 async def _finish(
     sessionmaker: async_sessionmaker[AsyncSession],
     answer: Message,
-    parts: list[str],
-    status: MessageStatus,
+    state: _Answer,
     started: float,
-    tokens: int | None,
     retrieved: Retrieved | None,
-    prompt: list[PromptMessage],
-    provider: str | None,
 ) -> Message:
+    content, citations = state.content()
     record = None
     if retrieved is not None:
         record = answers.RetrievalRecord(
@@ -198,18 +223,18 @@ async def _finish(
                 }
                 for h in retrieved.hits
             ],
-            generation_prompt="\n\n".join(f"{m.role}: {m.content}" for m in prompt),
-            llm_provider=provider,
+            generation_prompt="\n\n".join(f"{m.role}: {m.content}" for m in state.prompt),
+            llm_provider=state.provider,
             retrieval_time=retrieved.seconds,
-            summary=context_record(retrieved.hits, retrieved.search_mode),
+            summary=context_record(state.grounding.hits, retrieved.search_mode, citations),
         )
     async with sessionmaker() as db:
         return await answers.finish_answer(
             db,
             answer.id,
-            content="".join(parts),
-            status=status,
+            content=content,
+            status=state.status,
             processing_time=time.monotonic() - started,
-            tokens_used=tokens,
+            tokens_used=state.tokens,
             retrieval=record,
         )

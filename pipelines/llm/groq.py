@@ -8,7 +8,7 @@ import groq
 import httpx
 from groq.types.chat import ChatCompletionMessageParam
 
-from pipelines.chat.model import Completed, GenerationFailed, PromptMessage, TextDelta
+from pipelines.chat.model import AnswerStyle, Completed, GenerationFailed, PromptMessage, TextDelta
 
 
 def _wire(message: PromptMessage) -> ChatCompletionMessageParam:
@@ -32,7 +32,9 @@ class GroqModel:
         base_url: str | None = None,
         max_tokens: int = 1024,
         timeout: float = 60.0,
+        style: AnswerStyle | None = None,
     ) -> None:
+        self.style = style or AnswerStyle()
         self._client = groq.AsyncGroq(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
         self._model = model
         self._max_tokens = max_tokens
@@ -52,7 +54,7 @@ class GroqModel:
         try:
             async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
-                    yield TextDelta(chunk.choices[0].delta.content)
+                    yield TextDelta(chunk.choices[0].delta.content, self.name)
                 usage = chunk.x_groq.usage if chunk.x_groq is not None else None
                 if usage is not None:
                     prompt_tokens, completion_tokens = usage.prompt_tokens, usage.completion_tokens

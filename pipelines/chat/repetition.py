@@ -1,0 +1,168 @@
+"""Stop an answer where it starts repeating itself, without ever showing the repetition.
+
+Small models loop ("So, to summarize: …" again and again). `LoopGuard` sits between the model's stream and
+the user: it releases text only once that text cannot turn out to be the start of a repetition, and it
+ends the answer at the first repeated sentence or repeated run of `ngram` words. What it released is
+exactly what the answer keeps, so the streamed deltas and the stored content agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n")
+WORD = re.compile(r"\w+")
+MARKER = re.compile(r"\[\d{1,3}(?:\s*[,-]\s*\d{1,3})*\]")
+FENCE = "```"
+MIN_WORDS = 3  # shorter "sentences" ("Yes.", "- item") may repeat
+_TRAILING = " \t\r\n,;:-\u2013\u2014"
+_OPEN_TAIL = re.compile(r"(?:\w+|\[[\d\s,-]*)$")  # a word or a citation marker that may go on
+_OPEN_MARKER = re.compile(r"\[[\d\s,-]*$")
+
+
+def normalize(sentence: str) -> str:
+    """Lower-case words only: markers, punctuation and spacing do not make a sentence new."""
+    return " ".join(WORD.findall(MARKER.sub(" ", sentence).lower()))
+
+
+def _in_code(text: str, position: int) -> bool:
+    return text.count(FENCE, 0, position) % 2 == 1
+
+
+class LoopGuard:
+    """Feed it the model's deltas; it returns the text that may be shown and says when to stop."""
+
+    def __init__(self, seen: Iterable[str] = (), *, ngram: int = 8, max_sentences: int | None = None) -> None:
+        self._ngram = ngram
+        self._max_sentences = max_sentences
+        self._sentences = {n for n in map(normalize, seen) if len(n.split()) >= MIN_WORDS}
+        self._text = ""
+        self._released = 0
+        self._sentence_start = 0
+        self._sentence_count = 0
+        self._word_scan = 0
+        self._words: list[str] = []
+        self._starts: list[int] = []
+        self._first_seen: dict[tuple[str, ...], int] = {}  # every run of 1..ngram words -> where it first began
+        self.stopped = False
+        self.reason: str | None = None  # "repetition" or "budget" once stopped
+
+    @property
+    def text(self) -> str:
+        """Everything released so far."""
+        return self._text[: self._released]
+
+    def feed(self, delta: str) -> str:
+        """Take a delta; return the text that is now safe to show (maybe empty)."""
+        if self.stopped or not delta:
+            return ""
+        self._text += delta
+        cut = self._scan()
+        if cut is not None:
+            return self._stop_at(cut)
+        return self._release(self._hold())
+
+    def flush(self) -> str:
+        """The stream ended: release what was held back, unless it repeats."""
+        if self.stopped:
+            return ""
+        self._text += "\n"  # closes the last word and sentence
+        cut = self._scan()
+        if cut is not None:
+            return self._stop_at(cut)
+        self.stopped = True
+        return self._release(len(self._text.rstrip()))
+
+    def _scan(self) -> int | None:
+        """Scan the words and sentences the new text completed; where to cut when one repeats (or the
+        sentence budget is spent)."""
+        cuts = [c for c in (self._scan_words(), self._scan_sentences()) if c is not None]
+        return min(cuts) if cuts else None
+
+    def _scan_words(self) -> int | None:
+        for match in WORD.finditer(self._text, self._word_scan):
+            if match.end() == len(self._text):
+                break  # the word may go on in the next delta
+            self._word_scan = match.end()
+            if _in_code(self._text, match.start()):
+                continue
+            self._words.append(match.group().lower())
+            self._starts.append(match.start())
+            count = len(self._words)
+            for size in range(1, min(self._ngram, count) + 1):
+                gram = tuple(self._words[count - size :])
+                first = self._first_seen.setdefault(gram, count - size)
+                if size == self._ngram and first < count - size:
+                    self.reason = "repetition"
+                    return self._starts[count - size]
+        return None
+
+    def _scan_sentences(self) -> int | None:
+        for match in SENTENCE_END.finditer(self._text, self._sentence_start):
+            start, end = self._sentence_start, match.end()
+            self._sentence_start = end
+            if _in_code(self._text, start):
+                continue
+            sentence = normalize(self._text[start:end])
+            if len(sentence.split()) < MIN_WORDS:
+                continue
+            if sentence in self._sentences:
+                self.reason = "repetition"
+                return start + (len(self._text[start:end]) - len(self._text[start:end].lstrip()))
+            self._sentences.add(sentence)
+            self._sentence_count += 1
+            if self._max_sentences and self._sentence_count >= self._max_sentences:
+                self.reason = "budget"
+                return end
+        return None
+
+    def _hold(self) -> int:
+        """Where held-back text begins: a partial word, a run of words seen before, a sentence that so far
+        matches an earlier one, and trailing whitespace all wait for more text."""
+        hold = len(self._text.rstrip(_TRAILING))
+        tail = _OPEN_TAIL.search(self._text, 0, hold)
+        if tail is not None:
+            hold = tail.start()
+        count = len(self._words)
+        for size in range(min(self._ngram - 1, count), 0, -1):
+            if self._first_seen.get(tuple(self._words[count - size :]), count) < count - size:
+                hold = min(hold, self._starts[count - size])
+                break
+        hold = len(self._text[:hold].rstrip(_TRAILING))
+        partial = normalize(_OPEN_MARKER.sub("", self._text[self._sentence_start :]))
+        if any(seen.startswith(partial) for seen in self._sentences):
+            leading = len(self._text[self._sentence_start :]) - len(self._text[self._sentence_start :].lstrip())
+            hold = min(hold, self._sentence_start + leading)
+        return hold
+
+    def _release(self, upto: int) -> str:
+        upto = max(upto, self._released)
+        released = self._text[self._released : upto]
+        self._released = upto
+        return released
+
+    def _stop_at(self, cut: int) -> str:
+        self.stopped = True
+        return self._release(len(self._text[:cut].rstrip(_TRAILING)))
+
+
+def drop_repeated_sentences(text: str) -> str:
+    """The text without any sentence that already appeared in it (code blocks are left alone)."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    start = 0
+    bounds = [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]
+    for end in bounds:
+        if end <= start:
+            continue
+        piece = text[start:end]
+        sentence = normalize(piece)
+        if not _in_code(text, start) and len(sentence.split()) >= MIN_WORDS:
+            if sentence in seen:
+                start = end
+                continue
+            seen.add(sentence)
+        kept.append(piece)
+        start = end
+    return "".join(kept).strip()

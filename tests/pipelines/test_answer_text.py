@@ -1,0 +1,111 @@
+"""What an answer may show: no sentence twice (streamed or stored), a sentence budget, markers that point
+somewhere. Pure text processing: no model, no server."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from pipelines.chat.citations import clean_citations, strip_citations
+from pipelines.chat.repetition import LoopGuard, drop_repeated_sentences, normalize
+
+
+def stream(guard: LoopGuard, text: str, sizes: tuple[int, ...] = (3,)) -> list[str]:
+    """Feed `text` in pieces of the given sizes (cycled); what the guard released, piece by piece."""
+    released, position, turn = [], 0, 0
+    while position < len(text) and not guard.stopped:
+        size = sizes[turn % len(sizes)]
+        released.append(guard.feed(text[position : position + size]))
+        position, turn = position + size, turn + 1
+    released.append(guard.flush())
+    return released
+
+
+def test_ordinary_text_passes_through_whole() -> None:
+    text = "The warranty lasts two years. It covers the screen and the keyboard, but not coffee."
+    guard = LoopGuard()
+    assert "".join(stream(guard, text)) == text
+    assert guard.reason is None
+
+
+def test_a_repeated_sentence_ends_the_answer_before_it_is_shown() -> None:
+    loop = "So, to summarize: the license is free. You may copy it. So, to summarize: the license is free. " * 3
+    guard = LoopGuard()
+    shown = "".join(stream(guard, loop, (1, 4, 2)))
+    assert shown == "So, to summarize: the license is free. You may copy it."
+    assert guard.stopped and guard.reason == "repetition" and guard.text == shown
+
+
+def test_a_loop_without_full_stops_is_cut_at_the_repeated_words() -> None:
+    loop = "The software may be copied, modified, merged, published, distributed, sublicensed, " * 4
+    guard = LoopGuard(ngram=8)
+    shown = "".join(stream(guard, loop, (5,)))
+    assert shown == "The software may be copied, modified, merged, published, distributed, sublicensed"
+    assert guard.reason == "repetition"
+
+
+def test_the_model_repeating_the_quoted_evidence_shows_nothing_more() -> None:
+    guard = LoopGuard(seen=["Every Orbis laptop has a two-year warranty."])
+    assert "".join(stream(guard, "Every Orbis laptop has a two-year warranty [1]. It covers screens.")) == ""
+    assert guard.reason == "repetition"
+
+
+def test_a_sentence_that_starts_like_an_earlier_one_is_held_only_until_it_differs() -> None:
+    guard = LoopGuard(seen=["Every Orbis laptop has a two-year warranty."])
+    pieces = stream(guard, "Every Orbis laptop has a two-year warranty for batteries too.", (4,))
+    assert "".join(pieces) == "Every Orbis laptop has a two-year warranty for batteries too."
+    assert pieces[0] == ""  # held while it could still be the same sentence
+
+
+def test_the_sentence_budget_ends_the_answer_after_that_many_sentences() -> None:
+    guard = LoopGuard(max_sentences=2)
+    shown = "".join(stream(guard, "One two three. Four five six! Seven eight nine. Ten eleven twelve."))
+    assert shown == "One two three. Four five six!" and guard.reason == "budget"
+
+
+def test_code_blocks_may_repeat_lines() -> None:
+    text = "Run this:\n```\nprint('a b c d e f g h i')\nprint('a b c d e f g h i')\n```\nDone now, really."
+    guard = LoopGuard(ngram=4)
+    assert "".join(stream(guard, text)) == text
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_what_is_released_does_not_depend_on_how_the_text_was_cut(seed: int) -> None:
+    rng = random.Random(seed)
+    text = "Copy it freely. Keep the notice here. " * 2 + "Copy the notice and keep it here, then copy it freely."
+    expected = "".join(stream(LoopGuard(), text, (len(text),)))
+    sizes = tuple(rng.randint(1, 7) for _ in range(20))
+    assert "".join(stream(LoopGuard(), text, sizes)) == expected == "Copy it freely. Keep the notice here."
+
+
+def test_an_unclosed_marker_waits_for_its_bracket() -> None:
+    guard = LoopGuard()
+    assert guard.feed("It lasts two years [") == "It lasts two years"
+    assert guard.feed("1") == ""
+    assert guard.feed("]. And") == " [1]."
+    assert guard.flush() == " And"
+
+
+def test_drop_repeated_sentences_keeps_the_first_of_each() -> None:
+    text = "It is free. You may copy it. It is free! Short. Short. You may copy it [2]."
+    assert drop_repeated_sentences(text) == "It is free. You may copy it. Short. Short."
+
+
+def test_normalize_ignores_case_markers_and_punctuation() -> None:
+    assert normalize("The warranty, [1] lasts TWO years!") == normalize("the warranty lasts two years [2].")
+
+
+def test_markers_that_point_nowhere_are_removed() -> None:
+    text = "It lasts two years [1]. Coffee is excluded [4]. See [2, 7] and [3][1]."
+    cleaned, cited = clean_citations(text, 3)
+    assert cleaned == "It lasts two years [1]. Coffee is excluded. See [2] and [3][1]."
+    assert cited == [1, 2, 3]
+
+
+def test_markers_inside_code_are_code() -> None:
+    text = "Use `items[0]` and\n```\nx = rows[9]\n```\nas shown [1] [9]."
+    cleaned, cited = clean_citations(text, 1)
+    assert cleaned == "Use `items[0]` and\n```\nx = rows[9]\n```\nas shown [1]."
+    assert cited == [1]
+    assert strip_citations("Two years [1].") == "Two years."

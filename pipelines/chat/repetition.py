@@ -87,7 +87,8 @@ class LoopGuard:
             self._word_scan = match.end()
             if _in_code(self._text, match.start()):
                 continue
-            self._words.append(match.group().lower())
+            word = match.group().lower()
+            self._words.append("0" if word.isdigit() else word)  # "* (1) * (2) * (3) …" is a loop too
             self._starts.append(match.start())
             count = len(self._words)
             for size in range(1, min(self._ngram, count) + 1):

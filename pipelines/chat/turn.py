@@ -17,7 +17,7 @@ from pipelines.chat.citations import clean_citations
 from pipelines.chat.events import AnswerFinished, AnswerStarted, Token, TurnEvent
 from pipelines.chat.grounding import Grounding, ground
 from pipelines.chat.model import AnswerModel, AnswerStyle, Completed, GenerationFailed, PromptMessage, TextDelta
-from pipelines.chat.prompt import build_prompt
+from pipelines.chat.prompt import build_prompt, estimate_tokens
 from pipelines.chat.repetition import LoopGuard, drop_repeated_sentences
 from pipelines.chat.sources import Retrieved, context_record, search_options, standalone_query
 from pipelines.rag.retrieval import Retriever
@@ -116,6 +116,7 @@ class _Answer:
     cached_tokens: int | None = None
     first_token_at: float | None = None
     model_first_token_at: float | None = None
+    model_deltas: int = 0
 
     def show(self, text: str) -> Token | None:
         if not text:
@@ -123,6 +124,12 @@ class _Answer:
         self.first_token_at = self.first_token_at or time.monotonic()
         self.parts.append(text)
         return Token(text)
+
+    def tokens_used(self) -> int | None:
+        """What the provider reported; estimated when the answer was cut short before it could report."""
+        if self.tokens is not None or not self.model_deltas:
+            return self.tokens
+        return sum(estimate_tokens(m.content) for m in self.prompt) + self.model_deltas
 
     def content(self) -> tuple[str, list[int]]:
         """The text to store, with no sentence twice and no marker that points nowhere; the markers cited."""
@@ -161,6 +168,7 @@ async def run_turn(
                 continue
             state.provider = item.provider or state.provider
             state.model_first_token_at = state.model_first_token_at or time.monotonic()
+            state.model_deltas += 1
             if token := state.show(guard.feed(item.text)):
                 yield token
             if guard.stopped:  # it started repeating itself, or said enough: end the answer here
@@ -235,6 +243,6 @@ async def _finish(
             content=content,
             status=state.status,
             processing_time=time.monotonic() - started,
-            tokens_used=state.tokens,
+            tokens_used=state.tokens_used(),
             retrieval=record,
         )

@@ -45,6 +45,12 @@ def test_a_loop_without_full_stops_is_cut_at_the_repeated_words() -> None:
     assert guard.reason == "repetition"
 
 
+def test_a_numbered_run_of_nothing_is_a_loop() -> None:
+    guard = LoopGuard(ngram=8)
+    shown = "".join(stream(guard, "It allows\n\n" + "".join(f"* ({n})\n" for n in range(1, 40))))
+    assert shown.startswith("It allows") and shown.count("*") <= 8 and guard.reason == "repetition"
+
+
 def test_the_model_repeating_the_quoted_evidence_shows_nothing_more() -> None:
     guard = LoopGuard(seen=["Every Orbis laptop has a two-year warranty."])
     assert "".join(stream(guard, "Every Orbis laptop has a two-year warranty [1]. It covers screens.")) == ""

@@ -69,7 +69,10 @@ def sentences_of(text: str) -> list[str]:
                 if lines:
                     units.append(" ".join(lines))
                 lines = []
-                units.append(line.strip().lstrip("#").strip())
+                if line.lstrip().startswith("#"):
+                    units.append(line.strip().lstrip("#").strip())
+                else:  # a list item: its wrapped lines follow
+                    lines = [line.strip()]
             elif line.strip():
                 lines.append(line.strip())
         if lines:
@@ -92,7 +95,10 @@ def _keyword_share(question: set[str], sentence: str) -> float:
 
 
 def _can_quote(sentence: Sentence) -> bool:
-    return len(sentence.text.split()) >= QUOTE_WORDS and sentence.text.rstrip(_CLOSERS).endswith((".", "!", "?"))
+    """A whole sentence: long enough, starting as a sentence starts and ending as one ends."""
+    text = sentence.text
+    whole = not text[:1].islower() and text.rstrip(_CLOSERS).endswith((".", "!", "?"))
+    return whole and len(text.split()) >= QUOTE_WORDS
 
 
 async def find_evidence(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import pairwise
 
 SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n")
 WORD = re.compile(r"\w+")
@@ -26,6 +27,12 @@ def normalize(sentence: str) -> str:
     return " ".join(WORD.findall(MARKER.sub(" ", sentence).lower()))
 
 
+def split_sentences(text: str) -> list[str]:
+    """`text` cut after each sentence end (and each line end), pieces kept whole."""
+    bounds = [0, *(m.end() for m in SENTENCE_END.finditer(text)), len(text)]
+    return [text[a:b] for a, b in pairwise(bounds) if b > a]
+
+
 def _in_code(text: str, position: int) -> bool:
     return text.count(FENCE, 0, position) % 2 == 1
 
@@ -34,9 +41,11 @@ class LoopGuard:
     """Feed it the model's deltas; it returns the text that may be shown and says when to stop."""
 
     def __init__(self, seen: Iterable[str] = (), *, ngram: int = 8, max_sentences: int | None = None) -> None:
+        """`seen`: text shown before (the quoted evidence, earlier answers) whose sentences must not come again."""
         self._ngram = ngram
         self._max_sentences = max_sentences
-        self._sentences = {n for n in map(normalize, seen) if len(n.split()) >= MIN_WORDS}
+        known = (normalize(piece) for text in seen for piece in split_sentences(text))
+        self._sentences = {n for n in known if len(n.split()) >= MIN_WORDS}
         self._text = ""
         self._released = 0
         self._sentence_start = 0
@@ -130,12 +139,10 @@ class LoopGuard:
             if self._first_seen.get(tuple(self._words[count - size :]), count) < count - size:
                 hold = min(hold, self._starts[count - size])
                 break
-        hold = len(self._text[:hold].rstrip(_TRAILING))
         partial = normalize(_OPEN_MARKER.sub("", self._text[self._sentence_start :]))
         if any(seen.startswith(partial) for seen in self._sentences):
-            leading = len(self._text[self._sentence_start :]) - len(self._text[self._sentence_start :].lstrip())
-            hold = min(hold, self._sentence_start + leading)
-        return hold
+            hold = min(hold, self._sentence_start)
+        return len(self._text[:hold].rstrip(_TRAILING))
 
     def _release(self, upto: int) -> str:
         upto = max(upto, self._released)
@@ -153,17 +160,13 @@ def drop_repeated_sentences(text: str) -> str:
     seen: set[str] = set()
     kept: list[str] = []
     start = 0
-    bounds = [m.end() for m in SENTENCE_END.finditer(text)] + [len(text)]
-    for end in bounds:
-        if end <= start:
-            continue
-        piece = text[start:end]
+    for piece in split_sentences(text):
         sentence = normalize(piece)
-        if not _in_code(text, start) and len(sentence.split()) >= MIN_WORDS:
+        in_code = _in_code(text, start)
+        start += len(piece)
+        if not in_code and len(sentence.split()) >= MIN_WORDS:
             if sentence in seen:
-                start = end
                 continue
             seen.add(sentence)
         kept.append(piece)
-        start = end
     return "".join(kept).strip()

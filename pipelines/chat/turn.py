@@ -156,7 +156,9 @@ async def run_turn(
     question = next((m.content for m in reversed(history) if m.message_type is MessageType.user), "")
     grounding = await ground(retrieved, question, style, retriever.embedder if retriever is not None else None)
     state = _Answer(grounding, build_prompt(history, grounding.passages, style))
-    guard = LoopGuard(grounding.quoted, max_sentences=grounding.max_sentences)
+    # small models copy earlier answers of the conversation too: none of their sentences may come again
+    earlier = [m.content for m in state.prompt if m.role == "assistant"]
+    guard = LoopGuard([*grounding.quoted, *earlier], max_sentences=grounding.max_sentences)
     if token := state.show(grounding.opening):
         yield token
     pump = _Pump(model.stream(state.prompt))

@@ -4,11 +4,16 @@ somewhere. Pure text processing: no model, no server."""
 from __future__ import annotations
 
 import random
+import uuid
 
 import pytest
 
 from pipelines.chat.citations import clean_citations, strip_citations
+from pipelines.chat.evidence import find_evidence, lead, sentences_of
 from pipelines.chat.repetition import LoopGuard, drop_repeated_sentences, normalize
+from pipelines.rag.embedder import Embedder
+from pipelines.rag.vectors import Hit
+from tests.pipelines.rag_corpus import DOCUMENTS
 
 
 def stream(guard: LoopGuard, text: str, sizes: tuple[int, ...] = (3,)) -> list[str]:
@@ -115,3 +120,35 @@ def test_markers_inside_code_are_code() -> None:
     assert cleaned == "Use `items[0]` and\n```\nx = rows[9]\n```\nas shown [1]."
     assert cited == [1]
     assert strip_citations("Two years [1].") == "Two years."
+
+
+def test_an_earlier_answer_may_not_come_again() -> None:
+    earlier = '"The Aurora leaves Vienna at 21:40." [1]\n\nIt arrives in Hamburg at 09:15. Breakfast is included.'
+    guard = LoopGuard([earlier])
+    assert "".join(stream(guard, "Sourdough bakes for forty-five minutes. It arrives in Hamburg at 09:15.")) == (
+        "Sourdough bakes for forty-five minutes."
+    )
+
+
+def test_sentences_of_a_passage() -> None:
+    passage = (
+        "copyright notice above. Redistribution is permitted\nprovided that the following are met:\n\n"
+        "1. Redistributions of source code must retain the above\n   copyright notice.\n# Heading here\nShort."
+    )
+    assert sentences_of(passage) == [
+        "Redistribution is permitted provided that the following are met:",
+        "Redistributions of source code must retain the above copyright notice.",  # a wrapped list item, whole
+    ]
+
+
+async def test_evidence_is_the_sentence_that_answers_and_small_talk_finds_none() -> None:
+    embedder = Embedder()
+    names = ("express-train.md", "night-train.md")
+    hits = [Hit(uuid.uuid4(), name, 0, DOCUMENTS[name], 0.5, None, None) for name in names]
+    evidence = await find_evidence(embedder, ["When does the Aurora night train leave Vienna?"], hits)
+    assert evidence.relevant and evidence.quotes[0].source == 2
+    quote = '"The Aurora night train leaves Vienna at 21:40 and arrives in Hamburg at 09:15." [2]'
+    assert lead(evidence).startswith(quote)
+    assert len(evidence.passages) == 2 and all(len(p) <= 600 for p in evidence.passages)
+    small_talk = await find_evidence(embedder, ["hi, how are you today?"], hits)
+    assert not small_talk.relevant

@@ -9,6 +9,7 @@ of messages: one long answer must not push the prompt past what the model reads 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,8 @@ NO_SOURCES = (
     "and answer from general knowledge only if you are sure."
 )
 CITE = "Answer from the sources above and cite them like [1]."
+#: what `pipelines.chat.grounding` opens an offline answer with: the quoted evidence, or the notice
+_OPENING = re.compile(r'^(?:"[^\n]*\[\d+\]|' + re.escape(NOTHING_FOUND) + r")\n\n")
 CHARS_PER_TOKEN = 4  # English text in a BPE vocabulary; the estimate only bounds the history
 MESSAGE_TOKENS = 4  # the chat template's role markers around each message
 
@@ -56,9 +59,11 @@ def estimate_tokens(text: str) -> int:
 def _as_prompt(message: Message) -> PromptMessage | None:
     if message.message_type is MessageType.user and message.content:
         return PromptMessage("user", message.content)
-    if message.message_type is MessageType.assistant and message.content:
-        # a past answer's markers point at that turn's sources, which this prompt does not have
-        return PromptMessage("assistant", strip_citations(message.content))
+    if message.message_type is MessageType.assistant:
+        # the opening quotes are the sources' words (this turn's sources bring them back when they matter),
+        # and a past answer's markers point at that turn's sources, which this prompt does not have
+        content = strip_citations(_OPENING.sub("", message.content, count=1)).strip()
+        return PromptMessage("assistant", content) if content else None
     return None
 
 

@@ -157,7 +157,7 @@ async def run_turn(
     grounding = await ground(retrieved, question, style, retriever.embedder if retriever is not None else None)
     state = _Answer(grounding, build_prompt(history, grounding.passages, style))
     # small models copy earlier answers of the conversation too: none of their sentences may come again
-    earlier = [m.content for m in state.prompt if m.role == "assistant"]
+    earlier = [m.content for m in history if m.message_type is MessageType.assistant]
     guard = LoopGuard([*grounding.quoted, *earlier], max_sentences=grounding.max_sentences)
     if token := state.show(grounding.opening):
         yield token

@@ -10,9 +10,12 @@ import pytest
 
 from pipelines.chat.citations import clean_citations, strip_citations
 from pipelines.chat.evidence import find_evidence, lead, sentences_of
+from pipelines.chat.model import AnswerStyle
+from pipelines.chat.prompt import SYSTEM_PROMPT, Passage, build_prompt, estimate_tokens
 from pipelines.chat.repetition import LoopGuard, drop_repeated_sentences, normalize
 from pipelines.rag.embedder import Embedder
 from pipelines.rag.vectors import Hit
+from store.models import Message, MessageType
 from tests.pipelines.rag_corpus import DOCUMENTS
 
 
@@ -152,3 +155,35 @@ async def test_evidence_is_the_sentence_that_answers_and_small_talk_finds_none()
     assert len(evidence.passages) == 2 and all(len(p) <= 600 for p in evidence.passages)
     small_talk = await find_evidence(embedder, ["hi, how are you today?"], hits)
     assert not small_talk.relevant
+
+
+def _said(kind: MessageType, content: str) -> Message:
+    return Message(message_type=kind, content=content)
+
+
+def test_the_prompt_keeps_its_prefix_and_puts_this_turns_sources_last() -> None:
+    user, assistant = MessageType.user, MessageType.assistant
+    history = [
+        _said(user, "How long is the warranty?"),
+        _said(assistant, '"Every laptop has a two-year warranty." [1]\n\nTwo years [1], it says [3].'),
+        _said(user, "Does it cover coffee?"),
+    ]
+    sources = [Passage("warranty.md, page 2", "Spilled coffee is never covered.")]
+    prompt = build_prompt(history, sources, AnswerStyle(max_sentences=3))
+    assert [m.role for m in prompt] == ["system", "user", "assistant", "user"]
+    assert prompt[1].content == "How long is the warranty?"
+    assert prompt[2].content == "Two years, it says."  # no quoted opening, no markers of another turn
+    assert prompt[3].content.startswith("Sources:\n\n[1] Spilled coffee is never covered. (warranty.md, page 2)")
+    assert prompt[3].content.index("Question: Does it cover coffee?") > prompt[3].content.index("[1]")
+    follow_up = build_prompt([*history, _said(assistant, "No."), _said(user, "And water?")], [], AnswerStyle())
+    assert [m.content for m in follow_up[:3]] == [SYSTEM_PROMPT, *(m.content for m in prompt[1:3])]
+    assert "No document matched" in follow_up[-1].content
+
+
+def test_the_history_is_bounded_by_tokens_and_opens_with_a_question() -> None:
+    user, assistant = MessageType.user, MessageType.assistant
+    history = [_said(user if i % 2 == 0 else assistant, f"message {i} " + "word " * 40) for i in range(9)]
+    prompt = build_prompt(history, None, AnswerStyle(history_tokens=200))
+    kept = prompt[1:-1]
+    assert kept and kept[0].role == "user" and sum(estimate_tokens(m.content) for m in kept) <= 200
+    assert kept[-1].content.startswith("message 7") and prompt[-1].content.startswith("message 8")

@@ -15,6 +15,7 @@ import aiohttp
 from bench import procs
 from bench.context import Context
 from bench.report import Result, Table
+from pipelines.chat.prompt import NOTHING_FOUND
 
 LICENSES = procs.ROOT / "tests" / "pipelines" / "fixtures" / "licenses"
 DOCUMENTS = {
@@ -91,7 +92,8 @@ async def _ask(http: aiohttp.ClientSession, url: str, headers: dict[str, str], s
                 elif event == "final":
                     final = data
     total = time.perf_counter() - started
-    opened = bool(tokens) and tokens[0][1].endswith("\n\n")  # the quoted evidence, or "found nothing"
+    # the first delta is the quoted evidence ("…" [1]) or the notice, when the answer opens with one
+    opened = bool(tokens) and (tokens[0][1].endswith("]") or tokens[0][1].startswith(NOTHING_FOUND))
     model = tokens[1:] if opened else tokens
     return {
         "question": q,

@@ -145,5 +145,5 @@ def _focus(scored: list[Sentence], source: int, chars: int) -> str:
 
 
 def lead(evidence: Evidence) -> str:
-    """The quoted evidence that opens the answer: `"…" [1] "…" [2]`, then a blank line."""
-    return " ".join(f'"{shorten(s.text)}" [{s.source}]' for s in evidence.quotes) + "\n\n"
+    """The quoted evidence that opens the answer: `"…" [1] "…" [2]`."""
+    return " ".join(f'"{shorten(s.text)}" [{s.source}]' for s in evidence.quotes)

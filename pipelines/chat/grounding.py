@@ -20,7 +20,7 @@ class Grounding:
 
     passages: list[Passage] | None  # None: retrieval did not run
     hits: list[Hit] = field(default_factory=list)
-    opening: str = ""
+    opening: str = ""  # the model's text follows after a blank line
     quoted: list[str] = field(default_factory=list)  # sentences of the opening the model must not repeat
     max_sentences: int | None = None
 
@@ -33,7 +33,7 @@ def _nothing_found(style: AnswerStyle) -> Grounding:
     if not style.evidence_first:
         return Grounding([], max_sentences=style.max_sentences)
     budget = min(style.max_sentences or NOTHING_FOUND_SENTENCES, NOTHING_FOUND_SENTENCES)
-    return Grounding([], opening=f"{NOTHING_FOUND}\n\n", quoted=[NOTHING_FOUND], max_sentences=budget)
+    return Grounding([], opening=NOTHING_FOUND, quoted=[NOTHING_FOUND], max_sentences=budget)
 
 
 async def ground(retrieved: Retrieved | None, question: str, style: AnswerStyle, embedder: Embed | None) -> Grounding:

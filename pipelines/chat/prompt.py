@@ -31,7 +31,7 @@ NO_SOURCES = (
 )
 CITE = "Answer from the sources above and cite them like [1]."
 #: what `pipelines.chat.grounding` opens an offline answer with: the quoted evidence, or the notice
-_OPENING = re.compile(r'^(?:"[^\n]*\[\d+\]|' + re.escape(NOTHING_FOUND) + r")\n\n")
+_OPENING = re.compile(r'^(?:"[^\n]*\[\d+\]|' + re.escape(NOTHING_FOUND) + r")(?:\n\n|$)")
 CHARS_PER_TOKEN = 4  # English text in a BPE vocabulary; the estimate only bounds the history
 MESSAGE_TOKENS = 4  # the chat template's role markers around each message
 

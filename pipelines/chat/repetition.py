@@ -81,7 +81,7 @@ class LoopGuard:
         if cut is not None:
             return self._stop_at(cut)
         self.stopped = True
-        return self._release(len(self._text.rstrip()))
+        return self._release(len(self._text) - 1)  # all but the "\n" added above
 
     def _scan(self) -> int | None:
         """Scan the words and sentences the new text completed; where to cut when one repeats (or the
@@ -169,4 +169,4 @@ def drop_repeated_sentences(text: str) -> str:
                 continue
             seen.add(sentence)
         kept.append(piece)
-    return "".join(kept).strip()
+    return "".join(kept)

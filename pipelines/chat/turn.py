@@ -118,9 +118,13 @@ class _Answer:
     model_first_token_at: float | None = None
     model_deltas: int = 0
 
-    def show(self, text: str) -> Token | None:
+    def show(self, text: str, before: str = "") -> Token | None:
+        """Keep `text` (after `before`, when it is the first text after the opening) and make it a token."""
+        if before:
+            text = text.lstrip()
         if not text:
             return None
+        text = before + text
         self.first_token_at = self.first_token_at or time.monotonic()
         self.parts.append(text)
         return Token(text)
@@ -161,6 +165,7 @@ async def run_turn(
     guard = LoopGuard([*grounding.quoted, *earlier], max_sentences=grounding.max_sentences)
     if token := state.show(grounding.opening):
         yield token
+    separator = "\n\n" if grounding.opening else ""  # between the opening and the model's first words
     pump = _Pump(model.stream(state.prompt))
     try:
         while (item := await pump.next(stop)) is not None:
@@ -171,13 +176,14 @@ async def run_turn(
             state.provider = item.provider or state.provider
             state.model_first_token_at = state.model_first_token_at or time.monotonic()
             state.model_deltas += 1
-            if token := state.show(guard.feed(item.text)):
+            if token := state.show(guard.feed(item.text), separator):
+                separator = ""
                 yield token
             if guard.stopped:  # it started repeating itself, or said enough: end the answer here
                 break
         if not pump.finished and not guard.stopped:
             state.status = MessageStatus.cancelled
-        elif token := state.show(guard.flush()):
+        elif token := state.show(guard.flush(), separator):
             yield token
     except GenerationFailed as exc:
         log.warning("answer %s failed: %s", request.answer_id, exc)

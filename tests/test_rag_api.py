@@ -142,6 +142,8 @@ async def test_rag_query_over_rest_as_json_and_as_sse(chat_api: Api, groq: GroqF
     )
     assert reply.status == 200
     assert reply.body["message"]["content"] == "At 21:40." and reply.body["message"]["status"] == "complete"
+    timings = reply.body["timings"]
+    assert 0 <= timings["retrieval"] <= timings["first_token"] <= timings["total"]
     top = reply.body["rag_context"]["retrieved_documents"][0]
     assert (top["document_id"], top["page"]) == (document["id"], 2)
     assert len(reply.body["rag_context"]["retrieved_documents"]) <= 2

@@ -27,6 +27,11 @@ class RagQueryIn(Body):
 class RagQueryOut(BaseModel):
     message: MessageOut
     rag_context: RagContextOut | None
+    timings: dict[str, float] = Field(
+        default_factory=dict,
+        description="server-side seconds from the start of the turn: retrieval, first_token (the first text sent), "
+        "model_first_token, total; cached_prompt_tokens when the provider reported its prompt cache",
+    )
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -65,6 +70,7 @@ async def rag_query(request: web.Request) -> web.StreamResponse:
     out = RagQueryOut(
         message=MessageOut.model_validate(turn.finished.message),
         rag_context=RagContextOut.model_validate(context) if context else None,
+        timings=turn.finished.timings,
     )
     if response is not None:
         await response.write(_sse("final", out.model_dump(mode="json")))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 MARKER = re.compile(r"[ \t]*\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+LINE_MARKER = re.compile(r"^\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\][ \t]*", re.M)  # "[4] The …" opening a line
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
 
 
@@ -39,7 +40,13 @@ def clean_citations(text: str, sources: int) -> tuple[str, list[int]]:
         spacing = match.group()[: len(match.group()) - len(match.group().lstrip(" \t"))]
         return f"{spacing}[{', '.join(map(str, valid))}]"
 
-    cleaned = "".join(piece if code else MARKER.sub(keep, piece) for piece, code in _prose_and_code(text))
+    def keep_line(match: re.Match[str]) -> str:
+        kept = keep(match)
+        return kept and kept.rstrip(" \t") + match.group()[len(match.group().rstrip(" \t")) :]
+
+    cleaned = "".join(
+        piece if code else MARKER.sub(keep, LINE_MARKER.sub(keep_line, piece)) for piece, code in _prose_and_code(text)
+    )
     return cleaned, sorted(cited)
 
 

@@ -123,6 +123,10 @@ def test_markers_inside_code_are_code() -> None:
     assert cleaned == "Use `items[0]` and\n```\nx = rows[9]\n```\nas shown [1]."
     assert cited == [1]
     assert strip_citations("Two years [1].") == "Two years."
+    assert clean_citations("Quote [1]\n\n[4] The model [1] says.\n[1] Yes.", 1) == (
+        "Quote [1]\n\nThe model [1] says.\n[1] Yes.",
+        [1],
+    )
 
 
 def test_an_earlier_answer_may_not_come_again() -> None:

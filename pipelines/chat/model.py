@@ -44,6 +44,8 @@ class AnswerStyle:
     evidence_first: bool = False
     #: cut each source in the prompt to its most relevant sentences within this many characters
     passage_chars: int | None = None
+    #: runs of words that differ only in their numbers count as a loop ("* (1) * (2) * (3) …")
+    fold_numbers: bool = False
 
 
 class GenerationFailed(Exception):

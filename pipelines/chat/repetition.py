@@ -20,6 +20,7 @@ MIN_WORDS = 3  # shorter "sentences" ("Yes.", "- item") may repeat
 _TRAILING = " \t\r\n,;:-\u2013\u2014"
 _OPEN_TAIL = re.compile(r"(?:\w+|\[[\d\s,-]*)$")  # a word or a citation marker that may go on
 _OPEN_MARKER = re.compile(r"\[[\d\s,-]*$")
+_LONGEST_WORD = 200
 
 
 def normalize(sentence: str) -> str:
@@ -37,18 +38,44 @@ def _in_code(text: str, position: int) -> bool:
     return text.count(FENCE, 0, position) % 2 == 1
 
 
+class _Fences:
+    """Whether positions (asked in increasing order) fall inside a ``` block, counting each fence once."""
+
+    def __init__(self) -> None:
+        self._position = 0
+        self._count = 0
+
+    def inside(self, text: str, position: int) -> bool:
+        self._count += text.count(FENCE, self._position, position)
+        self._position = max(self._position, position)
+        return self._count % 2 == 1
+
+
 class LoopGuard:
     """Feed it the model's deltas; it returns the text that may be shown and says when to stop."""
 
-    def __init__(self, seen: Iterable[str] = (), *, ngram: int = 8, max_sentences: int | None = None) -> None:
-        """`seen`: text shown before (the quoted evidence, earlier answers) whose sentences must not come again."""
+    def __init__(
+        self,
+        seen: Iterable[str] = (),
+        *,
+        ngram: int = 8,
+        max_sentences: int | None = None,
+        fold_numbers: bool = False,
+    ) -> None:
+        """`seen`: text shown before (the quoted evidence, earlier answers) whose sentences must not come again;
+        `fold_numbers`: runs of words that differ only in their numbers repeat too ("* (1) * (2) * (3) …",
+        a small model's loop; a hosted model's "Room 101 costs 50 €. Room 102 costs 60 €." is a fine list)."""
         self._ngram = ngram
+        self._fold_numbers = fold_numbers
         self._max_sentences = max_sentences
         known = (normalize(piece) for text in seen for piece in split_sentences(text))
         self._sentences = {n for n in known if len(n.split()) >= MIN_WORDS}
+        self._word_fences, self._sentence_fences = _Fences(), _Fences()
+        self._longest = max(map(len, self._sentences), default=0)
         self._text = ""
         self._released = 0
         self._sentence_start = 0
+        self._sentence_scan = 0
         self._sentence_count = 0
         self._word_scan = 0
         self._words: list[str] = []
@@ -94,10 +121,10 @@ class LoopGuard:
             if match.end() == len(self._text):
                 break  # the word may go on in the next delta
             self._word_scan = match.end()
-            if _in_code(self._text, match.start()):
+            if self._word_fences.inside(self._text, match.start()):
                 continue
             word = match.group().lower()
-            self._words.append("0" if word.isdigit() else word)  # "* (1) * (2) * (3) …" is a loop too
+            self._words.append("0" if self._fold_numbers and word.isdigit() else word)
             self._starts.append(match.start())
             count = len(self._words)
             for size in range(1, min(self._ngram, count) + 1):
@@ -109,10 +136,13 @@ class LoopGuard:
         return None
 
     def _scan_sentences(self) -> int | None:
-        for match in SENTENCE_END.finditer(self._text, self._sentence_start):
+        # a sentence end needs the character after it: look again from just before the last text's end
+        scan_from = max(self._sentence_start, self._sentence_scan)
+        self._sentence_scan = max(self._sentence_start, len(self._text) - 8)
+        for match in SENTENCE_END.finditer(self._text, scan_from):
             start, end = self._sentence_start, match.end()
             self._sentence_start = end
-            if _in_code(self._text, start):
+            if self._sentence_fences.inside(self._text, start):
                 continue
             sentence = normalize(self._text[start:end])
             if len(sentence.split()) < MIN_WORDS:
@@ -121,6 +151,7 @@ class LoopGuard:
                 self.reason = "repetition"
                 return start + (len(self._text[start:end]) - len(self._text[start:end].lstrip()))
             self._sentences.add(sentence)
+            self._longest = max(self._longest, len(sentence))
             self._sentence_count += 1
             if self._max_sentences and self._sentence_count >= self._max_sentences:
                 self.reason = "budget"
@@ -131,7 +162,7 @@ class LoopGuard:
         """Where held-back text begins: a partial word, a run of words seen before, a sentence that so far
         matches an earlier one, and trailing whitespace all wait for more text."""
         hold = len(self._text.rstrip(_TRAILING))
-        tail = _OPEN_TAIL.search(self._text, 0, hold)
+        tail = _OPEN_TAIL.search(self._text, max(0, hold - _LONGEST_WORD), hold)
         if tail is not None:
             hold = tail.start()
         count = len(self._words)
@@ -139,10 +170,14 @@ class LoopGuard:
             if self._first_seen.get(tuple(self._words[count - size :]), count) < count - size:
                 hold = min(hold, self._starts[count - size])
                 break
-        partial = normalize(_OPEN_MARKER.sub("", self._text[self._sentence_start :]))
-        if any(seen.startswith(partial) for seen in self._sentences):
+        partial = self._text[self._sentence_start :]
+        # (a partial sentence far longer than any known one cannot be one of them: skip the work)
+        if len(partial) <= 2 * self._longest + 64 and self._repeats_so_far(normalize(_OPEN_MARKER.sub("", partial))):
             hold = min(hold, self._sentence_start)
         return len(self._text[:hold].rstrip(_TRAILING))
+
+    def _repeats_so_far(self, partial: str) -> bool:
+        return any(seen.startswith(partial) for seen in self._sentences)
 
     def _release(self, upto: int) -> str:
         upto = max(upto, self._released)

@@ -162,7 +162,9 @@ async def run_turn(
     state = _Answer(grounding, build_prompt(history, grounding.passages, style))
     # small models copy earlier answers of the conversation too: none of their sentences may come again
     earlier = [m.content for m in history if m.message_type is MessageType.assistant]
-    guard = LoopGuard([*grounding.quoted, *earlier], max_sentences=grounding.max_sentences)
+    guard = LoopGuard(
+        [*grounding.quoted, *earlier], max_sentences=grounding.max_sentences, fold_numbers=style.fold_numbers
+    )
     if token := state.show(grounding.opening):
         yield token
     separator = "\n\n" if grounding.opening else ""  # between the opening and the model's first words

@@ -36,7 +36,7 @@ CACHE_REUSE_TOKENS = 64
 
 #: a 135M model: short answers that open with the quoted evidence, and short sources to read (three sources
 #: of 400 characters read in about a second on one core)
-STYLE = AnswerStyle(max_sentences=3, evidence_first=True, passage_chars=400)
+STYLE = AnswerStyle(max_sentences=3, evidence_first=True, passage_chars=400, fold_numbers=True)
 
 
 def default_threads() -> int:

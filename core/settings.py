@@ -223,7 +223,40 @@ class Settings:
             minimum=0,
         ),
     ] = 1
-    llm_max_tokens: Annotated[int, Env("LLM_MAX_TOKENS", "longest answer, in model tokens", minimum=1)] = 512
+    llm_max_tokens: Annotated[
+        int, Env("LLM_MAX_TOKENS", "longest answer of a hosted provider, in model tokens", minimum=1)
+    ] = 512
+    llm_history_tokens: Annotated[
+        int,
+        Env(
+            "LLM_HISTORY_TOKENS",
+            "how much of the conversation a prompt carries before the question, in estimated tokens (4 characters"
+            " each); older messages are left out (see [rag.md](rag.md#prompts-citations-and-answers))",
+            minimum=0,
+        ),
+    ] = 1500
+    local_llm_max_tokens: Annotated[
+        int, Env("LOCAL_LLM_MAX_TOKENS", "longest answer of the offline model, in model tokens", minimum=1)
+    ] = 160
+    local_llm_max_sentences: Annotated[
+        int,
+        Env(
+            "LOCAL_LLM_MAX_SENTENCES",
+            "the offline model stops after this many sentences (after the quoted evidence); `0`: only"
+            " `LOCAL_LLM_MAX_TOKENS` ends it",
+            minimum=0,
+        ),
+    ] = 3
+    local_llm_threads: Annotated[
+        int,
+        Env(
+            "LOCAL_LLM_THREADS",
+            "llama.cpp threads; with a thread on every core, generation slows down many times as soon as anything"
+            " else runs",
+            minimum=0,
+            shown_default="`0`: half the cores",
+        ),
+    ] = 0
     local_llm_model_path: Annotated[
         Path | None,
         Env(

@@ -41,8 +41,15 @@ async def test_upload_ingests_in_the_background_and_answers_cite_it(
     sources = response["rag_context"]["sources"]
     assert sources[0]["document_id"] == document["id"] and sources[0]["document_name"] == "warranty.md"
     assert response["rag_context"]["found"] is True
-    system = groq.requests[-1]["messages"][0]
-    assert system["role"] == "system" and "two-year warranty" in system["content"]  # the model saw the source
+    # a stable prefix (system prompt, then the conversation) and this turn's numbered sources with the question last
+    messages = groq.requests[-1]["messages"]
+    assert messages[0]["role"] == "system" and "[1]" in messages[0]["content"]  # asked to cite like [1]
+    question = messages[-1]
+    assert question["role"] == "user" and "[1] Every Orbis laptop has a two-year warranty" in question["content"]
+    assert question["content"].rstrip().endswith("like [1].")
+    assert question["content"].index("two-year warranty") < question["content"].index("How long is the laptop")
+    assert [s["n"] for s in sources] == list(range(1, len(sources) + 1))
+    assert response["rag_context"]["citations"] == []  # the scripted answer cites nothing
 
     context = await chat_api.call("GET", f"/api/v1/chat/messages/{answer_id}/rag-context", token=alice.token)
     assert context.status == 200
@@ -59,6 +66,11 @@ async def test_upload_ingests_in_the_background_and_answers_cite_it(
         token=alice.token,
     )
     assert follow.body["query"] == "How long is the laptop warranty? and what about coffee?"
+    follow_up = groq.requests[-1]["messages"]
+    assert follow_up[0] == messages[0]  # the same system prompt: the provider's prompt cache keeps working
+    assert [m["role"] for m in follow_up] == ["system", "user", "assistant", "user"]
+    assert follow_up[1]["content"] == "How long is the laptop warranty?"  # the history holds questions bare
+    assert follow_up[2]["content"] == "It is covered for two years."
 
     mallory = await chat_api.register()
     assert (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=mallory.token)).status == 404
@@ -75,7 +87,28 @@ async def test_upload_ingests_in_the_background_and_answers_cite_it(
         token=alice.token,
     )
     assert reply.status == 200 and reply.body["rag_context"]["retrieved_documents"] == []
-    assert "no sources" in groq.requests[-1]["messages"][0]["content"]
+    assert "No document matched" in groq.requests[-1]["messages"][-1]["content"]
+
+
+async def test_markers_point_at_numbered_sources_and_stray_ones_are_dropped(
+    chat_api: Api, groq: GroqFake, connect: Connect
+) -> None:
+    alice = await chat_api.register()
+    document = (await chat_api.upload(alice, "warranty.md", WARRANTY.encode())).body
+    assert (await chat_api.document_ready(alice, document["id"]))["status"] == "ready"
+    session = await chat_api.new_session(alice)
+    recorder: Recorder = await connect(session["id"], alice.token)
+    groq.script.tokens = ["Two ", "years [1]", ", never ", "coffee [2][7", "]. Ask [9] the", " centre [1, 8]."]
+    await recorder.call("user_message", {"content": "How long is the laptop warranty, and is coffee covered?"})
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
+    response = await recorder.response_for(answer_id)
+    assert response["content"] == "Two years [1], never coffee [2]. Ask the centre [1]."
+    context = response["rag_context"]
+    assert [s["n"] for s in context["sources"]] == [1, 2] and context["citations"] == [1, 2]
+    assert {s["document_id"] for s in context["sources"]} == {document["id"]}
+    listed = await chat_api.call("GET", f"/api/v1/chat/sessions/{session['id']}/messages", token=alice.token)
+    stored = next(m for m in listed.body["items"] if m["id"] == answer_id)
+    assert (stored["content"], stored["rag_context"]) == (response["content"], context)
 
 
 async def test_rag_query_over_rest_as_json_and_as_sse(chat_api: Api, groq: GroqFake) -> None:
@@ -92,6 +125,8 @@ async def test_rag_query_over_rest_as_json_and_as_sse(chat_api: Api, groq: GroqF
     )
     assert reply.status == 200
     assert reply.body["message"]["content"] == "At 21:40." and reply.body["message"]["status"] == "complete"
+    timings = reply.body["timings"]
+    assert 0 <= timings["retrieval"] <= timings["first_token"] <= timings["total"]
     top = reply.body["rag_context"]["retrieved_documents"][0]
     assert (top["document_id"], top["page"]) == (document["id"], 2)
     assert len(reply.body["rag_context"]["retrieved_documents"]) <= 2

@@ -65,6 +65,8 @@ def test_environment_and_dotenv(tmp_path: Path) -> None:
         ("ATTACHMENT_MAX_BYTES", str(64 * 1024 * 1024)),  # more than a socket message may hold
         ("ATTACHMENT_THUMBNAIL_EDGE", "4"),
         ("OCR_TIMEOUT_SECONDS", "0"),
+        ("LOCAL_LLM_MAX_TOKENS", "0"),
+        ("LLM_HISTORY_TOKENS", "-1"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path: Path, name: str, value: str) -> None:
@@ -115,3 +117,23 @@ def test_attachment_settings(tmp_path: Path) -> None:
     assert settings.groq_vision_model == "llama-vision"
     defaults = Settings.from_env(env={"PARLEY_DATA_DIR": str(tmp_path)}, dotenv=None)
     assert (defaults.attachment_max_bytes, defaults.groq_vision_model) == (10 * 1024 * 1024, None)
+
+
+def test_answer_budgets(tmp_path: Path) -> None:
+    defaults = Settings.from_env(env={"PARLEY_DATA_DIR": str(tmp_path)}, dotenv=None)
+    assert (defaults.llm_history_tokens, defaults.local_llm_max_tokens, defaults.local_llm_max_sentences) == (
+        1500,
+        160,
+        3,
+    )
+    assert defaults.local_llm_threads == 0  # half the cores
+    env = {
+        "PARLEY_DATA_DIR": str(tmp_path),
+        "LLM_HISTORY_TOKENS": "400",
+        "LOCAL_LLM_MAX_TOKENS": "64",
+        "LOCAL_LLM_MAX_SENTENCES": "0",
+        "LOCAL_LLM_THREADS": "2",
+    }
+    chosen = Settings.from_env(env=env, dotenv=None)
+    assert (chosen.llm_history_tokens, chosen.local_llm_max_tokens, chosen.local_llm_max_sentences) == (400, 64, 0)
+    assert chosen.local_llm_threads == 2

@@ -54,6 +54,8 @@ class AnswerHandle:
     def __init__(self, answer_id: uuid.UUID, user_message_id: uuid.UUID, *, follow: bool) -> None:
         self.answer_id, self.user_message_id = answer_id, user_message_id
         self.follow = follow  # whether the starter reads the events; if not, none are kept
+        #: server-side seconds of the finished turn (retrieval, first_token, model_first_token, total, …)
+        self.timings: dict[str, float] = {}
         self._queue: asyncio.Queue[ServerEvent | None] = asyncio.Queue()
 
     def put(self, event: ServerEvent | None) -> None:
@@ -160,6 +162,7 @@ class Answers:
                     await self._emit(session_id, start, handle)
                 elif isinstance(event, AnswerFinished):
                     self._observe(event)
+                    handle.timings = dict(event.timings)
                     await self._deltas.finish(answer_id)
                     # free the session before announcing the end, so a reply to the response is not `busy`
                     await self._gate.release(session_id, answer_id)

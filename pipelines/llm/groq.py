@@ -8,7 +8,7 @@ import groq
 import httpx
 from groq.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 
-from pipelines.chat.model import Completed, GenerationFailed, PromptMessage, TextDelta
+from pipelines.chat.model import AnswerStyle, Completed, GenerationFailed, PromptMessage, TextDelta
 
 
 def _wire(message: PromptMessage, vision: bool) -> ChatCompletionMessageParam:
@@ -41,7 +41,9 @@ class GroqModel:
         max_tokens: int = 1024,
         timeout: float = 60.0,
         vision_model: str | None = None,
+        style: AnswerStyle | None = None,
     ) -> None:
+        self.style = style or AnswerStyle()
         self._client = groq.AsyncGroq(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
         self._model = model
         self._vision_model = vision_model
@@ -63,7 +65,7 @@ class GroqModel:
         try:
             async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
-                    yield TextDelta(chunk.choices[0].delta.content)
+                    yield TextDelta(chunk.choices[0].delta.content, self.name)
                 usage = chunk.x_groq.usage if chunk.x_groq is not None else None
                 if usage is not None:
                     prompt_tokens, completion_tokens = usage.prompt_tokens, usage.completion_tokens

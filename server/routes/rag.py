@@ -28,6 +28,11 @@ class RagQueryIn(Body):
 class RagQueryOut(BaseModel):
     message: MessageOut
     rag_context: RagContextOut | None
+    timings: dict[str, float] = Field(
+        default_factory=dict,
+        description="server-side seconds from the start of the turn: retrieval, first_token (the first text sent), "
+        "model_first_token, total; cached_prompt_tokens when the provider reported its prompt cache",
+    )
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -63,7 +68,11 @@ async def rag_query(request: web.Request) -> web.StreamResponse:
         raise ApiError(503, "unavailable", "the answer was lost; see the session's history")
     async with db_session(request) as db:
         context = await rag_contexts.find_for_message(db, final.message_id)
-    out = RagQueryOut(message=final.message, rag_context=RagContextOut.model_validate(context) if context else None)
+    out = RagQueryOut(
+        message=final.message,
+        rag_context=RagContextOut.model_validate(context) if context else None,
+        timings=accepted.answer.timings,
+    )
     if response is not None:
         await response.write(_sse("final", out.model_dump(mode="json")))
         await response.write_eof()

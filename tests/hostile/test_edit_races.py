@@ -46,7 +46,9 @@ async def _post(api: Api, alice: Account, session_id: str, content: str) -> dict
 def _seen(observer: Recorder, message_id: str) -> list[tuple[str, dict[str, Any]]]:
     """What the observer received about one message, in order."""
     names = ("message_updated", "message_deleted")
-    return [(name, data["message"]) for name, data in observer.log if name in names and data["message"]["id"] == message_id]
+    return [
+        (name, data["message"]) for name, data in observer.log if name in names and data["message"]["id"] == message_id
+    ]
 
 
 async def _settled(observer: Recorder) -> None:

@@ -93,8 +93,8 @@ class ChatNamespace(socketio.AsyncNamespace):
             raise socketio.exceptions.ConnectionRefusedError(
                 "not_found", {"code": "not_found", "message": "connect to /chat/<session_id>"}
             )
-        if namespace != namespace_of(session_id):  # a namespace is a room: one spelling per session
-            canonical = namespace_of(session_id)
+        canonical = namespace_of(session_id)
+        if namespace != canonical:  # a namespace is a room: one spelling per session
             message = f"connect to {canonical}: a session has one namespace, its id in lower case with hyphens"
             raise socketio.exceptions.ConnectionRefusedError(
                 message, {"code": "non_canonical_namespace", "message": message, "namespace": canonical}

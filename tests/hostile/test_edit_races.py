@@ -57,10 +57,16 @@ async def _settled(observer: Recorder) -> None:
 
 
 async def _stored(api: Api, alice: Account, session_id: str, message_id: str) -> dict[str, Any]:
-    every = await api.call(
-        "GET", f"/api/v1/chat/sessions/{session_id}/messages", token=alice.token, params={"include_deleted": "true"}
-    )
-    return next(m for m in every.body["items"] if m["id"] == message_id)
+    """The message as REST reads it (deleted ones included)."""
+    path, offset = f"/api/v1/chat/sessions/{session_id}/messages", 0
+    while True:
+        params = {"include_deleted": "true", "limit": "200", "offset": str(offset)}
+        page = (await api.call("GET", path, token=alice.token, params=params)).body
+        found = [m for m in page["items"] if m["id"] == message_id]
+        if found or not page["items"]:
+            assert found, message_id
+            return dict(found[0])
+        offset += len(page["items"])
 
 
 def _check_round(

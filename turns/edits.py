@@ -4,6 +4,7 @@ A change is committed first, then announced. An edit is announced under the row'
 the message as stored at that moment, so a delete waits for the announcement and no `message_updated` can
 follow a `message_deleted`: once a message is deleted, edits are refused `message_deleted` and the lock is
 not granted. Two edits are announced in the order they took the lock, each with the latest text.
+Across nodes, Redis carries each node's events in order; see docs/protocol.md for the one caveat.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ def unlimited(settings: Settings) -> Settings:
         connects_per_minute_ip=0,
         messages_per_minute=0,
         messages_per_minute_ip=0,
+        socket_events_per_minute=0,
+        socket_events_per_minute_ip=0,
         login_failures_per_ip=0,
     )
 

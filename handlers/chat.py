@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -28,21 +27,23 @@ from store import sessions, users
 from store.cache import SESSION_TTL, session_key
 from store.errors import NotFound, StoreError, database_unavailable
 from store.schemas import SessionOut
+from turns.broadcast import namespace_of
 from turns.wire import ErrorEvent
 
 log = logging.getLogger(__name__)
-NAMESPACE = re.compile(r"^/chat/([0-9a-fA-F-]{36})$")
+CHAT_PREFIX = "/chat/"
 #: what an event costs of the socket event allowances: the ones that read or compute much cost more
 EVENT_COST = {"sync": 5, "tts_request": 10, "edit_message": 2, "delete_message": 2}
 
 
 def session_id_of(namespace: str) -> uuid.UUID | None:
-    """The session a `/chat/<uuid>` namespace names, or None for any other namespace."""
-    match = NAMESPACE.match(namespace)
-    if match is None:
+    """The session a `/chat/<session_id>` namespace names, in any spelling `uuid.UUID` reads; None for any
+    other namespace. Only `namespace_of(session_id)` is served: see `on_connect`."""
+    prefix, _, rest = namespace.partition(CHAT_PREFIX)
+    if prefix or not rest:
         return None
     try:
-        return uuid.UUID(match.group(1))
+        return uuid.UUID(rest)
     except ValueError:
         return None
 
@@ -91,6 +92,12 @@ class ChatNamespace(socketio.AsyncNamespace):
         if session_id is None:
             raise socketio.exceptions.ConnectionRefusedError(
                 "not_found", {"code": "not_found", "message": "connect to /chat/<session_id>"}
+            )
+        canonical = namespace_of(session_id)
+        if namespace != canonical:  # a namespace is a room: one spelling per session
+            message = f"connect to {canonical}: a session has one namespace, its id in lower case with hyphens"
+            raise socketio.exceptions.ConnectionRefusedError(
+                message, {"code": "non_canonical_namespace", "message": message, "namespace": canonical}
             )
         ip = client_address(environ, self.ctx.trust_forwarded_for)
         await self._limit_connect(self.ctx.limits.connect_ip, ip)

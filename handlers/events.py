@@ -5,22 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from core import logs
 from core.errors import Refused
 from handlers.context import ChatContext, Connection
 from handlers.errors import parse
-from store import audit, messages
-from store.errors import NotFound
+from store import messages
 from store.models import MessageStatus
 from store.schemas import MessageOut
+from turns import edits
 from turns.intake import Author, NewMessage
 from turns.wire import (
     DeleteIn,
     EditIn,
-    MessageDeleted,
-    MessageUpdated,
     StopIn,
     SyncIn,
     TypingIn,
@@ -84,45 +79,23 @@ class ChatEvents:
         limit = self.ctx.intake.max_message_chars
         if len(body.content) > limit:
             raise Refused("message_too_long", f"a message holds at most {limit} characters")
-        user_id, session_id = await self.conn.who(namespace, sid)
-        async with self.ctx.sessionmaker() as db:
-            message, session = await messages.get_owned_message(db, body.message_id, user_id)
-            if session.id != session_id:
-                raise NotFound("no such message")
-            await self._audit(db, namespace, sid, "message_edit", message.id)
-            message = await messages.edit_message(db, message, session, user_id=user_id, content=body.content)
-            await db.commit()
-        out = MessageOut.model_validate(message)
-        await self.ctx.broadcaster.emit(session_id, MessageUpdated(message=out), skip_sid=sid)
-        return {"ok": True, "message": out.model_dump(mode="json")}
+        author, session_id = await self._author(namespace, sid)
+        edited = await edits.edit_message(
+            self.ctx.sessionmaker, self.ctx.broadcaster, author, body.message_id, body.content, session_id=session_id
+        )
+        return {"ok": True, "message": edited.model_dump(mode="json")}
 
     async def delete_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: DeleteIn = parse(DeleteIn, data)
-        user_id, session_id = await self.conn.who(namespace, sid)
-        async with self.ctx.sessionmaker() as db:
-            message, session = await messages.get_owned_message(db, body.message_id, user_id)
-            if session.id != session_id:
-                raise NotFound("no such message")
-            await self._audit(db, namespace, sid, "message_delete", message.id)
-            message = await messages.delete_message(db, message, session)
-            await db.commit()
-        out = MessageOut.model_validate(message)
-        await self.ctx.broadcaster.emit(session_id, MessageDeleted(message=out), skip_sid=sid)
-        return {"ok": True, "message": out.model_dump(mode="json")}
-
-    async def _audit(self, db: AsyncSession, namespace: str, sid: str, action: str, message_id: uuid.UUID) -> None:
-        """An audit event that commits with the change it records."""
-        user_id, _ = await self.conn.who(namespace, sid)
-        audit.record(
-            db,
-            action,
-            user_id=user_id,
-            target_type="message",
-            target_id=message_id,
-            ip=await self.conn.address(namespace, sid),
-            request_id=logs.REQUEST_ID.get(),
-            details={"via": "socket"},
+        author, session_id = await self._author(namespace, sid)
+        deleted = await edits.delete_message(
+            self.ctx.sessionmaker, self.ctx.broadcaster, author, body.message_id, session_id=session_id
         )
+        return {"ok": True, "message": deleted.model_dump(mode="json")}
+
+    async def _author(self, namespace: str, sid: str) -> tuple[Author, uuid.UUID]:
+        user_id, session_id = await self.conn.who(namespace, sid)
+        return Author(user_id, await self.conn.address(namespace, sid), sid), session_id
 
     async def sync(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         """A page of messages after a cursor (`next_after_message_id` while `has_more`), and/or an answer's deltas."""

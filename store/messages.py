@@ -7,12 +7,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from store.cache import mark_stale, messages_key, session_key
+from store.cache import mark_stale, messages_key, session_key, stale_keys
 from store.errors import Conflict, Forbidden, NotFound
 from store.models import ChatSession, ContentType, Message, MessageType
 from store.types import utcnow
@@ -170,24 +170,50 @@ async def messages_after(
 async def edit_message(
     db: AsyncSession, message: Message, session: ChatSession, *, user_id: uuid.UUID, content: str
 ) -> Message:
-    """Change the text of the caller's own, live user message and stamp `edited_at`."""
+    """Change the text of the caller's own, live user message and stamp `edited_at`.
+
+    One conditional UPDATE (`… WHERE id = :id AND is_deleted = false RETURNING …`) decides a race with a
+    delete: the edit lands before the delete, or it is refused `message_deleted`; never a deleted row edited.
+    """
     if session.is_archived:
         raise Conflict("the session is archived and read-only", code="session_archived")
     if message.message_type is not MessageType.user or message.user_id != user_id:
         raise Forbidden("only your own messages can be edited", code="not_editable")
-    if message.is_deleted:
+    edited = await _update_live(db, message.id, content=content, edited_at=utcnow())
+    if edited is None:
         raise Conflict("the message was deleted", code="message_deleted")
-    message.content = content
-    message.edited_at = utcnow()
-    await db.flush()
-    return message
+    return edited
 
 
-async def delete_message(db: AsyncSession, message: Message, session: ChatSession) -> Message:
-    """Soft-delete a message of the caller's session; deleting twice is harmless."""
+async def delete_message(db: AsyncSession, message: Message, session: ChatSession) -> Message | None:
+    """Soft-delete a message of the caller's session in one conditional UPDATE: the deleted row, or None
+    when it was deleted already (deleting twice is harmless, and only one of two racing deletes wins)."""
     if session.is_archived:
         raise Conflict("the session is archived and read-only", code="session_archived")
-    if not message.is_deleted:
-        message.is_deleted = True
-        await db.flush()
+    return await _update_live(db, message.id, is_deleted=True)
+
+
+async def lock_live(db: AsyncSession, message_id: uuid.UUID) -> Message | None:
+    """The message as stored now if it is not deleted, locked until the unit of work ends; None once deleted.
+
+    What the caller announces while holding it cannot be overtaken by a change to the message: a delete
+    waits for the lock, and after a delete nothing is returned. A no-op write rather than `FOR UPDATE`,
+    which SQLite lacks: it takes the row lock on PostgreSQL and the write lock on SQLite.
+    """
+    return await _update_live(db, message_id, is_deleted=False)
+
+
+async def _update_live(db: AsyncSession, message_id: uuid.UUID, **values: object) -> Message | None:
+    """`values` written to the message if it is not deleted, atomically; the row as written, or None."""
+    message = await db.scalar(
+        update(Message)
+        .where(Message.id == message_id, Message.is_deleted.is_(False))
+        .values(**values)
+        .returning(Message)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    if message is not None:
+        mark_stale(db, *stale_keys(message))
+        if "attachment" in inspect(message).unloaded:  # RETURNING brings the row, not its joined attachment
+            await db.refresh(message, ["attachment"])
     return message

@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
-from server.deps import audit, authenticate, client_ip, db_session, owned_session
+from server.deps import authenticate, client_ip, db_session, owned_session
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
 from server.schemas import MessageCreate, MessageEdit, MessageListQuery
@@ -16,8 +16,8 @@ from server.validation import parse_body, parse_query, path_uuid
 from store import messages
 from store.cache import MESSAGES_TTL, RECENT_MESSAGES, messages_key
 from store.schemas import MessageOut, Page, RecentMessages
+from turns import edits
 from turns.intake import Author, NewMessage
-from turns.wire import MessageDeleted, MessageUpdated
 
 SESSION_MESSAGES = "/api/v1/chat/sessions/{session_id}/messages"
 MESSAGE = "/api/v1/chat/messages/{message_id}"
@@ -81,30 +81,21 @@ async def edit_message(request: web.Request) -> web.Response:
     """Change the text of one of my own messages."""
     async with db_session(request) as db:
         user = await authenticate(request, db)
-        message_id = path_uuid(request, "message_id")
-        body = await parse_body(request, MessageEdit)
-        _check_length(request, body.content)
-        message, session = await messages.get_owned_message(db, message_id, user.id)
-        audit(request, db, "message_edit", user_id=user.id, target_type="message", target_id=message.id)
-        message = await messages.edit_message(db, message, session, user_id=user.id, content=body.content)
-        await db.commit()
-    out = MessageOut.model_validate(message)
-    await request.app[keys.BROADCASTER].emit(message.session_id, MessageUpdated(message=out))
-    return json_response(out)
+    message_id = path_uuid(request, "message_id")
+    body = await parse_body(request, MessageEdit)
+    _check_length(request, body.content)
+    app, author = request.app, Author(user.id, client_ip(request))
+    edited = await edits.edit_message(app[keys.SESSIONMAKER], app[keys.BROADCASTER], author, message_id, body.content)
+    return json_response(edited)
 
 
 async def delete_message(request: web.Request) -> web.Response:
     """Soft-delete a message of one of my sessions."""
     async with db_session(request) as db:
         user = await authenticate(request, db)
-        message_id = path_uuid(request, "message_id")
-        message, session = await messages.get_owned_message(db, message_id, user.id)
-        audit(request, db, "message_delete", user_id=user.id, target_type="message", target_id=message.id)
-        message = await messages.delete_message(db, message, session)
-        await db.commit()
-    out = MessageOut.model_validate(message)
-    await request.app[keys.BROADCASTER].emit(message.session_id, MessageDeleted(message=out))
-    return json_response(out)
+    message_id = path_uuid(request, "message_id")
+    app, author = request.app, Author(user.id, client_ip(request))
+    return json_response(await edits.delete_message(app[keys.SESSIONMAKER], app[keys.BROADCASTER], author, message_id))
 
 
 ENDPOINTS = (

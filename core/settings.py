@@ -34,6 +34,12 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _bounded(value: int, name: str, maximum: int) -> int:
+    if value > maximum:
+        raise SettingsError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -121,6 +127,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_048_576
     max_message_chars: int = 8000
+    message_batch_window_ms: int = 1
+    message_batch_max: int = 200
     db_pool_size: int = 10
     db_echo: bool = False
     log_level: str = "INFO"
@@ -210,6 +218,10 @@ class Settings:
             cors_origins=_list(merged, "CORS_ORIGINS", ()),
             max_body_bytes=_int(merged, "MAX_BODY_BYTES", 1_048_576, minimum=1024),
             max_message_chars=_int(merged, "MAX_MESSAGE_CHARS", 8000, minimum=1),
+            message_batch_window_ms=_bounded(
+                _int(merged, "MESSAGE_BATCH_WINDOW_MS", 1), "MESSAGE_BATCH_WINDOW_MS", 100
+            ),
+            message_batch_max=_bounded(_int(merged, "MESSAGE_BATCH_MAX", 200, minimum=1), "MESSAGE_BATCH_MAX", 1000),
             db_pool_size=_int(merged, "DB_POOL_SIZE", 10, minimum=1),
             db_echo=_bool(merged, "DB_ECHO", False),
             log_level=(merged.get("LOG_LEVEL") or "INFO").upper(),

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from store.cache import mark_stale, messages_key, session_key
-from store.errors import Conflict, Forbidden, NotFound
-from store.models import ChatSession, ContentType, Message, MessageType
-from store.types import utcnow
+from store.errors import Conflict, Forbidden, NotFound, StoreError
+from store.models import ChatSession, ContentType, Message, MessageStatus, MessageType
+from store.types import UTCDateTime, utcnow
 
 TITLE_CHARS = 60
 
@@ -116,6 +118,162 @@ async def _bump_session(
     )
     mark_stale(db, session_key(session_id), messages_key(session_id))
     return dict(row._mapping) if (row := result.first()) is not None else {}
+
+
+@dataclass(frozen=True)
+class NewUserMessage:
+    """A user message accepted by the intake, waiting for its batch."""
+
+    id: uuid.UUID
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    content_type: ContentType
+    client_id: str | None
+    audio_url: str | None
+    created_at: datetime
+
+
+async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -> list[Posted | StoreError]:
+    """Store a batch of user messages in the caller's transaction (nothing commits here), in four statements
+    whatever the batch size: lock the sessions, one multi-row insert that skips repeated client_ids, read the
+    first copies of those, one update of every session's counters. Per row: the outcome, or the refusal
+    (`not_found`, `session_archived`) of a row whose session is gone or archived."""
+    session_ids = sorted({row.session_id for row in rows})
+    locked = await db.scalars(
+        select(ChatSession).where(ChatSession.id.in_(session_ids)).order_by(ChatSession.id).with_for_update()
+    )
+    live = {session.id: session for session in locked}
+    outcomes: dict[uuid.UUID, Posted | StoreError] = {}
+    accepted = []
+    for row in rows:
+        session = live.get(row.session_id)
+        if session is None:
+            outcomes[row.id] = NotFound("no such session")
+        elif session.is_archived:
+            outcomes[row.id] = Conflict("the session is archived and read-only", code="session_archived")
+        else:
+            accepted.append(row)
+    if not accepted:
+        return [outcomes[row.id] for row in rows]
+    inserted = await _insert_skipping_repeats(db, accepted)
+    created = [row for row in accepted if row.id in inserted]
+    firsts = await _first_copies(db, [row for row in accepted if row.id not in inserted])
+    bumped = await _bump_sessions(db, created) if created else {}
+    for session_id, values in bumped.items():
+        for name, value in values.items():  # what the UPDATE wrote, from RETURNING
+            set_committed_value(live[session_id], name, value)
+    for row in accepted:
+        session = live[row.session_id]
+        if row.id in inserted:
+            outcomes[row.id] = Posted(_message_of(row), True, session)
+        else:
+            first = firsts.get((row.session_id, row.client_id))
+            outcomes[row.id] = Posted(first, False, session) if first is not None else NotFound("no such message")
+    return [outcomes[row.id] for row in rows]
+
+
+async def _insert_skipping_repeats(db: AsyncSession, rows: Sequence[NewUserMessage]) -> set[uuid.UUID]:
+    """One INSERT … ON CONFLICT (session_id, client_id) DO NOTHING RETURNING id; the ids stored."""
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = [
+        {
+            "id": row.id,
+            "session_id": row.session_id,
+            "user_id": row.user_id,
+            "message_type": MessageType.user,
+            "content_type": row.content_type,
+            "content": row.content,
+            "audio_url": row.audio_url,
+            "status": MessageStatus.complete,
+            "client_id": row.client_id,
+            "created_at": row.created_at,
+            "is_deleted": False,
+        }
+        for row in rows
+    ]
+    statement = (
+        insert(Message)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["session_id", "client_id"])
+        .returning(Message.id)
+    )
+    return set((await db.execute(statement)).scalars())
+
+
+async def _first_copies(
+    db: AsyncSession, repeats: Sequence[NewUserMessage]
+) -> dict[tuple[uuid.UUID, str | None], Message]:
+    """The stored messages the repeated client_ids name (usually none)."""
+    if not repeats:
+        return {}
+    wanted = or_(*(and_(Message.session_id == r.session_id, Message.client_id == r.client_id) for r in repeats))
+    return {(m.session_id, m.client_id): m for m in await db.scalars(select(Message).where(wanted))}
+
+
+async def _bump_sessions(db: AsyncSession, created: Sequence[NewUserMessage]) -> dict[uuid.UUID, dict[str, object]]:
+    """One UPDATE for every session of the batch: count its new messages, stamp the last one's time, title
+    an untitled session from its first message; atomic in SQL (no lost updates between nodes)."""
+    counts: dict[uuid.UUID, int] = {}
+    last: dict[uuid.UUID, datetime] = {}
+    titles: dict[uuid.UUID, str] = {}
+    for row in created:
+        counts[row.session_id] = counts.get(row.session_id, 0) + 1
+        last[row.session_id] = max(row.created_at, last.get(row.session_id, row.created_at))
+        if row.session_id not in titles and row.content.strip():
+            titles[row.session_id] = title_from(row.content)
+    ids = list(counts)
+    title = (
+        case({sid: literal(text) for sid, text in titles.items()}, value=ChatSession.id, else_=literal(None))
+        if titles
+        else literal(None)
+    )
+    result = await db.execute(
+        update(ChatSession)
+        .where(ChatSession.id.in_(ids))
+        .values(
+            message_count=ChatSession.message_count + case(counts, value=ChatSession.id, else_=0),
+            last_message_at=case({sid: literal(at, UTCDateTime) for sid, at in last.items()}, value=ChatSession.id),
+            title=func.coalesce(ChatSession.title, title),
+        )
+        .returning(
+            ChatSession.id,
+            ChatSession.last_message_at,
+            ChatSession.message_count,
+            ChatSession.title,
+            ChatSession.updated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    bumped = {}
+    for returned in result:
+        values = dict(returned._mapping)
+        bumped[values.pop("id")] = values
+    mark_stale(db, *(key for sid in ids for key in (session_key(sid), messages_key(sid))))
+    return bumped
+
+
+def _message_of(row: NewUserMessage) -> Message:
+    """The Message as inserted (no read back: every column is known)."""
+    return Message(
+        id=row.id,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        message_type=MessageType.user,
+        content_type=row.content_type,
+        content=row.content,
+        audio_url=row.audio_url,
+        rag_context=None,
+        processing_time=None,
+        tokens_used=None,
+        status=MessageStatus.complete,
+        reply_to_id=None,
+        client_id=row.client_id,
+        created_at=row.created_at,
+        edited_at=None,
+        is_deleted=False,
+    )
 
 
 async def get_owned_message(db: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Message, ChatSession]:

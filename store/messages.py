@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import String, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -159,10 +160,8 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     inserted = await _insert_skipping_repeats(db, accepted)
     created = [row for row in accepted if row.id in inserted]
     firsts = await _first_copies(db, [row for row in accepted if row.id not in inserted])
-    bumped = await _bump_sessions(db, created) if created else {}
-    for session_id, values in bumped.items():
-        for name, value in values.items():  # what the UPDATE wrote, from RETURNING
-            set_committed_value(live[session_id], name, value)
+    if created:
+        await _bump_sessions(db, live, created)
     for row in accepted:
         session = live[row.session_id]
         if row.id in inserted:
@@ -174,9 +173,12 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
 
 
 async def _insert_skipping_repeats(db: AsyncSession, rows: Sequence[NewUserMessage]) -> set[uuid.UUID]:
-    """One INSERT … ON CONFLICT (session_id, client_id) DO NOTHING RETURNING id; the ids stored."""
+    """INSERT … ON CONFLICT (session_id, client_id) DO NOTHING RETURNING id, as one multi-row statement
+    (SQLAlchemy's "insertmanyvalues": compiled once, expanded per batch); the ids stored."""
     dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = cast(Table, Message.__table__)
+    statement = insert(table).on_conflict_do_nothing(index_elements=["session_id", "client_id"]).returning(table.c.id)
     values = [
         {
             "id": row.id,
@@ -193,13 +195,7 @@ async def _insert_skipping_repeats(db: AsyncSession, rows: Sequence[NewUserMessa
         }
         for row in rows
     ]
-    statement = (
-        insert(Message)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["session_id", "client_id"])
-        .returning(Message.id)
-    )
-    return set((await db.execute(statement)).scalars())
+    return set((await db.execute(statement, values)).scalars())
 
 
 async def _first_copies(
@@ -212,46 +208,41 @@ async def _first_copies(
     return {(m.session_id, m.client_id): m for m in await db.scalars(select(Message).where(wanted))}
 
 
-async def _bump_sessions(db: AsyncSession, created: Sequence[NewUserMessage]) -> dict[uuid.UUID, dict[str, object]]:
-    """One UPDATE for every session of the batch: count its new messages, stamp the last one's time, title
-    an untitled session from its first message; atomic in SQL (no lost updates between nodes)."""
+async def _bump_sessions(
+    db: AsyncSession, live: dict[uuid.UUID, ChatSession], created: Sequence[NewUserMessage]
+) -> None:
+    """One UPDATE statement (executemany) for every session of the batch: count its new messages, stamp the
+    last one's time, title an untitled session from its first message. The rows are locked by this
+    transaction, so the values the ORM objects get here are the values stored."""
     counts: dict[uuid.UUID, int] = {}
     last: dict[uuid.UUID, datetime] = {}
-    titles: dict[uuid.UUID, str] = {}
+    titles: dict[uuid.UUID, str | None] = {}
     for row in created:
         counts[row.session_id] = counts.get(row.session_id, 0) + 1
         last[row.session_id] = max(row.created_at, last.get(row.session_id, row.created_at))
-        if row.session_id not in titles and row.content.strip():
-            titles[row.session_id] = title_from(row.content)
-    ids = list(counts)
-    title = (
-        case({sid: literal(text) for sid, text in titles.items()}, value=ChatSession.id, else_=literal(None))
-        if titles
-        else literal(None)
-    )
-    result = await db.execute(
-        update(ChatSession)
-        .where(ChatSession.id.in_(ids))
+        if titles.get(row.session_id) is None:
+            titles[row.session_id] = title_from(row.content) if row.content.strip() else None
+    table = cast(Table, ChatSession.__table__)
+    now = utcnow()
+    params = [{"sid": sid, "n": n, "at": last[sid], "new_title": titles[sid], "now": now} for sid, n in counts.items()]
+    await db.execute(
+        update(table)
+        .where(table.c.id == bindparam("sid"))
         .values(
-            message_count=ChatSession.message_count + case(counts, value=ChatSession.id, else_=0),
-            last_message_at=case({sid: literal(at, UTCDateTime) for sid, at in last.items()}, value=ChatSession.id),
-            title=func.coalesce(ChatSession.title, title),
-        )
-        .returning(
-            ChatSession.id,
-            ChatSession.last_message_at,
-            ChatSession.message_count,
-            ChatSession.title,
-            ChatSession.updated_at,
-        )
-        .execution_options(synchronize_session=False)
+            message_count=table.c.message_count + bindparam("n"),
+            last_message_at=bindparam("at", type_=UTCDateTime),
+            title=func.coalesce(table.c.title, bindparam("new_title", type_=String)),
+            updated_at=bindparam("now", type_=UTCDateTime),
+        ),
+        params,
     )
-    bumped = {}
-    for returned in result:
-        values = dict(returned._mapping)
-        bumped[values.pop("id")] = values
-    mark_stale(db, *(key for sid in ids for key in (session_key(sid), messages_key(sid))))
-    return bumped
+    for sid, n in counts.items():
+        session = live[sid]
+        set_committed_value(session, "message_count", session.message_count + n)
+        set_committed_value(session, "last_message_at", last[sid])
+        set_committed_value(session, "title", session.title if session.title is not None else titles[sid])
+        set_committed_value(session, "updated_at", now)
+    mark_stale(db, *(key for sid in counts for key in (session_key(sid), messages_key(sid))))
 
 
 def _message_of(row: NewUserMessage) -> Message:

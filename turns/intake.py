@@ -32,6 +32,9 @@ from turns.wire import MessageCreated, SessionUpdated
 from turns.writer import BatchWriter, Claims
 
 log = logging.getLogger(__name__)
+#: a repeated client_id refused by the turn gate looks for its first copy this often, this far apart
+REPEAT_LOOKUPS = 4
+REPEAT_LOOKUP_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -151,11 +154,8 @@ class Intake:
     async def _accept(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Accepted:
         answer_id = uuid.uuid4() if new.answer else None
         if answer_id is not None and not await self._gate.acquire(session_id, answer_id):
-            if new.client_id is not None:  # a retry while its own answer runs: the first copy, not `busy`
-                async with self._sessionmaker() as db:
-                    existing = await messages.find_by_client_id(db, session_id, new.client_id)
-                if existing is not None:
-                    return Accepted(existing, False)
+            if new.client_id is not None and (existing := await self._first_copy(session_id, new.client_id)):
+                return Accepted(existing, False)  # a retry while its own answer runs: the first copy, not `busy`
             raise Refused(
                 "busy", "the assistant is still answering: wait for assistant_response or stop it", status=409
             )
@@ -185,6 +185,18 @@ class Intake:
             request = TurnRequest(session_id, posted.message.id, answer_id, author.user_id, rag_config)
             handle = self._answers.start(request)
         return Accepted(posted.message, True, handle, posted)
+
+    async def _first_copy(self, session_id: uuid.UUID, client_id: str) -> Message | None:
+        """The stored copy of a client_id, waiting a little for one another node may be committing right now
+        (it took the turn gate with it): only a refusal pays for this."""
+        for attempt in range(REPEAT_LOOKUPS):
+            if attempt:
+                await asyncio.sleep(REPEAT_LOOKUP_SECONDS)
+            async with self._sessionmaker() as db:
+                existing = await messages.find_by_client_id(db, session_id, client_id)
+            if existing is not None:
+                return existing
+        return None
 
     async def _undo(self, session_id: uuid.UUID, answer_id: uuid.UUID | None, hits: list[tuple[Any, object]]) -> None:
         """Nothing was stored: free the session and give the allowance back."""

@@ -109,6 +109,8 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.SESSIONMAKER],
         window_seconds=settings.message_batch_window_ms / 1000,
         max_batch=settings.message_batch_max,
+        # SQLite has one writer at a time anyway; PostgreSQL commits a few batches at once, within the pool
+        concurrency=1 if settings.database_url.startswith("sqlite") else max(1, min(4, settings.db_pool_size // 2)),
     )
     outbox = Outbox(broadcaster)
     intake = Intake(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import String, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import String, Table, Uuid, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -141,9 +141,11 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     first copies of those, one update of every session's counters. Per row: the outcome, or the refusal
     (`not_found`, `session_archived`) of a row whose session is gone or archived."""
     session_ids = sorted({row.session_id for row in rows})
-    locked = await db.scalars(
-        select(ChatSession).where(ChatSession.id.in_(session_ids)).order_by(ChatSession.id).with_for_update()
-    )
+    if db.get_bind().dialect.name == "postgresql":  # one statement text whatever the count: prepared once
+        among = ChatSession.id == func.any(bindparam("ids", session_ids, type_=postgresql.ARRAY(Uuid)))
+    else:
+        among = ChatSession.id.in_(session_ids)
+    locked = await db.scalars(select(ChatSession).where(among).order_by(ChatSession.id).with_for_update())
     live = {session.id: session for session in locked}
     outcomes: dict[uuid.UUID, Posted | StoreError] = {}
     accepted = []

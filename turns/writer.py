@@ -30,24 +30,34 @@ class _Waiting:
 
 
 class BatchWriter:
-    """One flusher task per node: waits up to `window` seconds after the first queued message (less when
-    `max_batch` are queued, none when the previous batch kept it busy), then commits everything queued.
+    """Commits queued messages in batches: a batch waits up to `window` seconds after its first message (less
+    when `max_batch` are queued), then is written while the next one fills. Up to `concurrency` batches are in
+    flight at once, never two holding messages of the same session: a session's messages commit, and are
+    acknowledged, in the order they were queued.
 
-    On SQLite this is also the one writer of user messages: batches never contend for the database lock.
+    On SQLite, `concurrency` is 1: the one writer of user messages, batches never contend for the file lock.
     """
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], *, window_seconds: float, max_batch: int
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        window_seconds: float,
+        max_batch: int,
+        concurrency: int = 1,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._window = window_seconds
         self._max_batch = max_batch
+        self._concurrency = concurrency
         self._queue: list[_Waiting] = []
         self._first_at = 0.0
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._tasks = TaskSet()
         self._flusher: asyncio.Task[None] | None = None
+        self._in_flight = 0
+        self._writing: set[uuid.UUID] = set()  # sessions with a batch in flight
         self._last_stamp = utcnow()
 
     def stamp(self) -> datetime:
@@ -73,18 +83,40 @@ class BatchWriter:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._queue:
-                continue
-            delay = self._first_at + self._window - time.monotonic()
-            if delay > 0 and len(self._queue) < self._max_batch:
-                self._full.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), delay)
-            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            if self._queue:
-                self._first_at = time.monotonic()
-                self._wake.set()
+            while self._queue and self._in_flight < self._concurrency:
+                delay = self._first_at + self._window - time.monotonic()
+                if delay > 0 and len(self._queue) < self._max_batch:
+                    self._full.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._full.wait(), delay)
+                batch = self._take()
+                if not batch:
+                    break  # every queued session has a batch in flight: its end wakes us
+                self._in_flight += 1
+                self._tasks.spawn(self._write_batch(batch), name="message-batch")
+
+    def _take(self) -> list[_Waiting]:
+        """Up to `max_batch` queued messages, oldest first, of sessions without a batch in flight."""
+        batch: list[_Waiting] = []
+        rest: list[_Waiting] = []
+        for waiting in self._queue:
+            if len(batch) < self._max_batch and waiting.row.session_id not in self._writing:
+                batch.append(waiting)
+            else:
+                rest.append(waiting)
+        self._queue = rest
+        self._writing.update(w.row.session_id for w in batch)
+        if rest:
+            self._first_at = time.monotonic()
+        return batch
+
+    async def _write_batch(self, batch: list[_Waiting]) -> None:
+        try:
             await self._flush(batch)
+        finally:
+            self._in_flight -= 1
+            self._writing.difference_update(w.row.session_id for w in batch)
+            self._wake.set()
 
     async def _flush(self, batch: list[_Waiting]) -> None:
         """Commit the batch and answer each waiting caller in queue order; a batch that fails is retried row by
@@ -117,7 +149,12 @@ class BatchWriter:
                 waiting.done.set_result(outcome)
 
     async def close(self) -> None:
-        """Answer what is queued (the flusher gets no more work), then stop."""
+        """Take no more batches, let those in flight finish, write what is still queued, then stop."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        while self._in_flight:  # noqa: ASYNC110 (a bounded shutdown step: realtime_ctx times it out)
+            await asyncio.sleep(0.01)
         if self._queue:
             batch, self._queue = self._queue, []
             await self._flush(batch)

@@ -11,7 +11,6 @@ from typing import cast
 
 from sqlalchemy import String, Table, Uuid, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -40,7 +39,7 @@ def title_from(content: str) -> str:
 
 async def find_by_client_id(db: AsyncSession, session_id: uuid.UUID, client_id: str) -> Message | None:
     """The message a client already sent under `client_id` in this session, if any."""
-    return await _by_client_id(db, session_id, client_id)
+    return await db.scalar(select(Message).where(Message.session_id == session_id, Message.client_id == client_id))
 
 
 async def get_in_session(db: AsyncSession, message_id: uuid.UUID, session_id: uuid.UUID) -> Message:
@@ -49,76 +48,6 @@ async def get_in_session(db: AsyncSession, message_id: uuid.UUID, session_id: uu
     if message is None or message.session_id != session_id:
         raise NotFound("no such message")
     return message
-
-
-async def _by_client_id(db: AsyncSession, session_id: uuid.UUID, client_id: str) -> Message | None:
-    return await db.scalar(select(Message).where(Message.session_id == session_id, Message.client_id == client_id))
-
-
-async def post_user_message(
-    db: AsyncSession,
-    session: ChatSession,
-    *,
-    user_id: uuid.UUID,
-    content: str,
-    content_type: ContentType = ContentType.text,
-    client_id: str | None = None,
-    audio_url: str | None = None,
-    message_id: uuid.UUID | None = None,
-) -> Posted:
-    """Store a user message exactly once per `client_id`, titling the session and bumping its activity."""
-    if session.is_archived:
-        raise Conflict("the session is archived and read-only", code="session_archived")
-    session_id = session.id
-    if client_id is not None and (existing := await _by_client_id(db, session_id, client_id)) is not None:
-        return Posted(existing, False, session)
-    now = utcnow()
-    message = Message(
-        id=message_id or uuid.uuid4(),
-        session_id=session_id,
-        user_id=user_id,
-        message_type=MessageType.user,
-        content_type=content_type,
-        content=content,
-        client_id=client_id,
-        audio_url=audio_url,
-        created_at=now,
-    )
-    try:
-        db.add(message)
-        await db.flush()  # the unique (session_id, client_id) index speaks here
-        bumped = await _bump_session(db, session_id, now, title_source=content)
-        await db.commit()
-    except IntegrityError:
-        # the same client_id won a race on another task or node: return the first copy
-        await db.rollback()  # expires every loaded object: only use the ids captured above
-        if client_id is None or (existing := await _by_client_id(db, session_id, client_id)) is None:
-            raise
-        await db.refresh(session)
-        return Posted(existing, False, session)
-    for name, value in bumped.items():  # what the UPDATE wrote, from RETURNING: no SELECT after the commit
-        set_committed_value(session, name, value)
-    return Posted(message, True, session)
-
-
-async def _bump_session(
-    db: AsyncSession, session_id: uuid.UUID, now: datetime, *, title_source: str | None = None
-) -> dict[str, object]:
-    """Count the message and stamp the activity atomically in SQL (no lost updates between tasks or nodes)."""
-    title = title_from(title_source) if title_source and title_source.strip() else None
-    result = await db.execute(
-        update(ChatSession)
-        .where(ChatSession.id == session_id)
-        .values(
-            last_message_at=now,
-            message_count=ChatSession.message_count + 1,
-            title=func.coalesce(ChatSession.title, title),
-        )
-        .returning(ChatSession.last_message_at, ChatSession.message_count, ChatSession.title, ChatSession.updated_at)
-        .execution_options(synchronize_session=False)
-    )
-    mark_stale(db, session_key(session_id), messages_key(session_id))
-    return dict(row._mapping) if (row := result.first()) is not None else {}
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         max_batch=settings.message_batch_max,
         # SQLite has one writer at a time anyway; PostgreSQL commits a few batches at once, within the pool
         concurrency=1 if settings.database_url.startswith("sqlite") else max(1, min(4, settings.db_pool_size // 2)),
+        observe=app[keys.METRICS].message_batch.observe,
     )
     outbox = Outbox(broadcaster)
     intake = Intake(

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -45,11 +46,13 @@ class BatchWriter:
         window_seconds: float,
         max_batch: int,
         concurrency: int = 1,
+        observe: Callable[[int], None] | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._window = window_seconds
         self._max_batch = max_batch
         self._concurrency = concurrency
+        self._observe = observe
         self._queue: list[_Waiting] = []
         self._first_at = 0.0
         self._wake = asyncio.Event()
@@ -140,6 +143,8 @@ class BatchWriter:
                 if not waiting.done.done():
                     waiting.done.set_exception(exc)
             return
+        if self._observe is not None:
+            self._observe(len(batch))
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if waiting.done.done():
                 continue

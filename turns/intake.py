@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import Refused
 from core.metrics import Metrics
-from core.ratelimit import Limits, RateLimiter
+from core.ratelimit import Limits, RateLimited, RateLimiter
 from pipelines.chat.turn import TurnRequest
 from pipelines.speech.service import Speech
 from store import messages, sessions
@@ -162,9 +162,12 @@ class Intake:
         hits = [(self._limits.message_user, author.user_id), (self._limits.message_ip, author.address)]
         try:
             await self._limiter.hit_all(hits)
-        except BaseException:
+        except BaseException as exc:
             if answer_id is not None:
                 await self._gate.release(session_id, answer_id)
+            retry = isinstance(exc, RateLimited) and new.client_id is not None
+            if retry and (existing := await self._first_copy(session_id, str(new.client_id), attempts=1)):
+                return Accepted(existing, False)  # a retry is never charged
             raise
         try:
             posted = await self._store(session_id, author, new)
@@ -186,10 +189,12 @@ class Intake:
             handle = self._answers.start(request)
         return Accepted(posted.message, True, handle, posted)
 
-    async def _first_copy(self, session_id: uuid.UUID, client_id: str) -> Message | None:
+    async def _first_copy(
+        self, session_id: uuid.UUID, client_id: str, attempts: int = REPEAT_LOOKUPS
+    ) -> Message | None:
         """The stored copy of a client_id, waiting a little for one another node may be committing right now
         (it took the turn gate with it): only a refusal pays for this."""
-        for attempt in range(REPEAT_LOOKUPS):
+        for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(REPEAT_LOOKUP_SECONDS)
             async with self._sessionmaker() as db:

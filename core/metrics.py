@@ -57,6 +57,12 @@ class Metrics:
             "parley_stt_seconds", "Speech-to-text processing per utterance", registry=r, buckets=SECONDS
         )
         self.tts_time = Histogram("parley_tts_seconds", "Text-to-speech synthesis", registry=r, buckets=SECONDS)
+        self.message_batch = Histogram(
+            "parley_message_batch_size",
+            "User messages committed per transaction (group commit)",
+            registry=r,
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+        )
         self.cache = Counter(
             "parley_cache_requests", "Cache lookups by key kind and result", ["kind", "result"], registry=r
         )

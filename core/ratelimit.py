@@ -36,6 +36,14 @@ end
 return -1
 """
 
+#: give back `cost` of a window that is still open (an expired one is gone: nothing to give back)
+_REFUND = """
+if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) >= tonumber(ARGV[1]) then
+  redis.call('DECRBY', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -52,6 +60,8 @@ class RejectionCounter(Protocol):
 
 class Backend(Protocol):
     async def hit(self, key: str, cost: int, limit: Limit) -> float | None: ...
+
+    async def refund(self, key: str, cost: int) -> None: ...
 
 
 class MemoryBackend:
@@ -72,6 +82,11 @@ class MemoryBackend:
             self._windows[key] = window
         return None
 
+    async def refund(self, key: str, cost: int) -> None:
+        window = self._windows.get(key)
+        if window is not None and window[0] > time.monotonic():
+            window[1] = max(0.0, window[1] - cost)
+
 
 class RedisBackend:
     """Shared by every node: one script call per hit, so concurrent hits never overshoot."""
@@ -79,10 +94,14 @@ class RedisBackend:
     def __init__(self, redis: Redis, prefix: str = "parley:rl:") -> None:
         self.redis, self.prefix = redis, prefix
         self._script = redis.register_script(_HIT)
+        self._refund = redis.register_script(_REFUND)
 
     async def hit(self, key: str, cost: int, limit: Limit) -> float | None:
         result = int(await self._script(keys=[self.prefix + key], args=[cost, int(limit.window * 1000), limit.amount]))
         return None if result < 0 else result / 1000
+
+    async def refund(self, key: str, cost: int) -> None:
+        await self._refund(keys=[self.prefix + key], args=[cost])
 
 
 class RateLimited(Exception):
@@ -112,6 +131,16 @@ class RateLimiter:
             if self.rejections is not None:
                 self.rejections.labels(limit.name).inc()
             raise RateLimited(limit, retry_after)
+
+    async def refund_all(self, hits: Sequence[tuple[Limit, object]], cost: int = 1) -> None:
+        """Give back what `hit_all` spent for something that then did not happen (a failed write)."""
+        for limit, subject in hits:
+            if limit.amount <= 0:
+                continue
+            try:
+                await self.backend.refund(f"{limit.name}:{subject}", cost)
+            except RedisError as exc:
+                log.warning("rate limit %s not refunded: %s", limit.name, exc)
 
     async def check(self, limit: Limit, subject: object) -> None:
         """Raise `RateLimited` when one more hit would be refused, without spending anything."""

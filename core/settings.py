@@ -42,6 +42,7 @@ class Env:
     name: str
     doc: str
     minimum: float | None = None
+    maximum: float | None = None
     choices: tuple[str, ...] = ()
     #: the default as the docs show it, when the value is computed or comes from a package
     shown_default: str | None = None
@@ -173,6 +174,24 @@ class Settings:
     max_message_chars: Annotated[
         int, Env("MAX_MESSAGE_CHARS", "longest message text; longer ones get `422 message_too_long`", minimum=1)
     ] = 8000
+    message_batch_window_ms: Annotated[
+        int,
+        Env(
+            "MESSAGE_BATCH_WINDOW_MS",
+            "how long the group commit waits after the first queued user message for others to share its transaction",
+            minimum=0,
+            maximum=100,
+        ),
+    ] = 1
+    message_batch_max: Annotated[
+        int,
+        Env(
+            "MESSAGE_BATCH_MAX",
+            "most user messages in one group-commit transaction",
+            minimum=1,
+            maximum=1000,
+        ),
+    ] = 200
     auto_answer: Annotated[
         bool,
         Env(
@@ -568,6 +587,8 @@ def _value(kind: Any, spec: Env, raw: str) -> Any:
         raise TypeError(f"{name}: no parser for {kind}; give its Env a `parse`")
     if spec.minimum is not None and value < spec.minimum:
         raise SettingsError(f"{name} must be >= {spec.minimum:g}, got {value}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise SettingsError(f"{name} must be <= {spec.maximum:g}, got {value}")
     if spec.choices and value.lower() not in spec.choices:
         raise SettingsError(f"{name} must be one of {', '.join(spec.choices)}, got {raw!r}")
     return value.lower() if spec.choices else value
@@ -616,7 +637,9 @@ def settings_table() -> str:
     rows = ["| variable | default (embedded) | meaning |", "|---|---|---|"]
     for _, spec, default in declarations().values():
         meaning = spec.doc
-        if spec.minimum is not None:
+        if spec.minimum is not None and spec.maximum is not None:
+            meaning += f" ({spec.minimum:g} to {spec.maximum:g})"
+        elif spec.minimum is not None:
             meaning += f" (minimum {spec.minimum:g})"
         if spec.old_names:
             meaning += f"; formerly {', '.join(f'`{old}`' for old in spec.old_names)} (still read, deprecated)"

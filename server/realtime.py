@@ -17,10 +17,11 @@ from handlers.chat import ChatNamespace
 from handlers.context import ChatContext
 from server import keys
 from turns.answers import Answers
-from turns.broadcast import Broadcaster
+from turns.broadcast import Broadcaster, Outbox
 from turns.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
 from turns.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
 from turns.intake import Intake
+from turns.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 #: how long in-flight answers get to finish and be stored as `cancelled` at shutdown
@@ -104,17 +105,27 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.SPEECH],
         app[keys.METRICS],
     )
+    writer = BatchWriter(
+        app[keys.SESSIONMAKER],
+        window_seconds=settings.message_batch_window_ms / 1000,
+        max_batch=settings.message_batch_max,
+        # SQLite has one writer at a time anyway; PostgreSQL commits a few batches at once, within the pool
+        concurrency=1 if settings.database_url.startswith("sqlite") else max(1, min(4, settings.db_pool_size // 2)),
+        observe=app[keys.METRICS].message_batch.observe,
+    )
+    outbox = Outbox(broadcaster)
     intake = Intake(
         sessionmaker=app[keys.SESSIONMAKER],
         cache=app[keys.CACHE],
         limiter=app[keys.LIMITER],
         limits=app[keys.LIMITS],
         gate=gate,
-        broadcaster=broadcaster,
         answers=answers,
         speech=app[keys.SPEECH],
         metrics=app[keys.METRICS],
         max_message_chars=settings.max_message_chars,
+        writer=writer,
+        outbox=outbox,
     )
 
     async def on_stop(answer_id: uuid.UUID) -> None:
@@ -158,6 +169,8 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app.on_shutdown.append(on_shutdown)
     yield
     await _bounded(answers.shutdown(0), "cancelling answers", STEP_SECONDS)
+    await _bounded(writer.close(), "storing the last batch of messages", STEP_SECONDS)
+    await _bounded(outbox.close(), "sending the last events", STEP_SECONDS)
     await _bounded(namespace.tasks.close(), "cancelling connection timers", STEP_SECONDS)
     await _bounded(background.close(), "stopping the stop bus", STEP_SECONDS)
     await _bounded(_close_manager(sio), "closing the Redis client manager", STEP_SECONDS)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from store.cache import mark_stale, messages_key
 from store.errors import NotFound
@@ -17,7 +18,9 @@ def add_attachment(db: AsyncSession, message: Message, **fields: object) -> Atta
     """Add the attachment of `message` (the message's row must be in this unit of work or stored)."""
     attachment = Attachment(session_id=message.session_id, message_id=message.id, **fields)
     db.add(attachment)
-    message.attachment = attachment  # the message's wire shape carries it from now on
+    # the message's wire shape carries it from now on; set as loaded, so no cascade adds the message (which the
+    # batch statement inserted, outside this session's identity map) a second time
+    set_committed_value(message, "attachment", attachment)
     mark_stale(db, messages_key(message.session_id))
     return attachment
 

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, func, inspect, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import String, Table, Uuid, and_, bindparam, func, inspect, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from store.cache import mark_stale, messages_key, session_key, stale_keys
-from store.errors import Conflict, Forbidden, NotFound
-from store.models import ChatSession, ContentType, Message, MessageType
-from store.types import utcnow
+from store.errors import Conflict, Forbidden, NotFound, StoreError
+from store.models import ChatSession, ContentType, Message, MessageStatus, MessageType
+from store.types import UTCDateTime, utcnow
 
 TITLE_CHARS = 60
 
@@ -37,7 +39,7 @@ def title_from(content: str) -> str:
 
 async def find_by_client_id(db: AsyncSession, session_id: uuid.UUID, client_id: str) -> Message | None:
     """The message a client already sent under `client_id` in this session, if any."""
-    return await _by_client_id(db, session_id, client_id)
+    return await db.scalar(select(Message).where(Message.session_id == session_id, Message.client_id == client_id))
 
 
 async def get_in_session(db: AsyncSession, message_id: uuid.UUID, session_id: uuid.UUID) -> Message:
@@ -48,73 +50,152 @@ async def get_in_session(db: AsyncSession, message_id: uuid.UUID, session_id: uu
     return message
 
 
-async def _by_client_id(db: AsyncSession, session_id: uuid.UUID, client_id: str) -> Message | None:
-    return await db.scalar(select(Message).where(Message.session_id == session_id, Message.client_id == client_id))
+@dataclass(frozen=True)
+class NewUserMessage:
+    """A user message accepted by the intake, waiting for its batch."""
+
+    id: uuid.UUID
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    content: str
+    content_type: ContentType
+    client_id: str | None
+    audio_url: str | None
+    created_at: datetime
 
 
-async def post_user_message(
-    db: AsyncSession,
-    session: ChatSession,
-    *,
-    user_id: uuid.UUID,
-    content: str,
-    content_type: ContentType = ContentType.text,
-    client_id: str | None = None,
-    audio_url: str | None = None,
-    message_id: uuid.UUID | None = None,
-) -> Posted:
-    """Store a user message exactly once per `client_id`, titling the session and bumping its activity."""
-    if session.is_archived:
-        raise Conflict("the session is archived and read-only", code="session_archived")
-    session_id = session.id
-    if client_id is not None and (existing := await _by_client_id(db, session_id, client_id)) is not None:
-        return Posted(existing, False, session)
+async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -> list[Posted | StoreError]:
+    """Store a batch of user messages in the caller's transaction (nothing commits here), in four statements
+    whatever the batch size: lock the sessions, one multi-row insert that skips repeated client_ids, read the
+    first copies of those, one update of every session's counters. Per row: the outcome, or the refusal
+    (`not_found`, `session_archived`) of a row whose session is gone or archived."""
+    session_ids = sorted({row.session_id for row in rows})
+    if db.get_bind().dialect.name == "postgresql":  # one statement text whatever the count: prepared once
+        among = ChatSession.id == func.any(bindparam("ids", session_ids, type_=postgresql.ARRAY(Uuid)))
+    else:
+        among = ChatSession.id.in_(session_ids)
+    locked = await db.scalars(select(ChatSession).where(among).order_by(ChatSession.id).with_for_update())
+    live = {session.id: session for session in locked}
+    outcomes: dict[uuid.UUID, Posted | StoreError] = {}
+    accepted = []
+    for row in rows:
+        session = live.get(row.session_id)
+        if session is None:
+            outcomes[row.id] = NotFound("no such session")
+        elif session.is_archived:
+            outcomes[row.id] = Conflict("the session is archived and read-only", code="session_archived")
+        else:
+            accepted.append(row)
+    if not accepted:
+        return [outcomes[row.id] for row in rows]
+    inserted = await _insert_skipping_repeats(db, accepted)
+    created = [row for row in accepted if row.id in inserted]
+    firsts = await _first_copies(db, [row for row in accepted if row.id not in inserted])
+    if created:
+        await _bump_sessions(db, live, created)
+    for row in accepted:
+        session = live[row.session_id]
+        if row.id in inserted:
+            outcomes[row.id] = Posted(_message_of(row), True, session)
+        else:
+            first = firsts.get((row.session_id, row.client_id))
+            outcomes[row.id] = Posted(first, False, session) if first is not None else NotFound("no such message")
+    return [outcomes[row.id] for row in rows]
+
+
+async def _insert_skipping_repeats(db: AsyncSession, rows: Sequence[NewUserMessage]) -> set[uuid.UUID]:
+    """INSERT … ON CONFLICT (session_id, client_id) DO NOTHING RETURNING id, as one multi-row statement
+    (SQLAlchemy's "insertmanyvalues": compiled once, expanded per batch); the ids stored."""
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = cast(Table, Message.__table__)
+    statement = insert(table).on_conflict_do_nothing(index_elements=["session_id", "client_id"]).returning(table.c.id)
+    values = [
+        {
+            "id": row.id,
+            "session_id": row.session_id,
+            "user_id": row.user_id,
+            "message_type": MessageType.user,
+            "content_type": row.content_type,
+            "content": row.content,
+            "audio_url": row.audio_url,
+            "status": MessageStatus.complete,
+            "client_id": row.client_id,
+            "created_at": row.created_at,
+            "is_deleted": False,
+        }
+        for row in rows
+    ]
+    return set((await db.execute(statement, values)).scalars())
+
+
+async def _first_copies(
+    db: AsyncSession, repeats: Sequence[NewUserMessage]
+) -> dict[tuple[uuid.UUID, str | None], Message]:
+    """The stored messages the repeated client_ids name (usually none)."""
+    if not repeats:
+        return {}
+    wanted = or_(*(and_(Message.session_id == r.session_id, Message.client_id == r.client_id) for r in repeats))
+    return {(m.session_id, m.client_id): m for m in await db.scalars(select(Message).where(wanted))}
+
+
+async def _bump_sessions(
+    db: AsyncSession, live: dict[uuid.UUID, ChatSession], created: Sequence[NewUserMessage]
+) -> None:
+    """One UPDATE statement (executemany) for every session of the batch: count its new messages, stamp the
+    last one's time, title an untitled session from its first message. The rows are locked by this
+    transaction, so the values the ORM objects get here are the values stored."""
+    counts: dict[uuid.UUID, int] = {}
+    last: dict[uuid.UUID, datetime] = {}
+    titles: dict[uuid.UUID, str | None] = {}
+    for row in created:
+        counts[row.session_id] = counts.get(row.session_id, 0) + 1
+        last[row.session_id] = max(row.created_at, last.get(row.session_id, row.created_at))
+        if titles.get(row.session_id) is None:
+            titles[row.session_id] = title_from(row.content) if row.content.strip() else None
+    table = cast(Table, ChatSession.__table__)
     now = utcnow()
-    message = Message(
-        id=message_id or uuid.uuid4(),
-        session_id=session_id,
-        user_id=user_id,
-        message_type=MessageType.user,
-        content_type=content_type,
-        content=content,
-        client_id=client_id,
-        audio_url=audio_url,
-        created_at=now,
-    )
-    try:
-        db.add(message)
-        await db.flush()  # the unique (session_id, client_id) index speaks here
-        bumped = await _bump_session(db, session_id, now, title_source=content)
-    except IntegrityError:
-        # the same client_id won a race on another task or node: return the first copy
-        await db.rollback()  # expires every loaded object: only use the ids captured above
-        if client_id is None or (existing := await _by_client_id(db, session_id, client_id)) is None:
-            raise
-        await db.refresh(session)
-        return Posted(existing, False, session)
-    for name, value in bumped.items():  # what the UPDATE wrote, from RETURNING: no SELECT after it
-        set_committed_value(session, name, value)
-    return Posted(message, True, session)
-
-
-async def _bump_session(
-    db: AsyncSession, session_id: uuid.UUID, now: datetime, *, title_source: str | None = None
-) -> dict[str, object]:
-    """Count the message and stamp the activity atomically in SQL (no lost updates between tasks or nodes)."""
-    title = title_from(title_source) if title_source and title_source.strip() else None
-    result = await db.execute(
-        update(ChatSession)
-        .where(ChatSession.id == session_id)
+    params = [{"sid": sid, "n": n, "at": last[sid], "new_title": titles[sid], "now": now} for sid, n in counts.items()]
+    await db.execute(
+        update(table)
+        .where(table.c.id == bindparam("sid"))
         .values(
-            last_message_at=now,
-            message_count=ChatSession.message_count + 1,
-            title=func.coalesce(ChatSession.title, title),
-        )
-        .returning(ChatSession.last_message_at, ChatSession.message_count, ChatSession.title, ChatSession.updated_at)
-        .execution_options(synchronize_session=False)
+            message_count=table.c.message_count + bindparam("n"),
+            last_message_at=bindparam("at", type_=UTCDateTime),
+            title=func.coalesce(table.c.title, bindparam("new_title", type_=String)),
+            updated_at=bindparam("now", type_=UTCDateTime),
+        ),
+        params,
     )
-    mark_stale(db, session_key(session_id), messages_key(session_id))
-    return dict(row._mapping) if (row := result.first()) is not None else {}
+    for sid, n in counts.items():
+        session = live[sid]
+        set_committed_value(session, "message_count", session.message_count + n)
+        set_committed_value(session, "last_message_at", last[sid])
+        set_committed_value(session, "title", session.title if session.title is not None else titles[sid])
+        set_committed_value(session, "updated_at", now)
+    mark_stale(db, *(key for sid in counts for key in (session_key(sid), messages_key(sid))))
+
+
+def _message_of(row: NewUserMessage) -> Message:
+    """The Message as inserted (no read back: every column is known)."""
+    return Message(
+        id=row.id,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        message_type=MessageType.user,
+        content_type=row.content_type,
+        content=row.content,
+        audio_url=row.audio_url,
+        rag_context=None,
+        processing_time=None,
+        tokens_used=None,
+        status=MessageStatus.complete,
+        reply_to_id=None,
+        client_id=row.client_id,
+        created_at=row.created_at,
+        edited_at=None,
+        is_deleted=False,
+    )
 
 
 async def get_owned_message(db: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Message, ChatSession]:

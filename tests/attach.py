@@ -5,13 +5,26 @@ from __future__ import annotations
 import uuid
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pipelines.media.prepare import PreparedAttachment
 from pipelines.media.service import Attachments, Indexed
 from server import keys
 from store import messages, sessions
 from store.models import Attachment, ContentType, Message
+from store.types import utcnow
 from tests.api import Account
+
+
+async def post_one(
+    db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID, content: str, content_type: ContentType
+) -> messages.Posted:
+    """One user message through the batch statement, in `db`'s unit of work (the caller commits)."""
+    row = messages.NewUserMessage(uuid.uuid4(), session_id, user_id, content, content_type, None, None, utcnow())
+    (outcome,) = await messages.post_user_messages(db, [row])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 async def attach(
@@ -22,10 +35,8 @@ async def attach(
     prepared = await service.prepare(data, filename, "application/octet-stream")
     user_id = uuid.UUID(account.id)
     async with app[keys.SESSIONMAKER]() as db:
-        session = await sessions.get_owned_session(db, uuid.UUID(session_id), user_id)
-        posted = await messages.post_user_message(
-            db, session, user_id=user_id, content=content, content_type=ContentType(prepared.kind)
-        )
+        await sessions.get_owned_session(db, uuid.UUID(session_id), user_id)
+        posted = await post_one(db, uuid.UUID(session_id), user_id, content, ContentType(prepared.kind))
         async with service.store(db, prepared, message=posted.message, user_id=user_id) as row:
             await db.commit()
     indexed = await service.index(row, prepared)

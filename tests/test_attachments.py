@@ -25,10 +25,10 @@ from pipelines.media.prepare import PreparedAttachment
 from pipelines.media.service import Attachments, Indexed
 from pipelines.rag.retrieval import SearchOptions
 from server import keys
-from store import messages, sessions
+from store import sessions
 from store.models import Attachment, AuditEvent, ContentType, DocumentStatus, Message
 from tests.api import Account, Api
-from tests.attach import attach
+from tests.attach import attach, post_one
 from tests.fakes.groq import GroqFake
 from tests.pipelines.media_util import photo_with_metadata, text_image
 from tests.pipelines.pdfgen import make_pdf
@@ -182,8 +182,8 @@ async def test_a_failed_unit_of_work_leaves_no_file_and_no_row(
     service: Attachments = app_server.app[keys.ATTACHMENTS]
     prepared = await service.prepare(photo_with_metadata(), "photo.jpg")
     async with app_server.app[keys.SESSIONMAKER]() as unit:
-        chat = await sessions.get_owned_session(unit, uuid.UUID(session["id"]), uuid.UUID(owner.id))
-        posted = await messages.post_user_message(unit, chat, user_id=uuid.UUID(owner.id), content="x")
+        await sessions.get_owned_session(unit, uuid.UUID(session["id"]), uuid.UUID(owner.id))
+        posted = await post_one(unit, uuid.UUID(session["id"]), uuid.UUID(owner.id), "x", ContentType.text)
         with pytest.raises(RuntimeError, match="the unit of work failed"):
             async with service.store(unit, prepared, message=posted.message, user_id=uuid.UUID(owner.id)):
                 raise RuntimeError("the unit of work failed")

@@ -1,41 +1,58 @@
-"""The store's race handling for idempotent sends, driven directly on both databases."""
+"""The store's batch of user messages, driven directly on both databases: repeats, counters, refusals."""
 
 from __future__ import annotations
 
 import uuid
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store import messages, sessions, users
-from store.models import Message
+from store.errors import StoreError
+from store.messages import NewUserMessage, Posted
+from store.models import ContentType, Message
+from store.types import utcnow
 
 
-async def test_losing_a_client_id_race_returns_the_first_message(
-    db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+def _row(session_id: uuid.UUID, user_id: uuid.UUID, content: str, client_id: str | None) -> NewUserMessage:
+    return NewUserMessage(uuid.uuid4(), session_id, user_id, content, ContentType.text, client_id, None, utcnow())
+
+
+async def test_a_batch_stores_each_client_id_once_counts_and_refuses_archived_sessions(
+    db: async_sessionmaker[AsyncSession],
 ) -> None:
     async with db() as conn:
-        user = await users.create_user(conn, username=f"race_{uuid.uuid4().hex[:8]}", password_hash="x")
-        session = await sessions.create_session(conn, user_id=user.id)
-        first = await messages.post_user_message(conn, session, user_id=user.id, content="one", client_id="dup")
-        await conn.commit()  # repositories never commit: the unit of work does
-    assert first.created
-
-    # the second writer looked before the first committed: its pre-check saw nothing
-    real_lookup = messages._by_client_id
-    calls = 0
-
-    async def stale_lookup(conn: AsyncSession, session_id: uuid.UUID, client_id: str) -> Message | None:
-        nonlocal calls
-        calls += 1
-        return None if calls == 1 else await real_lookup(conn, session_id, client_id)
-
-    monkeypatch.setattr(messages, "_by_client_id", stale_lookup)
+        user = await users.create_user(conn, username=f"batch_{uuid.uuid4().hex[:8]}", password_hash="x")
+        live = await sessions.create_session(conn, user_id=user.id)
+        archived = await sessions.create_session(conn, user_id=user.id, title="old")
+        sessions.set_archived(archived, True)
+        await conn.commit()
     async with db() as conn:
-        session = await sessions.get_owned_session(conn, session.id, user.id)
-        second = await messages.post_user_message(conn, session, user_id=user.id, content="one", client_id="dup")
-        count = await conn.scalar(select(func.count()).select_from(Message).where(Message.session_id == session.id))
-    assert calls == 2  # the unique index refused the insert and the first copy was fetched
-    assert (second.created, second.message.id, count) == (False, first.message.id, 1)
-    assert second.session.message_count == 1 and second.session.title == "one"
+        first = await messages.post_user_messages(conn, [_row(live.id, user.id, "  hello   world ", "dup")])
+        await conn.commit()
+    assert isinstance(first[0], Posted) and first[0].created
+
+    rows = [
+        _row(live.id, user.id, "hello world", "dup"),  # a retry of the first
+        _row(live.id, user.id, "second", None),
+        _row(live.id, user.id, "third", "c-3"),
+        _row(archived.id, user.id, "too late", "c-4"),
+        _row(uuid.uuid4(), user.id, "nowhere", None),
+    ]
+    async with db() as conn:
+        outcomes = await messages.post_user_messages(conn, rows)
+        await conn.commit()
+    retry, second, third, late, nowhere = outcomes
+    assert isinstance(retry, Posted) and not retry.created and retry.message.id == first[0].message.id
+    assert isinstance(second, Posted) and second.created and isinstance(third, Posted) and third.created
+    assert isinstance(late, StoreError) and late.code == "session_archived"
+    assert isinstance(nowhere, StoreError) and nowhere.code == "not_found"
+    assert third.session.message_count == 3 and third.session.title == "hello world"
+    assert third.session.last_message_at == rows[2].created_at
+    async with db() as conn:
+        stored = await sessions.get_session(conn, live.id)
+        count = await conn.scalar(select(func.count()).select_from(Message).where(Message.session_id == live.id))
+        none_archived = await conn.scalar(
+            select(func.count()).select_from(Message).where(Message.session_id == archived.id)
+        )
+    assert (stored.message_count, stored.title, count, none_archived) == (3, "hello world", 3, 0)

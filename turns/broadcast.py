@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 
 import socketio
 
+from core.tasks import TaskSet
 from turns.wire import ServerEvent
+
+log = logging.getLogger(__name__)
 
 
 def namespace_of(session_id: uuid.UUID) -> str:
@@ -25,3 +30,38 @@ class Broadcaster:
     ) -> None:
         """Send `event` to every socket of the session, or only to `to`, or to all but `skip_sid`."""
         await self._sio.emit(event.event, event.wire(), namespace=namespace_of(session_id), to=to, skip_sid=skip_sid)
+
+
+class Outbox:
+    """Events sent in the order they were posted, by one task: the caller goes on at once (an ack does not
+    wait for the fan-out), and a session's `message_created` events keep the order of its acks."""
+
+    def __init__(self, broadcaster: Broadcaster) -> None:
+        self._broadcaster = broadcaster
+        self._queue: asyncio.Queue[tuple[uuid.UUID, ServerEvent, str | None]] = asyncio.Queue()
+        self._tasks = TaskSet()
+        self._sender: asyncio.Task[None] | None = None
+
+    def post(self, session_id: uuid.UUID, event: ServerEvent, *, skip_sid: str | None = None) -> None:
+        """Queue `event` for every socket of the session but `skip_sid`."""
+        if self._sender is None or self._sender.done():
+            self._sender = self._tasks.spawn(self._send(), name="outbox")
+        self._queue.put_nowait((session_id, event, skip_sid))
+
+    async def _send(self) -> None:
+        while True:
+            session_id, event, skip_sid = await self._queue.get()
+            try:
+                await self._broadcaster.emit(session_id, event, skip_sid=skip_sid)
+            except Exception:  # one failed emit (Redis away) must not stop the rest
+                log.exception("broadcast of %s to %s failed", event.event, session_id)
+
+    async def close(self) -> None:
+        """Stop, then send what is still queued."""
+        await self._tasks.close()
+        while not self._queue.empty():
+            session_id, event, skip_sid = self._queue.get_nowait()
+            try:
+                await self._broadcaster.emit(session_id, event, skip_sid=skip_sid)
+            except Exception:
+                log.exception("broadcast of %s to %s failed", event.event, session_id)

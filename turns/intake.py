@@ -15,22 +15,26 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import Refused
 from core.metrics import Metrics
-from core.ratelimit import Limits, RateLimiter
+from core.ratelimit import Limits, RateLimited, RateLimiter
 from pipelines.chat.turn import TurnRequest
 from pipelines.speech.service import Speech
 from store import messages, sessions
-from store.cache import SESSION_TTL, Cache, session_key
-from store.errors import Conflict, NotFound
-from store.messages import Posted
+from store.cache import SESSION_TTL, Cache, owner_key, session_key
+from store.errors import NotFound
+from store.messages import NewUserMessage, Posted
 from store.models import ContentType, Message
 from store.schemas import MessageOut, SessionOut
 from turns.answers import AnswerHandle, Answers
-from turns.broadcast import Broadcaster
+from turns.broadcast import Outbox
 from turns.control import TurnGate
 from turns.voice import audio_url
 from turns.wire import MessageCreated, SessionUpdated
+from turns.writer import BatchWriter, Claims
 
 log = logging.getLogger(__name__)
+#: a repeated client_id refused by the turn gate looks for its first copy this often, this far apart
+REPEAT_LOOKUPS = 4
+REPEAT_LOOKUP_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Accepted:
     message: Message
     created: bool
     answer: AnswerHandle | None = None
+    posted: Posted | None = None
 
     def payload(self) -> MessageOut:
         return MessageOut.model_validate(self.message)
@@ -96,63 +101,114 @@ class Intake:
         limiter: RateLimiter,
         limits: Limits,
         gate: TurnGate,
-        broadcaster: Broadcaster,
         answers: Answers,
         speech: Speech,
         metrics: Metrics,
         max_message_chars: int,
+        writer: BatchWriter,
+        outbox: Outbox,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._cache = cache
         self._limiter, self._limits = limiter, limits
         self._gate = gate
-        self._broadcaster = broadcaster
         self._answers = answers
         self._speech = speech
         self._metrics = metrics
         self.max_message_chars = max_message_chars
+        self._writer = writer
+        self._outbox = outbox
+        self._claims = Claims()
 
     async def accept(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Accepted:
         """Store `new` exactly once and start its answer, or raise a refusal having stored and charged nothing."""
         if len(new.content) > self.max_message_chars:
             raise Refused("message_too_long", f"a message holds at most {self.max_message_chars} characters")
-        async with self._sessionmaker() as db:
-            session = await owned_session(self._cache, db, session_id, author.user_id)
-            if session.is_archived:
-                raise Conflict("the session is archived and read-only", code="session_archived")
-            if new.client_id is not None:
-                existing = await messages.find_by_client_id(db, session_id, new.client_id)
-                if existing is not None:  # a retry: the first copy, no second answer, nothing charged
-                    return Accepted(existing, False)
+        await self._owner_check(session_id, author.user_id)
+        key = (session_id, new.client_id) if new.client_id is not None else None
+        while key is not None and (first := self._claims.pending(key)) is not None:
+            earlier = await first  # the same client_id on another socket of this node: its outcome is ours
+            if earlier is not None:
+                return Accepted(earlier.message, False)
+        claim = self._claims.take(key) if key is not None else None
+        posted: Posted | None = None
+        try:
+            accepted = await self._accept(session_id, author, new)
+            posted = accepted.posted
+            return accepted
+        finally:
+            if key is not None and claim is not None:
+                self._claims.settle(key, posted)
+
+    async def _owner_check(self, session_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Someone else's session is not found: from the cache (an owner never changes), or the database once.
+        Whether the session is archived is checked by the batch, under its lock."""
+        key = owner_key(session_id)
+        owner = await self._cache.get_json(key)
+        if owner is None:
+            async with self._sessionmaker() as db:
+                owner = str((await sessions.get_session(db, session_id)).user_id)
+            await self._cache.put_json(key, owner, SESSION_TTL)
+        if owner != str(user_id):
+            raise NotFound("no such session")
+
+    async def _accept(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Accepted:
         answer_id = uuid.uuid4() if new.answer else None
         if answer_id is not None and not await self._gate.acquire(session_id, answer_id):
+            if new.client_id is not None and (existing := await self._first_copy(session_id, new.client_id)):
+                return Accepted(existing, False)  # a retry while its own answer runs: the first copy, not `busy`
             raise Refused(
                 "busy", "the assistant is still answering: wait for assistant_response or stop it", status=409
             )
+        hits = [(self._limits.message_user, author.user_id), (self._limits.message_ip, author.address)]
         try:
-            await self._limiter.hit_all(
-                [(self._limits.message_user, author.user_id), (self._limits.message_ip, author.address)]
-            )
+            await self._limiter.hit_all(hits)
+        except BaseException as exc:
+            if answer_id is not None:
+                await self._gate.release(session_id, answer_id)
+            retry = isinstance(exc, RateLimited) and new.client_id is not None
+            if retry and (existing := await self._first_copy(session_id, str(new.client_id), attempts=1)):
+                return Accepted(existing, False)  # a retry is never charged
+            raise
+        try:
             posted = await self._store(session_id, author, new)
         except BaseException:
-            if answer_id is not None:
-                await self._gate.release(session_id, answer_id)
+            await self._undo(session_id, answer_id, hits)
             raise
-        if not posted.created:
-            if answer_id is not None:
-                await self._gate.release(session_id, answer_id)
-            return Accepted(posted.message, False)
+        if not posted.created:  # a retry: the first copy, no second answer, nothing charged
+            await self._undo(session_id, answer_id, hits)
+            return Accepted(posted.message, False, posted=posted)
         self._metrics.messages.labels("user").inc()
-        await self._broadcaster.emit(
+        self._outbox.post(
             session_id, MessageCreated(message=MessageOut.model_validate(posted.message)), skip_sid=author.sid
         )
-        await self._broadcaster.emit(session_id, SessionUpdated(session=SessionOut.model_validate(posted.session)))
+        self._outbox.post(session_id, SessionUpdated(session=SessionOut.model_validate(posted.session)))
         handle = None
         if answer_id is not None:
             rag_config = dict(posted.session.rag_config) | (new.rag_overrides or {})
             request = TurnRequest(session_id, posted.message.id, answer_id, author.user_id, rag_config)
             handle = self._answers.start(request, follow=new.follow)
-        return Accepted(posted.message, True, handle)
+        return Accepted(posted.message, True, handle, posted)
+
+    async def _first_copy(
+        self, session_id: uuid.UUID, client_id: str, attempts: int = REPEAT_LOOKUPS
+    ) -> Message | None:
+        """The stored copy of a client_id, waiting a little for one another node may be committing right now
+        (it took the turn gate with it): only a refusal pays for this."""
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(REPEAT_LOOKUP_SECONDS)
+            async with self._sessionmaker() as db:
+                existing = await messages.find_by_client_id(db, session_id, client_id)
+            if existing is not None:
+                return existing
+        return None
+
+    async def _undo(self, session_id: uuid.UUID, answer_id: uuid.UUID | None, hits: list[tuple[Any, object]]) -> None:
+        """Nothing was stored: free the session and give the allowance back."""
+        if answer_id is not None:
+            await self._gate.release(session_id, answer_id)
+        await self._limiter.refund_all(hits)
 
     async def _store(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Posted:
         """The recording (if any), then the message; a recording whose message is not stored is removed."""
@@ -176,21 +232,18 @@ class Intake:
     async def persist(
         self, session_id: uuid.UUID, user_id: uuid.UUID, new: NewMessage, message_id: uuid.UUID
     ) -> Posted:
-        """Write one accepted message in a unit of work of its own (the seam a batched writer replaces)."""
-        async with self._sessionmaker() as db:
-            session = await sessions.get_session(db, session_id)
-            posted = await messages.post_user_message(
-                db,
-                session,
-                user_id=user_id,
-                content=new.content,
-                content_type=new.content_type,
-                client_id=new.client_id,
-                message_id=message_id,
-                audio_url=audio_url(message_id) if new.recording is not None else None,
-            )
-            await db.commit()
-        return posted
+        """Write one accepted message in the next batch (turns/writer.py): back once that batch committed."""
+        row = NewUserMessage(
+            id=message_id,
+            session_id=session_id,
+            user_id=user_id,
+            content=new.content,
+            content_type=new.content_type,
+            client_id=new.client_id,
+            audio_url=audio_url(message_id) if new.recording is not None else None,
+            created_at=self._writer.stamp(),
+        )
+        return await self._writer.write(row)
 
     async def _forget_recording(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
         path = self._speech.audio_path(user_id, message_id)

@@ -22,6 +22,11 @@ def session_key(session_id: uuid.UUID) -> str:
     return f"session:{session_id}"
 
 
+def owner_key(session_id: uuid.UUID) -> str:
+    """Who owns a session: it never changes, so nothing invalidates it (it expires)."""
+    return f"session_owner:{session_id}"
+
+
 def user_key(user_id: uuid.UUID) -> str:
     return f"user:{user_id}"
 

@@ -183,3 +183,70 @@ async def test_a_hanging_provider_falls_back_and_the_client_sees_one_answer(
         assert "".join(t["delta"] for t in tokens) == response["content"] == "From the second provider."
         assert len(client.events["assistant_start"]) == 1  # one answer, not two
     await fake.close()
+
+
+async def test_kill_9_during_a_burst_of_messages_loses_no_acknowledged_message(
+    cluster_env: dict[str, str], http: ClientSession, tmp_path: Path
+) -> None:
+    """Group commit acks only what its batch committed: whatever a node acked before dying is stored."""
+    env = {
+        **cluster_env,
+        "AUTO_ANSWER": "false",
+        "RATE_LIMIT_MESSAGES_PER_MINUTE": "0",
+        "RATE_LIMIT_MESSAGES_PER_MINUTE_IP": "0",
+        "RATE_LIMIT_SOCKET_EVENTS_PER_MINUTE": "0",
+        "RATE_LIMIT_SOCKET_EVENTS_PER_MINUTE_IP": "0",
+    }
+    async with running_cluster(env, http, tmp_path) as cluster:
+        api = Api(cluster.url, cluster.http)
+        alice = await api.register()
+        sessions = [(await api.new_session(alice))["id"] for _ in range(8)]
+        clients = [
+            await cluster.recorder(f"127.0.{i + 1}.1", sid, alice.token, ["websocket"])
+            for i, sid in enumerate(sessions)
+        ]
+        counts = [await cluster.connections(node) for node in cluster.nodes]
+        assert min(counts) > 0, counts  # ip_hash put sockets on both nodes
+        victim = cluster.nodes[counts.index(max(counts))]
+        acked: list[str] = []
+        stop = asyncio.Event()
+
+        async def burst(client: Recorder, index: int) -> None:
+            for n in range(100_000):
+                if stop.is_set():
+                    return
+                try:
+                    ack = await client.call("user_message", {"content": f"m{n}", "client_id": f"b{index}-{n}"}, 5)
+                except Exception:  # its node died under it
+                    return
+                if ack.get("ok"):
+                    acked.append(ack["message"]["id"])
+
+        senders = [asyncio.create_task(burst(client, i)) for i, client in enumerate(clients)]
+        await eventually(lambda: _at_least(acked, 200), seconds=60, every=0.05)
+        victim.process.send_signal(signal.SIGKILL)  # mid-burst: batches in flight die with it
+        await victim.process.wait()
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.gather(*senders)
+
+        survivor = next(node for node in cluster.nodes if node is not victim)
+        stored: set[str] = set()
+        for sid in sessions:
+            reader = Recorder(survivor.url, f"/chat/{sid}")
+            await reader.connect(alice.token)
+            after = None
+            while True:
+                page = await reader.call("sync", {"after_message_id": after, "limit": 200} if after else {"limit": 200})
+                stored.update(m["id"] for m in page["messages"])
+                if not page["has_more"]:
+                    break
+                after = page["next_after_message_id"]
+            await reader.close()
+        assert len(acked) >= 200
+        assert set(acked) <= stored  # no acknowledged message is lost
+        assert len(set(acked)) == len(acked)
+
+
+async def _at_least(items: list[str], count: int) -> bool:
+    return len(items) >= count

@@ -22,7 +22,10 @@ from turns.wire import (
     MessageDeleted,
     MessageUpdated,
     StopIn,
+    SyncAck,
+    SyncDelta,
     SyncIn,
+    SyncStream,
     TypingIn,
     TypingIndicator,
     UserMessageIn,
@@ -128,7 +131,7 @@ class ChatEvents:
         """A page of messages after a cursor (`next_after_message_id` while `has_more`), and/or an answer's deltas."""
         body: SyncIn = parse(SyncIn, data)
         _, session_id = await self.conn.who(namespace, sid)
-        reply: dict[str, Any] = {"ok": True}
+        reply = SyncAck()
         async with self.ctx.sessionmaker() as db:
             if body.message_id is None or body.after_message_id is not None:
                 after = None
@@ -136,16 +139,16 @@ class ChatEvents:
                     after = await messages.get_in_session(db, body.after_message_id, session_id)
                 rows = await messages.messages_after(db, session_id, after, limit=body.limit + 1)
                 page = rows[: body.limit]
-                reply["messages"] = [_out(m) for m in page]
-                reply["has_more"] = len(rows) > body.limit
-                reply["next_after_message_id"] = str(page[-1].id) if reply["has_more"] else None
+                reply.messages = [MessageOut.model_validate(m) for m in page]
+                reply.has_more = len(rows) > body.limit
+                reply.next_after_message_id = page[-1].id if reply.has_more else None
             if body.message_id is not None:
                 answer = await messages.get_in_session(db, body.message_id, session_id)
                 deltas = await self.ctx.deltas.read(answer.id, body.last_seq)
-                reply["stream"] = {
-                    "message_id": str(answer.id),
-                    "status": answer.status.value,
-                    "deltas": [{"seq": seq, "delta": delta} for seq, delta in deltas],
-                    "message": _out(answer),
-                }
-        return reply
+                reply.stream = SyncStream(
+                    message_id=answer.id,
+                    status=answer.status.value,
+                    deltas=[SyncDelta(seq=seq, delta=delta) for seq, delta in deltas],
+                    message=MessageOut.model_validate(answer),
+                )
+        return reply.wire()

@@ -31,6 +31,7 @@ from server import __version__, keys
 from server.endpoints import add_endpoints
 from server.errors import error_middleware
 from server.middlewares import context_middleware, rate_limit_middleware
+from server.asyncapi import build_asyncapi
 from server.openapi import build_openapi
 from server.rag_cache import RagContextCache
 from server.realtime import create_sio, realtime_ctx
@@ -207,6 +208,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     endpoints = all_endpoints()
     app[keys.OPENAPI] = build_openapi(endpoints, __version__)
+    app[keys.ASYNCAPI] = build_asyncapi(__version__)
     add_endpoints(app, endpoints)
     add_web_routes(app)  # the web client at /
     app[keys.SIO] = create_sio(app)

@@ -28,10 +28,10 @@ from pipelines.rag.retrieval import Retriever
 from pipelines.rag.vectors import create_vector_store
 from pipelines.speech.service import Speech, SpeechLimits
 from server import __version__, keys
+from server.asyncapi import build_asyncapi
 from server.endpoints import add_endpoints
 from server.errors import error_middleware
 from server.middlewares import context_middleware, rate_limit_middleware
-from server.asyncapi import build_asyncapi
 from server.openapi import build_openapi
 from server.rag_cache import RagContextCache
 from server.realtime import create_sio, realtime_ctx

@@ -31,7 +31,8 @@ def _ref(kind: str, name: str) -> dict[str, str]:
 def _schemas() -> tuple[dict[Any, Any], dict[str, Any]]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "serialization") for m in SERVER_EVENTS]
     models += [(m, "validation") for m in CLIENT_EVENTS if m is not AudioChunkIn]
-    models += [(m, "serialization") for m in (*ACKS.values(), Refusal)]
+    acks: list[type[BaseModel]] = [*ACKS.values(), Refusal]
+    models += [(m, "serialization") for m in acks]
     refs, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=REF, by_alias=True)
     return refs, defs.get("$defs", {})
 

@@ -232,10 +232,9 @@ class TtsReady(ServerEvent):
 
 
 class ErrorEvent(ServerEvent):
-    """A refusal: a stable `code`; `event` names the refused event; optional keys are left out when unset.
+    """A refusal: a stable `code`; `event` names the refused event; optional keys are left out when unset."""
 
-    `exclude_if` (not a serializer function) keeps the fields visible to the generated JSON schema."""
-
+    # `exclude_if` rather than a serializer function: the fields stay visible to the generated JSON schema
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
     event: ClassVar[str] = "error"
     code: str

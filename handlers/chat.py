@@ -28,7 +28,7 @@ from store import sessions, users
 from store.cache import SESSION_TTL, session_key
 from store.errors import NotFound, StoreError, database_unavailable
 from store.schemas import SessionOut
-from turns.wire import ErrorEvent
+from turns.wire import ErrorEvent, Refusal
 
 log = logging.getLogger(__name__)
 NAMESPACE = re.compile(r"^/chat/([0-9a-fA-F-]{36})$")
@@ -223,7 +223,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         session_id = state.get("session_id") or session_id_of(namespace)
         if session_id is not None:
             await self.ctx.broadcaster.emit(session_id, error, to=sid)
-        return {"ok": False, "error": error.wire()}
+        return Refusal(error=error).wire()
 
     async def who(self, namespace: str, sid: str) -> tuple[uuid.UUID, uuid.UUID]:
         state = await self.get_session(sid, namespace=namespace)

@@ -17,10 +17,13 @@ from store.models import MessageStatus
 from store.schemas import MessageOut
 from turns.intake import Author, NewMessage
 from turns.wire import (
+    Ack,
     DeleteIn,
     EditIn,
+    MessageAck,
     MessageDeleted,
     MessageUpdated,
+    StopAck,
     StopIn,
     SyncAck,
     SyncDelta,
@@ -28,12 +31,9 @@ from turns.wire import (
     SyncStream,
     TypingIn,
     TypingIndicator,
+    UserMessageAck,
     UserMessageIn,
 )
-
-
-def _out(message: Any) -> dict[str, Any]:
-    return MessageOut.model_validate(message).model_dump(mode="json")
 
 
 class ChatEvents:
@@ -58,29 +58,27 @@ class ChatEvents:
         author = Author(user_id, await self.conn.address(namespace, sid), sid)
         new = NewMessage(body.content, client_id=body.client_id, answer=self.ctx.auto_answer)
         accepted = await self.ctx.intake.accept(session_id, author, new)
-        reply: dict[str, Any] = {"ok": True, "message": _out(accepted.message)}
-        if not accepted.created:
-            reply["duplicate"] = True
-        return reply
+        message = MessageOut.model_validate(accepted.message)
+        return UserMessageAck(message=message, duplicate=not accepted.created).wire()
 
     async def typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: TypingIn = parse(TypingIn, data)
         user_id, session_id = await self.conn.who(namespace, sid)
         indicator = TypingIndicator(user_id=str(user_id), is_typing=body.is_typing)
         await self.ctx.broadcaster.emit(session_id, indicator, skip_sid=sid)
-        return {"ok": True}
+        return Ack().wire()
 
     async def stop_generation(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: StopIn = parse(StopIn, data)
         _, session_id = await self.conn.who(namespace, sid)
         answer_id = body.message_id or await self.ctx.gate.current(session_id)
         if answer_id is None:
-            return {"ok": True, "stopped": None}
+            return StopAck(stopped=None).wire()
         async with self.ctx.sessionmaker() as db:
             answer = await messages.get_in_session(db, answer_id, session_id)
         if answer.status is MessageStatus.streaming:
             await self.ctx.stops.request(answer_id)
-        return {"ok": True, "stopped": str(answer_id)}
+        return StopAck(stopped=answer_id).wire()
 
     async def edit_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: EditIn = parse(EditIn, data)
@@ -97,7 +95,7 @@ class ChatEvents:
             await db.commit()
         out = MessageOut.model_validate(message)
         await self.ctx.broadcaster.emit(session_id, MessageUpdated(message=out), skip_sid=sid)
-        return {"ok": True, "message": out.model_dump(mode="json")}
+        return MessageAck(message=out).wire()
 
     async def delete_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: DeleteIn = parse(DeleteIn, data)
@@ -111,7 +109,7 @@ class ChatEvents:
             await db.commit()
         out = MessageOut.model_validate(message)
         await self.ctx.broadcaster.emit(session_id, MessageDeleted(message=out), skip_sid=sid)
-        return {"ok": True, "message": out.model_dump(mode="json")}
+        return MessageAck(message=out).wire()
 
     async def _audit(self, db: AsyncSession, namespace: str, sid: str, action: str, message_id: uuid.UUID) -> None:
         """An audit event that commits with the change it records."""

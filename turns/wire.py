@@ -275,8 +275,11 @@ class Ack(BaseModel):
 class Refusal(BaseModel):
     """A refused event's ack; the same `error` is also emitted to the socket."""
 
-    ok: Literal[False]
+    ok: Literal[False] = False
     error: ErrorEvent
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
 
 
 class UserMessageAck(Ack):

@@ -28,7 +28,7 @@ from store.cache import SESSION_TTL, session_key
 from store.errors import NotFound, StoreError, database_unavailable
 from store.schemas import SessionOut
 from turns.broadcast import namespace_of
-from turns.wire import ErrorEvent
+from turns.wire import ErrorEvent, Refusal
 
 log = logging.getLogger(__name__)
 CHAT_PREFIX = "/chat/"
@@ -230,7 +230,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         session_id = state.get("session_id") or session_id_of(namespace)
         if session_id is not None:
             await self.ctx.broadcaster.emit(session_id, error, to=sid)
-        return {"ok": False, "error": error.wire()}
+        return Refusal(error=error).wire()
 
     async def who(self, namespace: str, sid: str) -> tuple[uuid.UUID, uuid.UUID]:
         state = await self.get_session(sid, namespace=namespace)

@@ -14,18 +14,21 @@ from store.schemas import MessageOut
 from turns import edits
 from turns.intake import Author, NewMessage
 from turns.wire import (
+    Ack,
     DeleteIn,
     EditIn,
+    MessageAck,
+    StopAck,
     StopIn,
+    SyncAck,
+    SyncDelta,
     SyncIn,
+    SyncStream,
     TypingIn,
     TypingIndicator,
+    UserMessageAck,
     UserMessageIn,
 )
-
-
-def _out(message: Any) -> dict[str, Any]:
-    return MessageOut.model_validate(message).model_dump(mode="json")
 
 
 class ChatEvents:
@@ -50,29 +53,27 @@ class ChatEvents:
         author = Author(user_id, await self.conn.address(namespace, sid), sid)
         new = NewMessage(body.content, client_id=body.client_id, answer=self.ctx.auto_answer)
         accepted = await self.ctx.intake.accept(session_id, author, new)
-        reply: dict[str, Any] = {"ok": True, "message": _out(accepted.message)}
-        if not accepted.created:
-            reply["duplicate"] = True
-        return reply
+        message = MessageOut.model_validate(accepted.message)
+        return UserMessageAck(message=message, duplicate=not accepted.created).wire()
 
     async def typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: TypingIn = parse(TypingIn, data)
         user_id, session_id = await self.conn.who(namespace, sid)
         indicator = TypingIndicator(user_id=str(user_id), is_typing=body.is_typing)
         await self.ctx.broadcaster.emit(session_id, indicator, skip_sid=sid)
-        return {"ok": True}
+        return Ack().wire()
 
     async def stop_generation(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: StopIn = parse(StopIn, data)
         _, session_id = await self.conn.who(namespace, sid)
         answer_id = body.message_id or await self.ctx.gate.current(session_id)
         if answer_id is None:
-            return {"ok": True, "stopped": None}
+            return StopAck(stopped=None).wire()
         async with self.ctx.sessionmaker() as db:
             answer = await messages.get_in_session(db, answer_id, session_id)
         if answer.status is MessageStatus.streaming:
             await self.ctx.stops.request(answer_id)
-        return {"ok": True, "stopped": str(answer_id)}
+        return StopAck(stopped=answer_id).wire()
 
     async def edit_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: EditIn = parse(EditIn, data)
@@ -83,7 +84,7 @@ class ChatEvents:
         edited = await edits.edit_message(
             self.ctx.sessionmaker, self.ctx.broadcaster, author, body.message_id, body.content, session_id=session_id
         )
-        return {"ok": True, "message": edited.model_dump(mode="json")}
+        return MessageAck(message=edited).wire()
 
     async def delete_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: DeleteIn = parse(DeleteIn, data)
@@ -91,7 +92,7 @@ class ChatEvents:
         deleted = await edits.delete_message(
             self.ctx.sessionmaker, self.ctx.broadcaster, author, body.message_id, session_id=session_id
         )
-        return {"ok": True, "message": deleted.model_dump(mode="json")}
+        return MessageAck(message=deleted).wire()
 
     async def _author(self, namespace: str, sid: str) -> tuple[Author, uuid.UUID]:
         user_id, session_id = await self.conn.who(namespace, sid)
@@ -101,7 +102,7 @@ class ChatEvents:
         """A page of messages after a cursor (`next_after_message_id` while `has_more`), and/or an answer's deltas."""
         body: SyncIn = parse(SyncIn, data)
         _, session_id = await self.conn.who(namespace, sid)
-        reply: dict[str, Any] = {"ok": True}
+        reply = SyncAck()
         async with self.ctx.sessionmaker() as db:
             if body.message_id is None or body.after_message_id is not None:
                 after = None
@@ -109,16 +110,16 @@ class ChatEvents:
                     after = await messages.get_in_session(db, body.after_message_id, session_id)
                 rows = await messages.messages_after(db, session_id, after, limit=body.limit + 1)
                 page = rows[: body.limit]
-                reply["messages"] = [_out(m) for m in page]
-                reply["has_more"] = len(rows) > body.limit
-                reply["next_after_message_id"] = str(page[-1].id) if reply["has_more"] else None
+                reply.messages = [MessageOut.model_validate(m) for m in page]
+                reply.has_more = len(rows) > body.limit
+                reply.next_after_message_id = page[-1].id if reply.has_more else None
             if body.message_id is not None:
                 answer = await messages.get_in_session(db, body.message_id, session_id)
                 deltas = await self.ctx.deltas.read(answer.id, body.last_seq)
-                reply["stream"] = {
-                    "message_id": str(answer.id),
-                    "status": answer.status.value,
-                    "deltas": [{"seq": seq, "delta": delta} for seq, delta in deltas],
-                    "message": _out(answer),
-                }
-        return reply
+                reply.stream = SyncStream(
+                    message_id=answer.id,
+                    status=answer.status.value,
+                    deltas=[SyncDelta(seq=seq, delta=delta) for seq, delta in deltas],
+                    message=MessageOut.model_validate(answer),
+                )
+        return reply.wire()

@@ -23,7 +23,18 @@ from store.models import ContentType
 from store.schemas import MessageOut
 from turns.intake import Author, NewMessage, Recording
 from turns.voice import tts_url, voice_of
-from turns.wire import AudioStartIn, TranscriptFinal, TranscriptPartial, TtsReady, TtsRequestIn
+from turns.wire import (
+    Ack,
+    AudioCancelAck,
+    AudioEndAck,
+    AudioStartAck,
+    AudioStartIn,
+    TranscriptFinal,
+    TranscriptPartial,
+    TtsAck,
+    TtsReady,
+    TtsRequestIn,
+)
 
 
 @dataclass
@@ -75,7 +86,7 @@ class SpeechEvents:
             await self.ctx.broadcaster.emit(session_id, partial)
 
         self._open[(namespace, sid)] = _Open(utterance_id, await self.speech.utterance(on_partial))
-        return {"ok": True, "utterance_id": utterance_id}
+        return AudioStartAck(utterance_id=utterance_id).wire()
 
     async def audio_chunk(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         current = self._open.get((namespace, sid))
@@ -102,7 +113,7 @@ class SpeechEvents:
         )
         current.pcm.append(data)
         current.utterance.feed(data)
-        return {"ok": True}
+        return Ack().wire()
 
     async def audio_end(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         kept = await self._finish(namespace, sid)
@@ -126,7 +137,7 @@ class SpeechEvents:
         message = MessageOut.model_validate(accepted.message)
         final = TranscriptFinal(utterance_id=kept.utterance_id, text=kept.text, message=message)
         await self.ctx.broadcaster.emit(session_id, final)
-        return {"ok": True, **final.wire()}
+        return AudioEndAck(utterance_id=final.utterance_id, text=final.text, message=message).wire()
 
     async def _finish(self, namespace: str, sid: str) -> _Kept:
         """The socket's utterance, transcribed: the open one, or the one kept from a refused audio_end."""
@@ -145,7 +156,7 @@ class SpeechEvents:
 
     async def audio_cancel(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         kept = self._kept.pop((namespace, sid), None) is not None
-        return {"ok": True, "cancelled": await self.drop(namespace, sid) or kept}
+        return AudioCancelAck(cancelled=await self.drop(namespace, sid) or kept).wire()
 
     async def drop(self, namespace: str, sid: str) -> bool:
         """Forget the socket's open utterance, if any (also on disconnect)."""
@@ -171,4 +182,4 @@ class SpeechEvents:
             raise EventError("tts_unavailable", str(exc)) from exc
         ready = TtsReady(message_id=message.id, audio_url=tts_url(message.id), duration=synthesis.duration)
         await self.ctx.broadcaster.emit(session_id, ready, to=sid)
-        return {"ok": True, **ready.wire()}
+        return TtsAck(message_id=ready.message_id, audio_url=ready.audio_url, duration=ready.duration).wire()

@@ -30,6 +30,7 @@ from pipelines.rag.vectors.legacy import find_legacy
 from pipelines.rag.vectors.legacy import warning as legacy_warning
 from pipelines.speech.service import Speech, SpeechLimits
 from server import __version__, keys
+from server.asyncapi import build_asyncapi
 from server.endpoints import add_endpoints
 from server.errors import error_middleware
 from server.middlewares import context_middleware, rate_limit_middleware
@@ -225,6 +226,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     endpoints = all_endpoints()
     app[keys.OPENAPI] = build_openapi(endpoints, __version__)
+    app[keys.ASYNCAPI] = build_asyncapi(__version__)
     add_endpoints(app, endpoints)
     add_web_routes(app)  # the web client at /
     app[keys.SIO] = create_sio(app)

@@ -189,7 +189,9 @@ async def connect(chat_server: TestServer) -> AsyncIterator[Connect]:
     yield open_
     for recorder in opened:
         if recorder.client.connected:
-            await recorder.close()
+            await recorder.client.disconnect()
+    for recorder in opened:
+        recorder.check()  # every event and ack a test received matched its model
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.helpers import start_app
 from tests.pipelines.speech_util import chunks, wer
-from tests.sio import Connect, Recorder
+from tests.sio import MODELS, Connect, Recorder, payload_validator
 
 QUESTION = "What is the weather like today? Please check the forecast for the weekend. I am going for a long walk."
 ANSWER = "Your parcel will arrive on Thursday morning."
@@ -262,3 +262,41 @@ async def test_a_voice_message_refused_as_busy_leaves_no_file_and_can_be_retried
 
 def _recordings(audio_dir: Path) -> list[str]:
     return [path.name for path in audio_dir.rglob("*.wav")]
+
+
+async def test_every_server_event_is_emitted_as_its_model_and_its_documented_schema_says(
+    chat_api: Api, groq: GroqFake, connect: Connect, spoken: bytes
+) -> None:
+    """Drives each `ServerEvent` at least once; the recorders check every payload and ack against its model,
+    and here each payload is also checked against the schema the served AsyncAPI document gives it."""
+    alice = await chat_api.register()
+    session = await chat_api.new_session(alice, session_type="speech")
+    speaker: Recorder = await connect(session["id"], alice.token)
+    watcher: Recorder = await connect(session["id"], alice.token)
+
+    groq.script.tokens = ["Sunny ", "and ", "mild."]
+    sent = await speaker.call("user_message", {"content": "What is the weather?", "client_id": "w1"})
+    assert sent["ok"] and (await speaker.call("user_message", {"content": "again", "client_id": "w1"}))["duplicate"]
+    await speaker.response_for((await speaker.first("assistant_start"))["message_id"])
+    assert (await speaker.call("typing", {"is_typing": True}))["ok"]
+    edited = await speaker.call("edit_message", {"message_id": sent["message"]["id"], "content": "Weather?"})
+    assert edited["ok"]
+    assert (await speaker.call("sync", {"limit": 1}))["has_more"] is True
+    ended = await _voice(speaker, spoken)
+    assert ended["ok"], ended
+    answer_id = ended["message"]["id"]
+    await speaker.wait_for(lambda: len(speaker.events["assistant_response"]) == 2, seconds=60)
+    assert (await speaker.call("tts_request", {"message_id": answer_id}, seconds=60))["ok"]
+    assert (await speaker.call("delete_message", {"message_id": sent["message"]["id"]}))["ok"]
+    assert (await speaker.call("stop_generation", {}))["stopped"] is None
+    assert (await speaker.call("audio_cancel", {}))["cancelled"] is False
+    assert (await speaker.call("edit_message", {"message_id": sent["message"]["id"], "content": " "}))["ok"] is False
+    await watcher.wait_for(lambda: bool(watcher.events["message_deleted"]))
+
+    seen = {name for recorder in (speaker, watcher) for name, _ in recorder.log}
+    assert seen == set(MODELS), set(MODELS) - seen
+    document = (await chat_api.call("GET", "/api/v1/asyncapi.json")).body
+    for recorder in (speaker, watcher):
+        recorder.check()
+        for name, payload in recorder.log:
+            assert payload_validator(document, name).is_valid(payload), (name, payload)

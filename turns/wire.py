@@ -9,8 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer
-from pydantic_core.core_schema import SerializerFunctionWrapHandler
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from pipelines.speech.audio import SAMPLE_RATE
 from store.schemas import MessageOut, SessionOut
@@ -22,6 +21,10 @@ def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("content must not be blank")
     return value
+
+
+def _unset(value: Any) -> bool:
+    return value is None
 
 
 # -- client → server ---------------------------------------------------------------------------------
@@ -231,17 +234,14 @@ class TtsReady(ServerEvent):
 class ErrorEvent(ServerEvent):
     """A refusal: a stable `code`; `event` names the refused event; optional keys are left out when unset."""
 
+    # `exclude_if` rather than a serializer function: the fields stay visible to the generated JSON schema
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
     event: ClassVar[str] = "error"
     code: str
     message: str
-    refused: str | None = Field(default=None, serialization_alias="event")
-    details: Any = None
-    retry_after: int | None = None
-
-    @model_serializer(mode="wrap")
-    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None or k in ("code", "message")}
+    refused: str | None = Field(default=None, alias="event", exclude_if=_unset)
+    details: Any = Field(default=None, exclude_if=_unset)
+    retry_after: int | None = Field(default=None, exclude_if=_unset)
 
 
 SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
@@ -258,3 +258,104 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     TtsReady,
     ErrorEvent,
 )
+
+
+# -- acks: what each client event's Socket.IO acknowledgement carries --------------------------------
+
+
+class Ack(BaseModel):
+    """An accepted event's ack; every handler answers `{ok: true, ...}`."""
+
+    ok: Literal[True] = True
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Refusal(BaseModel):
+    """A refused event's ack; the same `error` is also emitted to the socket."""
+
+    ok: Literal[False] = False
+    error: ErrorEvent
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class UserMessageAck(Ack):
+    """`duplicate` is present (true) when `client_id` named a message that was already stored."""
+
+    message: MessageOut
+    duplicate: bool = Field(default=False, exclude_if=lambda value: not value)
+
+
+class StopAck(Ack):
+    """The answer asked to stop, or null when nothing was streaming."""
+
+    stopped: uuid.UUID | None
+
+
+class MessageAck(Ack):
+    message: MessageOut
+
+
+class SyncDelta(BaseModel):
+    seq: int
+    delta: str
+
+
+class SyncStream(BaseModel):
+    message_id: uuid.UUID
+    status: str
+    deltas: list[SyncDelta]
+    message: MessageOut
+
+
+class SyncAck(Ack):
+    """A page of messages (when asked) and/or one answer's deltas after `last_seq` (when `message_id` is set);
+    `next_after_message_id` is the cursor of the next page while `has_more`, else null."""
+
+    messages: list[MessageOut] | None = Field(default=None, exclude_if=_unset)
+    has_more: bool | None = Field(default=None, exclude_if=_unset)
+    next_after_message_id: uuid.UUID | None = None
+    stream: SyncStream | None = Field(default=None, exclude_if=_unset)
+
+
+class AudioStartAck(Ack):
+    utterance_id: str
+
+
+class AudioEndAck(Ack):
+    """The `transcript_final` payload, also broadcast to the session."""
+
+    utterance_id: str
+    text: str
+    message: MessageOut
+
+
+class AudioCancelAck(Ack):
+    cancelled: bool
+
+
+class TtsAck(Ack):
+    """The `tts_ready` payload, also sent to the asking socket."""
+
+    message_id: uuid.UUID
+    audio_url: str
+    duration: float
+
+
+ACKS: dict[str, type[Ack]] = {
+    UserMessageIn.event: UserMessageAck,
+    TypingIn.event: Ack,
+    StopIn.event: StopAck,
+    EditIn.event: MessageAck,
+    DeleteIn.event: MessageAck,
+    SyncIn.event: SyncAck,
+    AudioStartIn.event: AudioStartAck,
+    AudioChunkIn.event: Ack,
+    AudioEndIn.event: AudioEndAck,
+    AudioCancelIn.event: AudioCancelAck,
+    TtsRequestIn.event: TtsAck,
+}
+"""The ack model of every client event when accepted; a refused event acks `Refusal`."""

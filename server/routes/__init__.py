@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server import openapi
+from server import asyncapi, openapi
 from server.endpoints import Endpoint
 from server.routes import admin, attachments, documents, health, messages, privacy, rag, sessions, speech, users
 
@@ -14,6 +14,7 @@ def all_endpoints() -> tuple[Endpoint, ...]:
     return (
         *health.ENDPOINTS,
         *openapi.ENDPOINTS,
+        *asyncapi.ENDPOINTS,
         *users.ENDPOINTS,
         *privacy.ENDPOINTS,
         *sessions.ENDPOINTS,

@@ -27,6 +27,7 @@ BODIES: dict[str, Any] = {
     "readyz": None,
     "metrics": None,
     "openapi": None,
+    "asyncapi": None,
     "register": {"password": "a new password"},  # + Bob's username
     "login": {"password": "not bob's password"},  # + Bob's username
     "refresh_token": None,

@@ -20,6 +20,7 @@ from server.auth import Auth
 from server.metrics import Metrics
 from server.ratelimit import Limits, RateLimiter
 from server.settings import Settings
+from server.tokens import Revocations
 from store.cache import Cache
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -40,3 +41,4 @@ METRICS = web.AppKey("metrics", Metrics)
 CACHE = web.AppKey("cache", Cache)
 LIMITER = web.AppKey("limiter", RateLimiter)
 LIMITS = web.AppKey("limits", Limits)
+REVOCATIONS = web.AppKey("revocations", Revocations)

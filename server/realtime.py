@@ -18,6 +18,7 @@ from handlers.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
 from handlers.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
 from pipelines.tasks import TaskSet
 from server import keys
+from server.tokens import Revocations
 
 log = logging.getLogger(__name__)
 #: how long in-flight answers get to finish and be stored as `cancelled` at shutdown
@@ -104,6 +105,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         await answers.stop(answer_id)
 
     stops = StopBus(on_stop, redis)
+    revocations = app[keys.REVOCATIONS] = Revocations(sio, redis)
     namespace = ChatNamespace(
         ChatContext(
             auth=app[keys.AUTH],
@@ -120,6 +122,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
             cache=app[keys.CACHE],
             trust_forwarded_for=app[keys.SETTINGS].trust_forwarded_for,
             auto_answer=app[keys.SETTINGS].auto_answer,
+            revocations=revocations,
         )
     )
     sio.register_namespace(namespace)
@@ -127,6 +130,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.TURN_GATE] = gate
     background = TaskSet()
     background.spawn(stops.listen(), name="stop-bus")
+    background.spawn(revocations.listen(), name="revocations")
     background.spawn(answers.sweep_forever(), name="interrupted-answers")
 
     async def on_shutdown(_app: web.Application) -> None:

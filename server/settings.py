@@ -118,6 +118,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     jwt_ttl_seconds: int = 3600
+    #: a login's absolute lifetime: refreshed tokens never outlive it (then one logs in again)
+    login_lifetime_seconds: int = 30 * 24 * 3600
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1_048_576
     max_message_chars: int = 8000
@@ -205,6 +207,7 @@ class Settings:
             host=merged.get("HOST") or "127.0.0.1",
             port=_int(merged, "PORT", 8000, minimum=0),
             jwt_ttl_seconds=_int(merged, "JWT_TTL_SECONDS", 3600, minimum=60),
+            login_lifetime_seconds=_int(merged, "LOGIN_LIFETIME_SECONDS", 30 * 24 * 3600, minimum=60),
             cors_origins=_list(merged, "CORS_ORIGINS", ()),
             max_body_bytes=_int(merged, "MAX_BODY_BYTES", 1_048_576, minimum=1024),
             max_message_chars=_int(merged, "MAX_MESSAGE_CHARS", 8000, minimum=1),

@@ -25,12 +25,14 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 
-from store.models import ChatSession, Document, Message, RagContext, User
+from store.models import ChatSession, Document, Login, Message, RagContext, User
 
 SESSION_TTL = 3600
 USER_TTL = 1800
 MESSAGES_TTL = 3600
 RAG_CONTEXT_TTL = 24 * 3600
+#: short: a revocation whose invalidation failed still takes effect this soon
+LOGIN_TTL = 300
 #: how many of a session's newest messages `messages:{id}` holds
 RECENT_MESSAGES = 20
 
@@ -44,6 +46,10 @@ def session_key(session_id: uuid.UUID) -> str:
 
 def user_key(user_id: uuid.UUID) -> str:
     return f"user:{user_id}"
+
+
+def login_key(login_id: uuid.UUID) -> str:
+    return f"login:{login_id}"
 
 
 def messages_key(session_id: uuid.UUID) -> str:
@@ -198,6 +204,8 @@ def stale_keys(row: object) -> set[str]:
         return {messages_key(row.session_id)}
     if isinstance(row, Document):
         return {rag_generation_key(row.user_id)}
+    if isinstance(row, Login):
+        return {login_key(row.id)}
     return set()
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.auth import Auth
 from server.settings import Settings
 from store.models import Message
-from tests.api import Account, Api
+from tests.api import Account, Api, login_of
 from tests.fakes.groq import GroqFake
 from tests.sio import Recorder
 
@@ -52,7 +52,7 @@ async def test_connect_is_refused_with_a_code(
     mallory = await chat_api.register()
     ns = f"/chat/{session['id']}"
     expired = Auth(chat_settings.jwt_secret, 60).issue_token(
-        uuid.UUID(alice.id), now=datetime.now(UTC) - timedelta(hours=1)
+        uuid.UUID(alice.id), login_of(alice.token), now=datetime.now(UTC) - timedelta(hours=1)
     )
     cases = [
         (ns, None, "unauthorized"),
@@ -312,7 +312,7 @@ async def test_a_token_that_expires_while_connected_disconnects(
 ) -> None:
     alice, session = await _user_and_session(chat_api)
     short = Auth(chat_settings.jwt_secret, 60).issue_token(
-        uuid.UUID(alice.id), now=datetime.now(UTC) - timedelta(seconds=59)
+        uuid.UUID(alice.id), login_of(alice.token), now=datetime.now(UTC) - timedelta(seconds=59)
     )
     recorder: Recorder = await connect(session["id"], short)  # type: ignore[operator]
     await recorder.wait_for(lambda: bool(recorder.events["error"]), seconds=10)

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from handlers.errors import EventError, parse
 from handlers.payloads import Event
-from pipelines.speech.audio import SAMPLE_RATE, AudioError, check_pcm16
+from pipelines.speech.audio import SAMPLE_RATE, AudioError, charge_ms, check_pcm16
 from pipelines.speech.service import Speech
 from pipelines.speech.stt import Utterance
 from pipelines.speech.tts import TtsUnavailable
@@ -86,7 +86,16 @@ class SpeechEvents:
                 namespace=namespace,
             )
 
-        self._open[(namespace, sid)] = _Open(utterance_id, await self.speech.utterance(on_partial))
+        async def on_idle() -> None:  # the client went quiet: free the STT work and say why
+            if (current := self._open.get((namespace, sid))) is not None and current.utterance_id == utterance_id:
+                del self._open[(namespace, sid)]
+                seconds = self.speech.limits.utterance_idle_seconds
+                error = {"code": "utterance_timeout", "message": f"no audio for {seconds:.0f} s: utterance dropped"}
+                await self.ns.emit("error", {**error, "utterance_id": utterance_id}, to=sid, namespace=namespace)
+
+        user_id, _ = await self.ns.who(namespace, sid)
+        utterance = await self.speech.utterance(on_partial, owner=user_id, on_idle=on_idle)
+        self._open[(namespace, sid)] = _Open(utterance_id, utterance)
         return {"ok": True, "utterance_id": utterance_id}
 
     async def audio_chunk(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
@@ -107,11 +116,12 @@ class SpeechEvents:
                 "utterance_too_long", f"an utterance lasts at most {self.speech.limits.max_utterance_seconds:.0f} s"
             )
         limits = self.ns.ctx.limits  # audio seconds per minute, counted in milliseconds of speech
-        await self.ns.charge(
-            namespace, sid, limits.audio_user, limits.audio_ip, cost=len(data) * 1000 // 2 // SAMPLE_RATE
-        )
+        await self.ns.charge(namespace, sid, limits.audio_user, limits.audio_ip, cost=charge_ms(len(data)))
+        try:
+            current.utterance.feed(data)
+        except AudioError as exc:
+            raise EventError(exc.code, str(exc)) from exc
         current.pcm.append(data)
-        current.utterance.feed(data)
         return {"ok": True}
 
     async def audio_end(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:

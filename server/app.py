@@ -142,7 +142,10 @@ async def speech_ctx(app: web.Application) -> AsyncIterator[None]:
     """Speech engines (loaded on first use, off the loop) and the stored-audio folders."""
     settings = app[keys.SETTINGS]
     limits = SpeechLimits(
-        max_utterance_seconds=settings.max_utterance_seconds, max_chunk_bytes=settings.max_audio_chunk_bytes
+        max_utterance_seconds=settings.max_utterance_seconds,
+        max_chunk_bytes=settings.max_audio_chunk_bytes,
+        utterance_idle_seconds=settings.utterance_idle_seconds,
+        stt_queued_seconds_per_user=settings.stt_queued_seconds_per_user,
     )
     metrics = app[keys.METRICS]
     timers = {"stt": metrics.stt_time, "tts": metrics.tts_time}

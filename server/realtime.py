@@ -18,6 +18,7 @@ from handlers.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
 from handlers.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
 from pipelines.tasks import TaskSet
 from server import keys
+from server.outbound import SocketServer
 from server.tokens import Revocations
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,14 @@ class ClosingWebSocket(engineio_aiohttp.WebSocket):
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
         socket = self.handler.__self__
+        transports = getattr(self.server, "connections", {})
+        transport = environ["aiohttp.request"].transport
+        if transport is not None:
+            transports[socket.sid] = transport  # so a slow consumer can be cut off (server/outbound.py)
         try:
             return await super().__call__(environ)
         finally:
+            transports.pop(socket.sid, None)
             if not socket.closed:
                 reason = socket.server.reason.TRANSPORT_CLOSE
                 await asyncio.shield(socket.close(wait=False, abort=True, reason=reason))
@@ -66,7 +72,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
     """An AsyncServer for `app`, attached at /socket.io (Redis manager when REDIS_URL is set)."""
     settings = app[keys.SETTINGS]
     manager = RedisManager(settings.redis_url) if settings.redis_url else None
-    sio = socketio.AsyncServer(
+    sio = SocketServer(
         async_mode="aiohttp",
         client_manager=manager,
         namespaces="*",
@@ -74,6 +80,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
         # larger than any payload we accept, so oversized events reach a handler that refuses them with a
         # clear error instead of engine.io dropping the connection
         max_http_buffer_size=settings.socket_max_message_bytes,
+        max_queued_bytes=settings.socket_max_queued_bytes,  # a client that stops reading is disconnected
         logger=False,
         engineio_logger=False,
     )

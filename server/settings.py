@@ -146,8 +146,14 @@ class Settings:
     whisper_model_path: Path | None = None
     max_utterance_seconds: int = 60
     max_audio_chunk_bytes: int = 64 * 1024
+    #: an open utterance whose client sends no audio for this long is dropped (`utterance_timeout`)
+    utterance_idle_seconds: float = 10.0
+    #: seconds of one user's audio that may wait for recognition at once, sockets and uploads together
+    stt_queued_seconds_per_user: int = 120
     audio_seconds_per_minute: int = 120
     socket_max_message_bytes: int = 16 * 1024 * 1024
+    #: bytes waiting to be written to one socket before its client counts as not reading and is disconnected
+    socket_max_queued_bytes: int = 8 * 1024 * 1024
     auto_answer: bool = True
     #: how long a dead node's answer keeps its session busy before another node marks it failed
     turn_lease_seconds: float = 30.0
@@ -234,8 +240,11 @@ class Settings:
             whisper_model_path=_path(merged, "WHISPER_MODEL_PATH"),
             max_utterance_seconds=_int(merged, "MAX_UTTERANCE_SECONDS", 60, minimum=1),
             max_audio_chunk_bytes=_int(merged, "MAX_AUDIO_CHUNK_BYTES", 64 * 1024, minimum=320),
+            utterance_idle_seconds=_float(merged, "UTTERANCE_IDLE_SECONDS", 10.0),
+            stt_queued_seconds_per_user=_int(merged, "STT_QUEUED_SECONDS_PER_USER", 120, minimum=1),
             audio_seconds_per_minute=_int(merged, "AUDIO_SECONDS_PER_MINUTE", 120, minimum=1),
             socket_max_message_bytes=_int(merged, "SOCKET_MAX_MESSAGE_BYTES", 16 * 1024 * 1024, minimum=65536),
+            socket_max_queued_bytes=_int(merged, "SOCKET_MAX_QUEUED_BYTES", 8 * 1024 * 1024, minimum=65536),
             auto_answer=_bool(merged, "AUTO_ANSWER", True),
             turn_lease_seconds=_float(merged, "TURN_LEASE_SECONDS", 30.0),
             rest_per_minute=_int(merged, "RATE_LIMIT_REST_PER_MINUTE", 600),

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from pipelines.llm.chain import ChainPolicy
 from pipelines.llm.factory import LLMConfig, create_answer_model
 from pipelines.rag.embedder import Embedder
+from pipelines.rag.extract import ExtractLimits
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.rag.vectors import create_vector_store
@@ -131,7 +132,18 @@ async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
     """The retriever and the ingestor of uploaded documents."""
     settings = app[keys.SETTINGS]
     retriever = await create_retriever(settings, app[keys.CACHE])
-    ingestor = Ingestor(retriever, app[keys.SESSIONMAKER], settings.data_dir / "documents")
+    ingestor = Ingestor(
+        retriever,
+        app[keys.SESSIONMAKER],
+        settings.data_dir / "documents",
+        limits=ExtractLimits(
+            seconds=settings.ingest_timeout_seconds,
+            max_pages=settings.ingest_max_pages,
+            memory_mb=settings.ingest_max_memory_mb,
+        ),
+        per_node=settings.ingest_concurrency,
+        per_user=settings.ingest_concurrency_per_user,
+    )
     app[keys.RETRIEVER], app[keys.INGESTOR] = retriever, ingestor
     yield
     await ingestor.close()

@@ -142,6 +142,15 @@ class Settings:
     embedding_model_path: Path | None = None
     embedding_tokenizer_path: Path | None = None
     document_max_bytes: int = 20 * 1024 * 1024
+    #: all of one user's uploads together
+    document_quota_bytes: int = 256 * 1024 * 1024
+    #: reading one upload (a child process): wall time, pages, memory
+    ingest_timeout_seconds: float = 120.0
+    ingest_max_pages: int = 2000
+    ingest_max_memory_mb: int = 2048
+    #: documents ingested at once on this node, and of one user
+    ingest_concurrency: int = 2
+    ingest_concurrency_per_user: int = 1
     vosk_model_path: Path | None = None
     whisper_model_path: Path | None = None
     max_utterance_seconds: int = 60
@@ -236,6 +245,12 @@ class Settings:
             embedding_model_path=_path(merged, "EMBEDDING_MODEL_PATH"),
             embedding_tokenizer_path=_path(merged, "EMBEDDING_TOKENIZER_PATH"),
             document_max_bytes=_int(merged, "DOCUMENT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024),
+            document_quota_bytes=_int(merged, "DOCUMENT_QUOTA_BYTES", 256 * 1024 * 1024, minimum=1024),
+            ingest_timeout_seconds=_float(merged, "INGEST_TIMEOUT_SECONDS", 120.0),
+            ingest_max_pages=_int(merged, "INGEST_MAX_PAGES", 2000, minimum=1),
+            ingest_max_memory_mb=_int(merged, "INGEST_MAX_MEMORY_MB", 2048, minimum=256),
+            ingest_concurrency=_int(merged, "INGEST_CONCURRENCY", 2, minimum=1),
+            ingest_concurrency_per_user=_int(merged, "INGEST_CONCURRENCY_PER_USER", 1, minimum=1),
             vosk_model_path=_path(merged, "VOSK_MODEL_PATH"),
             whisper_model_path=_path(merged, "WHISPER_MODEL_PATH"),
             max_utterance_seconds=_int(merged, "MAX_UTTERANCE_SECONDS", 60, minimum=1),

@@ -88,3 +88,9 @@ async def ready_document_ids(db: AsyncSession, user_id: uuid.UUID) -> list[uuid.
         select(Document.id).where(Document.user_id == user_id, Document.status == DocumentStatus.ready)
     )
     return list(rows)
+
+
+async def stored_bytes(db: AsyncSession, user_id: uuid.UUID) -> int:
+    """How many bytes of uploads the user keeps (their storage quota counts these)."""
+    total = await db.scalar(select(func.coalesce(func.sum(Document.size_bytes), 0)).where(Document.user_id == user_id))
+    return int(total or 0)

@@ -93,8 +93,8 @@ class Speech:
 
         Too long a recording is refused before it is decoded (a WAV by its header); its length counts
         against `owner`'s share of queued recognition while it is transcribed."""
-        await self._load()
         samples = await asyncio.to_thread(decode_any, data, self.limits.max_utterance_seconds)
+        await self._load()
         started = time.monotonic()
         utterance = Utterance(self.stt, self._executor, _ignore, owner=owner, budget=self.budget)
         try:

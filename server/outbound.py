@@ -62,6 +62,12 @@ class BoundedEngineIO(engineio.AsyncServer):
         self.connections: dict[str, asyncio.Transport] = {}
         self.farewell: Any = None  # eio sid -> encoded Socket.IO packets telling the client why
 
+    def abort_connections(self) -> None:
+        """Cut every websocket still open (at shutdown, after clients were asked to go): one that does not
+        read would otherwise hold its handler, and the process, until its queue drains."""
+        for transport in list(self.connections.values()):
+            transport.abort()
+
     def create_queue(self, *args: Any, **kwargs: Any) -> asyncio.Queue[Any]:
         return OutboundQueue()
 

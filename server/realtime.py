@@ -18,7 +18,7 @@ from handlers.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
 from handlers.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
 from pipelines.tasks import TaskSet
 from server import keys
-from server.outbound import SocketServer
+from server.outbound import BoundedEngineIO, SocketServer
 from server.tokens import Revocations
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,8 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         await _bounded(answers.shutdown(SHUTDOWN_GRACE_SECONDS), "finishing answers", SHUTDOWN_GRACE_SECONDS + 5)
         if sio.eio.sockets:  # every client: they reconnect to another node
             await _bounded(sio.eio.disconnect(), "disconnecting clients", STEP_SECONDS)
+        if isinstance(sio.eio, BoundedEngineIO):
+            sio.eio.abort_connections()  # those that did not read their goodbye
         await _bounded(sio.shutdown(), "stopping Socket.IO", STEP_SECONDS)
 
     app.on_shutdown.append(on_shutdown)

@@ -126,3 +126,16 @@ async def test_a_typing_flood_into_a_room_with_a_member_who_never_reads(start: A
     assert sent < 20_000
     assert after["VmRSS"] - before["VmRSS"] < 50, (before, after)
     assert status == 400
+
+
+async def test_a_client_that_never_reads_does_not_hold_shutdown(start: Any, http: ClientSession) -> None:
+    node = await start(QUEUED_BYTES)
+    api = Api(node.url, http)
+    alice = await api.register()
+    namespace = f"/chat/{(await api.new_session(alice))['id']}"
+    silent = await SlowClient.open(node.url)
+    try:
+        await silent.join(namespace, alice.token)
+        assert await node.stop(seconds=20) == 0  # the goodbye is never read: the connection is cut instead
+    finally:
+        silent.close()

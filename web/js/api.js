@@ -81,7 +81,9 @@ async function request(method, path, { body, form, query, auth = true } = {}) {
       details ? `${error.message}: ${details}` : error.message || `HTTP ${response.status}`,
       error.details,
     );
-    if (response.status === 401 && auth && error.code === "unauthorized") onUnauthorized(err);
+    if (response.status === 401 && auth && (error.code === "unauthorized" || error.code === "auth_revoked")) {
+      onUnauthorized(err);
+    }
     throw err;
   }
   return data;
@@ -91,6 +93,7 @@ export const api = {
   register: (fields) => request("POST", "/users/register", { body: fields, auth: false }),
   login: (username, password) => request("POST", "/users/login", { body: { username, password }, auth: false }),
   me: () => request("GET", "/users/me"),
+  logout: () => request("POST", "/users/logout"),
 
   listSessions: (archived = false) => request("GET", "/chat/sessions", { query: { archived, limit: 200 } }),
   createSession: (fields = {}) => request("POST", "/chat/sessions", { body: fields }),

@@ -106,7 +106,10 @@ $("#new-session").addEventListener("click", async () => {
   }
 });
 
-$("#logout").addEventListener("click", () => logout("You are logged out."));
+// end the login on the server too (its token, and its sockets everywhere), then here
+$("#logout").addEventListener("click", () => {
+  api.logout().catch(() => {}).finally(() => logout("You are logged out."));
+});
 
 // the phone-sized drawer
 const menu = $("#menu-button");

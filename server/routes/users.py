@@ -94,7 +94,8 @@ async def refresh_token(request: web.Request) -> web.Response:
     async with db_session(request) as db:
         user, claims = await authenticate_token(request, db)
         state = await login_state(db, request.app[keys.CACHE], claims.login_id)
-        assert state is not None  # authenticate_token checked it
+        if state is None:  # ended between the check and here (an erase)
+            raise ApiError(401, "unauthorized", "the token's sign-in no longer exists: log in again")
         audit(request, db, "token_refresh", user_id=user.id)
         await db.commit()
     return json_response(_token_for(request, user, claims.login_id, state.expires_at))

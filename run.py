@@ -1,4 +1,4 @@
-"""Parley's command line: `python run.py serve|migrate|createuser|ingest|models` (serve is the default)."""
+"""Parley's command line: `python run.py serve|migrate|createuser|ingest|reindex|models` (serve is the default)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core.auth import Auth
+from core.logs import access_log_options
+from core.logs import configure as configure_logging
+from core.settings import Settings, SettingsError, load_jwt_secret
 from server.app import create_app
-from server.auth import Auth
 from server.ingest_command import ingest_paths
-from server.logs import access_log_options
-from server.logs import configure as configure_logging
 from server.models_command import VOSK_BASE_URL, fetch_vosk
-from server.settings import Settings, SettingsError
+from server.reindex_command import reindex
 from store import users
 from store.db import create_engine, create_sessionmaker
 from store.errors import Conflict
@@ -44,12 +45,13 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 async def _create_user(settings: Settings, username: str, password: str, email: str | None, admin: bool) -> None:
     engine = create_engine(settings.database_url)
-    auth = Auth(settings.jwt_secret, settings.jwt_ttl_seconds)
+    auth = Auth(load_jwt_secret(settings), settings.jwt_ttl_seconds)
     try:
         async with create_sessionmaker(engine)() as db:
             await users.create_user(
                 db, username=username, password_hash=await auth.hash_password(password), email=email, is_admin=admin
             )
+            await db.commit()
     finally:
         await engine.dispose()
 
@@ -62,6 +64,7 @@ async def _make_admin(settings: Settings, username: str) -> bool:
             if user is None:
                 return False
             await users.update_profile(db, user, {"is_admin": True})
+            await db.commit()
             return True
     finally:
         await engine.dispose()
@@ -90,6 +93,10 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _reindex(settings: Settings, _args: argparse.Namespace) -> int:
+    return 1 if asyncio.run(reindex(settings)) else 0
+
+
 def _models(settings: Settings, args: argparse.Namespace) -> int:
     base_url = os.environ.get("VOSK_MODEL_BASE_URL") or VOSK_BASE_URL
     return fetch_vosk(args.language, settings.data_dir / "models", base_url)
@@ -114,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("paths", nargs="+", help=".txt, .md, .html or .pdf files")
     ingest.add_argument("--user", required=True, help="the owner's username")
     ingest.add_argument("--session", help="attach the documents to this session id")
+    commands.add_parser("reindex", help="rebuild every document's vectors from its stored file (with a progress bar)")
     models = commands.add_parser("models", help="fetch a speech model (where the internet is reachable)")
     models.add_argument("kind", choices=["vosk"])
     models.add_argument("language", help="e.g. en-us")
@@ -127,7 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    handlers = {"serve": _serve, "migrate": _migrate, "createuser": _createuser, "ingest": _ingest, "models": _models}
+    handlers = {
+        "serve": _serve,
+        "migrate": _migrate,
+        "createuser": _createuser,
+        "ingest": _ingest,
+        "reindex": _reindex,
+        "models": _models,
+    }
     return handlers[args.command](settings, args)
 
 

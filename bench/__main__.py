@@ -25,6 +25,7 @@ SCENARIOS = MappingProxyType(
         "rag": "bench.scenarios.rag",  # 5
         "speech": "bench.scenarios.speech",  # 6
         "peer": "bench.scenarios.peer",  # 7
+        "offline": "bench.scenarios.offline",  # 8 (issue 18)
     }
 )
 

@@ -38,7 +38,7 @@ async def parley(
     env: dict[str, str] | None = None,
     prepare: Prepare | None = None,
 ) -> AsyncIterator[Cluster]:
-    """Migrate, run `prepare(data_dir, env)` (e.g. fill Qdrant local mode), start `nodes`, stop them after."""
+    """Migrate, run `prepare(data_dir, env)` (e.g. fill the vector shard), start `nodes`, stop them after."""
     if redis:
         await procs.flush_redis()
     async with contextlib.AsyncExitStack() as stack:

@@ -53,11 +53,12 @@ def fill(store: VectorStore, owner: uuid.UUID, items: list[StoredChunk], rng: np
         store.upsert(owner, batch, unit_vectors(len(batch), rng), [document_vector(c.text) for c in batch])
 
 
-def fill_local(path: Path, owner: uuid.UUID, n: int, seed: int = 7) -> None:
-    """Give `owner` `n` chunks in the Qdrant local-mode folder `path` (blocking; no server may hold it)."""
+def fill_shard(path: Path, owner: uuid.UUID, n: int, seed: int = 7) -> None:
+    """Give `owner` `n` chunks in the Qdrant Edge shard at `path`, indexed (blocking; no server may hold it)."""
     rng = np.random.default_rng(seed)
     store = create_vector_store(DIMS, path=path)
     try:
         fill(store, owner, chunks(n, [uuid.uuid4() for _ in range(50)], rng), rng)
+        store.optimize()
     finally:
-        store.client.close()
+        store.close()

@@ -1,65 +1,90 @@
-"""Search latency in Qdrant local mode within one owner's collection: dense vs hybrid, whole collection vs
-filtered to three documents; ratios against unfiltered dense search measured in the same run.
+"""Search latency in the embedded Qdrant Edge shard (one collection, every search filtered by owner):
+dense vs hybrid, the owner's library vs one document; ratios against dense search measured in the same run.
 
-    python -m bench.rag_search [--points 10000] [--queries 200]
+    python -m bench.rag_search [--points 100000] [--owners 1] [--queries 300]
+
+`--owners N` spreads the points over N owners (the measured one holds points/N); `BENCH_QDRANT_URL` runs
+the same searches on a Qdrant server instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from bench.corpus import DIMS, chunks, fill
-from pipelines.rag.sparse import SparseVector, query_vector
-from pipelines.rag.vectors import create_vector_store
+from bench.corpus import DIMS, chunks, fill, unit_vectors
+from pipelines.rag.sparse import query_vector
+from pipelines.rag.vectors import Query, Scope, VectorStore, create_vector_store
 
 
-def _time(fn: object, queries: int) -> tuple[float, float]:
+def timed(fn: Callable[[], object], queries: int) -> tuple[float, float]:
+    """p50 and p99 milliseconds of `queries` calls (after a few warm-up calls)."""
+    for _ in range(5):
+        fn()
     samples = []
     for _ in range(queries):
         started = time.perf_counter()
-        fn()  # type: ignore[operator]
+        fn()
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def measure(store: VectorStore, points: int, owners: int, queries: int) -> list[tuple[str, float, float]]:
+    """Fill, index, then time each kind of search; the fill and index times are rows too."""
+    rng = np.random.default_rng(7)
+    people = [uuid.uuid4() for _ in range(owners)]
+    documents = {person: [uuid.uuid4() for _ in range(50)] for person in people}
+    started = time.perf_counter()
+    for person in people:
+        fill(store, person, chunks(points // owners, documents[person], rng), rng)
+    store.flush()
+    filled = time.perf_counter() - started
+    started = time.perf_counter()
+    store.optimize()
+    indexed = time.perf_counter() - started
+    owner, one = people[0], documents[people[0]][:1]
+    dense, sparse = unit_vectors(1, rng)[0], query_vector("pump seal failure")
+    rows: list[tuple[str, Callable[[], object]]] = [
+        ("dense, owner's library", lambda: store.search(Scope(owner), Query(dense, sparse, hybrid=False))),
+        ("hybrid, owner's library", lambda: store.search(Scope(owner), Query(dense, sparse))),
+        ("dense, one document", lambda: store.search(Scope(owner, tuple(one)), Query(dense, sparse, hybrid=False))),
+        ("hybrid, one document", lambda: store.search(Scope(owner, tuple(one)), Query(dense, sparse))),
+    ]
+    results = [(name, *timed(fn, queries)) for name, fn in rows]
+    return [("upsert all (seconds)", filled, filled), ("optimize (seconds)", indexed, indexed), *results]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--points", type=int, default=10_000)
-    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--owners", type=int, default=1)
+    parser.add_argument("--queries", type=int, default=300)
     args = parser.parse_args()
-    rng = np.random.default_rng(7)
-    owner = uuid.uuid4()
-    documents = [uuid.uuid4() for _ in range(50)]
+    url = os.environ.get("BENCH_QDRANT_URL")
     with tempfile.TemporaryDirectory() as folder:
-        store = create_vector_store(DIMS, path=Path(folder) / "q")
-        fill(store, owner, chunks(args.points, documents, rng), rng)
-        query = rng.standard_normal(DIMS).astype(np.float32)
-        query /= np.linalg.norm(query)
-        sparse: SparseVector = query_vector("pump seal failure")
-        rows = [
-            ("dense, own collection", lambda: store.search(owner, query, sparse, k=5, hybrid=False)),
-            ("hybrid, own collection", lambda: store.search(owner, query, sparse, k=5)),
-            (
-                "dense, 3 documents",
-                lambda: store.search(owner, query, sparse, k=5, hybrid=False, document_ids=documents[:3]),
-            ),
-            ("hybrid, 3 documents", lambda: store.search(owner, query, sparse, k=5, document_ids=documents[:3])),
-        ]
-        results = [(name, *_time(fn, args.queries)) for name, fn in rows]
-        store.client.close()
-    baseline = results[0][1]
-    print(f"Qdrant local mode, {args.points} chunks of one owner, {args.queries} queries, top-5")
+        store = create_vector_store(DIMS, path=Path(folder) / "shard", url=url)
+        try:
+            rows = measure(store, args.points, args.owners, args.queries)
+        finally:
+            store.close()
+    engine = "Qdrant server" if url else "Qdrant Edge shard"
+    print(f"{engine}, {args.points:,} chunks over {args.owners} owner(s), {args.queries} queries, top-5")
+    baseline = rows[2][1]
     print(f"{'search':28} {'p50 ms':>8} {'p99 ms':>8} {'p50 / dense':>12}")
-    for name, p50, p99 in results:
-        print(f"{name:28} {p50:8.2f} {p99:8.2f} {p50 / baseline:12.2f}")
+    for name, p50, p99 in rows:
+        if name.endswith("(seconds)"):
+            print(f"{name:28} {p50:8.1f}")
+        else:
+            print(f"{name:28} {p50:8.2f} {p99:8.2f} {p50 / baseline:12.2f}")
 
 
 if __name__ == "__main__":

@@ -6,15 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from core.errors import Refused
 from store.types import unstorable_text
 
 
-class EventError(Exception):
+class EventError(Refused):
     """An event is refused: the client gets `error {code, message}` and a failed ack."""
 
     def __init__(self, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.details = code, message, details
+        super().__init__(code, message, details=details)
 
 
 def parse(model: type[BaseModel], data: Any) -> Any:

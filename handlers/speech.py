@@ -1,35 +1,29 @@
-"""Voice in the chat namespace: audio_start → audio_chunk… → audio_end (or audio_cancel), and tts_request."""
+"""Voice in the chat namespace: audio_start → audio_chunk… → audio_end (or audio_cancel), and tts_request.
+
+A finished utterance goes through the turn intake; its recording is stored only when the message is
+accepted. Refused as `busy` or `rate_limited`, the utterance is kept: `audio_end` again retries it.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from pydantic import Field
-
+from core.errors import Refused
+from core.ratelimit import RateLimited
+from handlers.context import ChatContext, Connection
 from handlers.errors import EventError, parse
-from handlers.payloads import Event
 from pipelines.speech.audio import SAMPLE_RATE, AudioError, charge_ms, check_pcm16
-from pipelines.speech.service import Speech
 from pipelines.speech.stt import Utterance
 from pipelines.speech.tts import TtsUnavailable
 from store import messages, sessions
 from store.models import ContentType
-
-if TYPE_CHECKING:
-    from handlers.chat import ChatNamespace
-
-
-class AudioStartIn(Event):
-    sample_rate: int = SAMPLE_RATE
-    format: Literal["pcm16"] = "pcm16"
-    language: str | None = Field(default=None, max_length=16)
-
-
-class TtsRequestIn(Event):
-    message_id: uuid.UUID = Field(strict=False)
+from store.schemas import MessageOut
+from turns.intake import Author, NewMessage, Recording
+from turns.voice import tts_url, voice_of
+from turns.wire import AudioStartIn, ErrorEvent, TranscriptFinal, TranscriptPartial, TtsReady, TtsRequestIn
 
 
 @dataclass
@@ -39,28 +33,23 @@ class _Open:
     pcm: list[bytes] = field(default_factory=list)
 
 
-def voice_of(speech_config: dict[str, Any]) -> tuple[str | None, int]:
-    """The voice and words-per-minute rate a session's `speech_config` asks for."""
-    voice = speech_config.get("voice")
-    rate = speech_config.get("rate", 150)
-    return (voice if isinstance(voice, str) else None), (min(max(rate, 80), 300) if isinstance(rate, int) else 150)
+@dataclass(frozen=True)
+class _Kept:
+    """A transcribed utterance whose message was refused for now: retried by the next audio_end."""
 
-
-def audio_url(message_id: uuid.UUID) -> str:
-    return f"/api/v1/chat/messages/{message_id}/audio"
-
-
-def tts_url(message_id: uuid.UUID) -> str:
-    return f"/api/v1/chat/messages/{message_id}/tts"
+    utterance_id: str
+    text: str
+    pcm: bytes
 
 
 class SpeechEvents:
-    """The voice events of one namespace; one open utterance per socket."""
+    """The voice events of one namespace; one open (or kept) utterance per socket."""
 
-    def __init__(self, namespace: ChatNamespace, speech: Speech) -> None:
-        self.ns = namespace
-        self.speech = speech
+    def __init__(self, connection: Connection, context: ChatContext) -> None:
+        self.conn, self.ctx = connection, context
+        self.speech = context.speech
         self._open: dict[tuple[str, str], _Open] = {}
+        self._kept: dict[tuple[str, str], _Kept] = {}
 
     def handlers(self) -> dict[str, Any]:
         return {
@@ -77,23 +66,22 @@ class SpeechEvents:
             raise EventError("unsupported_sample_rate", f"send pcm16 at {SAMPLE_RATE} Hz mono")
         if (namespace, sid) in self._open:
             raise EventError("utterance_open", "finish or cancel the current utterance first")
+        user_id, session_id = await self.conn.who(namespace, sid)
+        self._kept.pop((namespace, sid), None)  # a new utterance replaces one kept for a retry
         utterance_id = uuid.uuid4().hex
 
         async def on_partial(revision: int, text: str) -> None:
-            await self.ns.emit(
-                "transcript_partial",
-                {"utterance_id": utterance_id, "rev": revision, "text": text},
-                namespace=namespace,
-            )
+            partial = TranscriptPartial(utterance_id=utterance_id, rev=revision, text=text)
+            await self.ctx.broadcaster.emit(session_id, partial)
 
         async def on_idle() -> None:  # the client went quiet: free the STT work and say why
             if (current := self._open.get((namespace, sid))) is not None and current.utterance_id == utterance_id:
                 del self._open[(namespace, sid)]
                 seconds = self.speech.limits.utterance_idle_seconds
-                error = {"code": "utterance_timeout", "message": f"no audio for {seconds:.0f} s: utterance dropped"}
-                await self.ns.emit("error", {**error, "utterance_id": utterance_id}, to=sid, namespace=namespace)
+                message = f"no audio for {seconds:.0f} s: utterance dropped"
+                timeout = ErrorEvent(code="utterance_timeout", message=message, utterance_id=utterance_id)
+                await self.ctx.broadcaster.emit(session_id, timeout, to=sid)
 
-        user_id, _ = await self.ns.who(namespace, sid)
         utterance = await self.speech.utterance(on_partial, owner=user_id, on_idle=on_idle)
         self._open[(namespace, sid)] = _Open(utterance_id, utterance)
         return {"ok": True, "utterance_id": utterance_id}
@@ -115,8 +103,12 @@ class SpeechEvents:
             raise EventError(
                 "utterance_too_long", f"an utterance lasts at most {self.speech.limits.max_utterance_seconds:.0f} s"
             )
-        limits = self.ns.ctx.limits  # audio seconds per minute, counted in milliseconds of speech
-        await self.ns.charge(namespace, sid, limits.audio_user, limits.audio_ip, cost=charge_ms(len(data)))
+        user_id, _ = await self.conn.who(namespace, sid)
+        limits = self.ctx.limits  # audio seconds per minute, counted in milliseconds of speech
+        await self.ctx.limiter.hit_all(
+            [(limits.audio_user, user_id), (limits.audio_ip, await self.conn.address(namespace, sid))],
+            cost=charge_ms(len(data)),
+        )
         try:
             current.utterance.feed(data)
         except AudioError as exc:
@@ -125,31 +117,47 @@ class SpeechEvents:
         return {"ok": True}
 
     async def audio_end(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+        kept = await self._finish(namespace, sid)
+        user_id, session_id = await self.conn.who(namespace, sid)
+        author = Author(user_id, await self.conn.address(namespace, sid), sid)
+        new = NewMessage(
+            kept.text,
+            content_type=ContentType.audio,
+            recording=Recording(pcm=kept.pcm),
+            answer=self.ctx.auto_answer,
+        )
+        try:
+            accepted = await self.ctx.intake.accept(session_id, author, new)
+        except (Refused, RateLimited) as exc:
+            if isinstance(exc, RateLimited):
+                exc = Refused("rate_limited", str(exc), 429, retry_after=exc.retry_after)
+            if exc.code in ("busy", "rate_limited"):
+                self._kept[(namespace, sid)] = kept
+                exc.details = {"utterance_id": kept.utterance_id, "kept": True}
+            raise exc from None
+        message = MessageOut.model_validate(accepted.message)
+        final = TranscriptFinal(utterance_id=kept.utterance_id, text=kept.text, message=message)
+        await self.ctx.broadcaster.emit(session_id, final)
+        return {"ok": True, **final.wire()}
+
+    async def _finish(self, namespace: str, sid: str) -> _Kept:
+        """The socket's utterance, transcribed: the open one, or the one kept from a refused audio_end."""
         current = self._open.pop((namespace, sid), None)
         if current is None:
-            raise EventError("no_utterance", "send audio_start first")
+            kept = self._kept.pop((namespace, sid), None)
+            if kept is None:
+                raise EventError("no_utterance", "send audio_start first")
+            return kept
         started = time.monotonic()
         text = (await current.utterance.finish()).strip()
         self.speech.observe("stt", time.monotonic() - started)
         if not text:
             raise EventError("no_speech", "no speech was recognized")
-        user_id, _ = await self.ns.who(namespace, sid)
-        message_id = uuid.uuid4()
-        await self.speech.save_recording(user_id, message_id, b"".join(current.pcm))
-        ack = await self.ns.accept_message(
-            namespace,
-            sid,
-            content=text,
-            content_type=ContentType.audio,
-            message_id=message_id,
-            audio_url=audio_url(message_id),
-        )
-        final = {"utterance_id": current.utterance_id, "text": text, "message": ack["message"]}
-        await self.ns.emit("transcript_final", final, namespace=namespace)
-        return {"ok": True, **final}
+        return _Kept(current.utterance_id, text, b"".join(current.pcm))
 
     async def audio_cancel(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
-        return {"ok": True, "cancelled": await self.drop(namespace, sid)}
+        kept = self._kept.pop((namespace, sid), None) is not None
+        return {"ok": True, "cancelled": await self.drop(namespace, sid) or kept}
 
     async def drop(self, namespace: str, sid: str) -> bool:
         """Forget the socket's open utterance, if any (also on disconnect)."""
@@ -158,10 +166,14 @@ class SpeechEvents:
             await current.utterance.cancel()
         return current is not None
 
+    def forget(self, namespace: str, sid: str) -> None:
+        """Forget everything of a socket that went away."""
+        self._kept.pop((namespace, sid), None)
+
     async def tts_request(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: TtsRequestIn = parse(TtsRequestIn, data)
-        _, session_id = await self.ns.who(namespace, sid)
-        async with self.ns.ctx.sessionmaker() as db:
+        _, session_id = await self.conn.who(namespace, sid)
+        async with self.ctx.sessionmaker() as db:
             message = await messages.get_in_session(db, body.message_id, session_id)
             session = await sessions.get_session(db, session_id)
         voice, rate = voice_of(session.speech_config)
@@ -169,6 +181,6 @@ class SpeechEvents:
             synthesis = await self.speech.synthesize(message.content, voice=voice, rate=rate)
         except TtsUnavailable as exc:
             raise EventError("tts_unavailable", str(exc)) from exc
-        ready = {"message_id": str(message.id), "audio_url": tts_url(message.id), "duration": synthesis.duration}
-        await self.ns.emit("tts_ready", ready, to=sid, namespace=namespace)
-        return {"ok": True, **ready}
+        ready = TtsReady(message_id=message.id, audio_url=tts_url(message.id), duration=synthesis.duration)
+        await self.ctx.broadcaster.emit(session_id, ready, to=sid)
+        return {"ok": True, **ready.wire()}

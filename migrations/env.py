@@ -18,7 +18,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from server.settings import Settings
+    from core.settings import Settings
 
     return Settings.from_env().database_url
 

@@ -11,30 +11,36 @@ import aiohttp_cors
 from aiohttp import web
 from redis.asyncio import Redis
 
+from core import ratelimit
+from core.auth import Auth
+from core.cipher import ContentCipher
+from core.metrics import Metrics
+from core.ratelimit import Limits, RateLimiter
+from core.settings import Settings, load_jwt_secret, with_jwt_secret
 from pipelines.llm.chain import ChainPolicy
 from pipelines.llm.factory import LLMConfig, create_answer_model
+from pipelines.media.ocr import Ocr
+from pipelines.media.prepare import AttachmentLimits
+from pipelines.media.service import Attachments
 from pipelines.rag.embedder import Embedder
 from pipelines.rag.extract import ExtractLimits
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
-from pipelines.rag.vectors import create_vector_store
+from pipelines.rag.vectors import VectorStore, create_vector_store
+from pipelines.rag.vectors.legacy import find_legacy
+from pipelines.rag.vectors.legacy import warning as legacy_warning
 from pipelines.speech.service import Speech, SpeechLimits
-from server import __version__, keys, ratelimit
-from server.auth import Auth
+from server import __version__, keys
 from server.endpoints import add_endpoints
 from server.errors import error_middleware
-from server.metrics import Metrics
 from server.middlewares import context_middleware, rate_limit_middleware
 from server.openapi import build_openapi
 from server.rag_cache import RagContextCache
-from server.ratelimit import Limits, RateLimiter
 from server.realtime import create_sio, realtime_ctx
 from server.routes import all_endpoints
 from server.routes.web import add_web_routes
-from server.settings import Settings
 from store import cache
 from store.cache import Cache
-from store.crypto import ContentCipher
 from store.db import create_engine, create_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -45,7 +51,7 @@ async def executor_ctx(app: web.Application) -> AsyncIterator[None]:
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="parley-cpu")
     app[keys.CPU_EXECUTOR] = executor
     settings = app[keys.SETTINGS]
-    app[keys.AUTH] = Auth(settings.jwt_secret, settings.jwt_ttl_seconds, executor)
+    app[keys.AUTH] = Auth(load_jwt_secret(settings), settings.jwt_ttl_seconds, executor)
     yield
     await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
@@ -94,10 +100,15 @@ async def models_ctx(app: web.Application) -> AsyncIterator[None]:
         LLMConfig(
             providers=settings.llm_providers,
             max_tokens=settings.llm_max_tokens,
+            history_tokens=settings.llm_history_tokens,
             groq_api_key=settings.groq_api_key,
             groq_base_url=settings.groq_base_url,
             groq_model=settings.groq_model,
+            groq_vision_model=settings.groq_vision_model,
             offline_model_path=settings.local_llm_model_path,
+            offline_max_tokens=settings.local_llm_max_tokens,
+            offline_max_sentences=settings.local_llm_max_sentences or None,
+            offline_threads=settings.local_llm_threads or None,
             gemini_api_key=settings.gemini_api_key,
             gemini_base_url=settings.gemini_base_url,
             gemini_model=settings.gemini_model,
@@ -114,22 +125,33 @@ async def models_ctx(app: web.Application) -> AsyncIterator[None]:
     await model.close()
 
 
+VECTORS_FOLDER = "vectors"
+
+
 async def create_retriever(settings: Settings, cache: Cache | None = None) -> Retriever:
-    """Embedder (loaded on first use) and vector store (local mode, or QDRANT_URL) for these settings;
-    with `cache`, search results are kept as `rag_context:{hash}` entries."""
+    """Embedder (loaded on first use) and vector store (a Qdrant Edge shard under the data dir, or
+    QDRANT_URL) for these settings; with `cache`, search results are kept as `rag_context:{hash}` entries.
+    Vectors left in the former layout are reported with the command that rebuilds them."""
     embedder = Embedder(settings.embedding_model_path, settings.embedding_tokenizer_path)
-    store = await asyncio.to_thread(
-        create_vector_store,
-        embedder.dimensions,
-        path=settings.data_dir / "qdrant",
-        url=settings.qdrant_url,
-        api_key=settings.qdrant_api_key,
-    )
+
+    def open_store() -> tuple[VectorStore, list[str]]:
+        store = create_vector_store(
+            embedder.dimensions,
+            path=settings.data_dir / VECTORS_FOLDER,
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key,
+        )
+        return store, find_legacy(settings.data_dir, store)
+
+    store, legacy = await asyncio.to_thread(open_store)
+    if legacy:
+        log.warning(legacy_warning(legacy))
     return Retriever(embedder, store, cache=RagContextCache(cache) if cache is not None else None)
 
 
 async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The retriever and the ingestor of uploaded documents."""
+    """The retriever and the ingestor of uploaded documents; documents a previous run left unfinished
+    are queued again."""
     settings = app[keys.SETTINGS]
     retriever = await create_retriever(settings, app[keys.CACHE])
     ingestor = Ingestor(
@@ -145,9 +167,35 @@ async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
         per_user=settings.ingest_concurrency_per_user,
     )
     app[keys.RETRIEVER], app[keys.INGESTOR] = retriever, ingestor
+    ingestor.resume_soon()
     yield
     await ingestor.close()
     await retriever.close()
+
+
+async def attachments_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Message attachments: checked and re-encoded, OCR and thumbnails in a pool of their own."""
+    settings = app[keys.SETTINGS]
+    executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="media")
+    limits = AttachmentLimits(
+        max_bytes=settings.attachment_max_bytes,
+        max_pixels=settings.attachment_max_pixels,
+        thumbnail_edge=settings.attachment_thumbnail_edge,
+    )
+    service = Attachments(
+        settings.data_dir / "attachments",
+        ingestor=app[keys.INGESTOR],
+        sessionmaker=app[keys.SESSIONMAKER],
+        executor=executor,
+        limits=limits,
+        ocr=Ocr(executor, languages=settings.ocr_languages, timeout=settings.ocr_timeout_seconds),
+        prompt_images=settings.attachment_prompt_images,
+        index_wait=settings.attachment_index_wait_seconds,
+    )
+    app[keys.ATTACHMENTS] = service
+    yield
+    await service.close()
+    await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
 
 async def speech_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -183,7 +231,8 @@ def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:
 
 
 def create_app(settings: Settings) -> web.Application:
-    """A fully wired Parley application for `settings`."""
+    """A fully wired Parley application for `settings` (a JWT secret is kept in the data dir if none is set)."""
+    settings = with_jwt_secret(settings)  # before the loop serves: it may read or write a file
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[context_middleware, error_middleware, rate_limit_middleware],
@@ -195,6 +244,8 @@ def create_app(settings: Settings) -> web.Application:
     add_web_routes(app)  # the web client at /
     app[keys.SIO] = create_sio(app)
     app[keys.METRICS] = Metrics()
-    app.cleanup_ctx.extend([executor_ctx, redis_ctx, db_ctx, models_ctx, rag_ctx, speech_ctx, realtime_ctx])
+    app.cleanup_ctx.extend(
+        [executor_ctx, redis_ctx, db_ctx, models_ctx, rag_ctx, attachments_ctx, speech_ctx, realtime_ctx]
+    )
     _setup_cors(app, settings.cors_origins)
     return app

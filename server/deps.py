@@ -8,15 +8,17 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server import keys, logs
-from server.auth import InvalidToken, TokenClaims, bearer_token
+from core import logs
+from core.auth import InvalidToken, TokenClaims, bearer_token
+from handlers.tokens import verify
+from server import keys
 from server.errors import ApiError
-from server.tokens import verify
 from store import audit as store_audit
-from store import sessions, users
-from store.cache import SESSION_TTL, USER_TTL, session_key, user_key
+from store import users
+from store.cache import USER_TTL, user_key
 from store.errors import NotFound
 from store.schemas import SessionOut, UserOut
+from turns.intake import owned_session as turns_owned_session
 
 
 def db_session(request: web.Request) -> AsyncSession:
@@ -109,11 +111,4 @@ async def owned_session(
     request: web.Request, db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID
 ) -> SessionOut:
     """The user's session from the cache (`session:{id}`, 1 h) or the database; someone else's is not found."""
-    cache, key = request.app[keys.CACHE], session_key(session_id)
-    session = await cache.get(key, SessionOut)
-    if session is None:
-        session = SessionOut.model_validate(await sessions.get_session(db, session_id))
-        await cache.put(key, session, SESSION_TTL)
-    if session.user_id != user_id:
-        raise NotFound("no such session")
-    return session
+    return await turns_owned_session(request.app[keys.CACHE], db, session_id, user_id)

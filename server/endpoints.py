@@ -27,7 +27,7 @@ class Endpoint:
     auth: bool = True
     errors: tuple[int, ...] = ()
     body_media_type: str = "application/json"
-    #: for answers that are not JSON (metrics text, audio)
+    #: for answers that are not JSON (metrics text, audio); comma-separated when there are several
     response_media_type: str | None = None
 
 

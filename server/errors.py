@@ -10,8 +10,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from core.errors import Refused
+from core.ratelimit import RateLimited
 from server import keys
-from server.ratelimit import RateLimited
 from store.errors import Conflict, Forbidden, NotFound, StoreError, database_unavailable
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    except Refused as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     except RateLimited as exc:
         response = error_response(429, "rate_limited", str(exc), {"retry_after": exc.retry_after})

@@ -7,10 +7,10 @@ import sys
 import uuid
 from pathlib import Path
 
+from core.settings import Settings
 from pipelines.rag.extract import ExtractLimits, UnsupportedDocument
 from pipelines.rag.ingest import Ingestor
 from server.app import create_retriever
-from server.settings import Settings
 from store import users
 from store.db import create_engine, create_sessionmaker
 from store.models import DocumentStatus
@@ -18,7 +18,8 @@ from store.models import DocumentStatus
 BAR = 30
 
 
-def _bar(name: str, done: int, total: int) -> None:
+def bar(name: str, done: int, total: int) -> None:
+    """One line of progress on stderr, redrawn in place."""
     filled = BAR * done // total if total else BAR
     sys.stderr.write(f"\r{name[:40]:40} [{'#' * filled}{'.' * (BAR - filled)}] {done}/{total} chunks")
     sys.stderr.flush()
@@ -36,7 +37,7 @@ async def ingest_paths(settings: Settings, username: str, paths: list[Path], ses
             return len(paths)
         try:
             retriever = await create_retriever(settings)
-        except RuntimeError as exc:  # local mode is single-process
+        except RuntimeError as exc:  # the embedded shard is open in one process at a time
             print(f"{exc}\nStop the server first, or set QDRANT_URL to use a Qdrant server.", file=sys.stderr)
             return len(paths)
         limits = ExtractLimits(
@@ -59,7 +60,7 @@ async def ingest_paths(settings: Settings, username: str, paths: list[Path], ses
                 continue
 
             async def report(done: int, total: int, name: str = path.name) -> None:
-                _bar(name, done, total)
+                bar(name, done, total)
 
             status = await ingestor.ingest(document, report)
             sys.stderr.write("\n")

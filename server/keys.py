@@ -10,18 +10,21 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from handlers.answers import Answers
-from handlers.control import TurnGate
+from core.auth import Auth
+from core.metrics import Metrics
+from core.ratelimit import Limits, RateLimiter
+from core.settings import Settings
+from handlers.tokens import Revocations
 from pipelines.chat.model import AnswerModel
+from pipelines.media.service import Attachments
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
-from server.auth import Auth
-from server.metrics import Metrics
-from server.ratelimit import Limits, RateLimiter
-from server.settings import Settings
-from server.tokens import Revocations
 from store.cache import Cache
+from turns.answers import Answers
+from turns.broadcast import Broadcaster
+from turns.control import TurnGate
+from turns.intake import Intake
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -32,9 +35,12 @@ CPU_EXECUTOR = web.AppKey("cpu_executor", Executor)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 SIO = web.AppKey("sio", socketio.AsyncServer)
 ANSWERS = web.AppKey("answers", Answers)
+BROADCASTER = web.AppKey("broadcaster", Broadcaster)
+INTAKE = web.AppKey("intake", Intake)
 ANSWER_MODEL = web.AppKey("answer_model", AnswerModel)
 RETRIEVER = web.AppKey("retriever", Retriever)
 INGESTOR = web.AppKey("ingestor", Ingestor)
+ATTACHMENTS = web.AppKey("attachments", Attachments)
 TURN_GATE = web.AppKey("turn_gate", TurnGate)
 SPEECH = web.AppKey("speech", Speech)
 METRICS = web.AppKey("metrics", Metrics)

@@ -7,8 +7,9 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from server import keys, logs
-from server.auth import InvalidToken, bearer_token
+from core import logs
+from core.auth import InvalidToken, bearer_token
+from server import keys
 from server.deps import client_ip
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

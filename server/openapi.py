@@ -78,7 +78,8 @@ def build_openapi(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]
         }
         if endpoint.response is None and endpoint.response_media_type is not None:
             success = operation["responses"][str(endpoint.status)]
-            success["content"] = {endpoint.response_media_type: {"schema": {"type": "string"}}}
+            types = endpoint.response_media_type.split(",")
+            success["content"] = {media.strip(): {"schema": {"type": "string"}} for media in types}
         if endpoint.body is not None:
             schema = refs[(endpoint.body, "validation")]
             operation["requestBody"] = {"required": True, "content": {endpoint.body_media_type: {"schema": schema}}}

@@ -20,13 +20,14 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from turns.wire import ErrorEvent
+
 log = logging.getLogger(__name__)
 #: how long a dropped slow consumer gets to read its farewell before its connection is aborted
 GRACE_SECONDS = 5.0
-SLOW_CONSUMER = {
-    "code": "slow_consumer",
-    "message": "this connection fell too far behind: reconnect and resume with sync",
-}
+SLOW_CONSUMER = ErrorEvent(
+    code="slow_consumer", message="this connection fell too far behind: reconnect and resume with sync"
+)
 
 
 def packet_size(item: Any) -> int:
@@ -114,6 +115,8 @@ class SocketServer(socketio.AsyncServer):
         encoded = []
         for namespace in list(self.manager.get_namespaces()):
             if self.manager.sid_from_eio_sid(eio_sid, namespace) is not None:
-                event = self.packet_class(sio_packet.EVENT, namespace=namespace, data=["error", SLOW_CONSUMER])
+                event = self.packet_class(
+                    sio_packet.EVENT, namespace=namespace, data=[SLOW_CONSUMER.event, SLOW_CONSUMER.wire()]
+                )
                 encoded.append(event.encode())
         return encoded

@@ -12,14 +12,17 @@ import socketio
 from aiohttp import web
 from engineio.async_drivers import aiohttp as engineio_aiohttp
 
-from handlers.answers import Answers
-from handlers.chat import ChatContext, ChatNamespace
-from handlers.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
-from handlers.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
-from pipelines.tasks import TaskSet
+from core.tasks import TaskSet
+from handlers.chat import ChatNamespace
+from handlers.context import ChatContext
+from handlers.tokens import Revocations
 from server import keys
 from server.outbound import BoundedEngineIO, SocketServer
-from server.tokens import Revocations
+from turns.answers import Answers
+from turns.broadcast import Broadcaster
+from turns.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
+from turns.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
+from turns.intake import Intake
 
 log = logging.getLogger(__name__)
 #: how long in-flight answers get to finish and be stored as `cancelled` at shutdown
@@ -97,8 +100,10 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     deltas: DeltaLog = RedisDeltaLog(redis) if redis is not None else MemoryDeltaLog()
     lease = app[keys.SETTINGS].turn_lease_seconds
     gate: TurnGate = RedisTurnGate(redis, lease) if redis is not None else MemoryTurnGate(lease)
+    broadcaster = Broadcaster(sio)
+    settings = app[keys.SETTINGS]
     answers = Answers(
-        sio,
+        broadcaster,
         app[keys.SESSIONMAKER],
         app[keys.ANSWER_MODEL],
         deltas,
@@ -107,34 +112,48 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.SPEECH],
         app[keys.METRICS],
     )
+    intake = Intake(
+        sessionmaker=app[keys.SESSIONMAKER],
+        cache=app[keys.CACHE],
+        limiter=app[keys.LIMITER],
+        limits=app[keys.LIMITS],
+        gate=gate,
+        broadcaster=broadcaster,
+        answers=answers,
+        speech=app[keys.SPEECH],
+        metrics=app[keys.METRICS],
+        max_message_chars=settings.max_message_chars,
+    )
 
     async def on_stop(answer_id: uuid.UUID) -> None:
         await answers.stop(answer_id)
 
     stops = StopBus(on_stop, redis)
-    revocations = app[keys.REVOCATIONS] = Revocations(sio, redis)
+    revocations = app[keys.REVOCATIONS] = Revocations(sio, broadcaster, redis)
     namespace = ChatNamespace(
         ChatContext(
             auth=app[keys.AUTH],
             sessionmaker=app[keys.SESSIONMAKER],
-            answers=answers,
+            intake=intake,
+            broadcaster=broadcaster,
             deltas=deltas,
             gate=gate,
             stops=stops,
-            max_message_chars=app[keys.SETTINGS].max_message_chars,
             speech=app[keys.SPEECH],
             limiter=app[keys.LIMITER],
             limits=app[keys.LIMITS],
             metrics=app[keys.METRICS],
             cache=app[keys.CACHE],
-            trust_forwarded_for=app[keys.SETTINGS].trust_forwarded_for,
-            auto_answer=app[keys.SETTINGS].auto_answer,
+            trust_forwarded_for=settings.trust_forwarded_for,
+            auto_answer=settings.auto_answer,
             revocations=revocations,
         )
     )
     sio.register_namespace(namespace)
     app[keys.ANSWERS] = answers
     app[keys.TURN_GATE] = gate
+    app[keys.BROADCASTER] = broadcaster
+    app[keys.INTAKE] = intake
     background = TaskSet()
     background.spawn(stops.listen(), name="stop-bus")
     background.spawn(revocations.listen(), name="revocations")
@@ -180,8 +199,3 @@ async def _bounded(step: Awaitable[None], what: str, seconds: float) -> None:
             await step
     except TimeoutError:
         log.warning("shutdown: %s took over %.0f s; moving on", what, seconds)
-
-
-async def notify(app: web.Application, session_id: uuid.UUID, event: str, data: dict[str, Any]) -> None:
-    """Emit an event to every socket of a session, on every node (used by REST routes)."""
-    await app[keys.SIO].emit(event, data, namespace=f"/chat/{session_id}")

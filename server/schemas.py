@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from store.models import ContentType, SessionType
-from store.schemas import DocumentOut, MessageOut, RagContextOut, SessionOut, UserOut
+from store.schemas import AttachmentRecord, DocumentOut, MessageOut, RagContextOut, SessionOut, UserOut
 
 Username = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 Email = Annotated[
@@ -212,6 +212,7 @@ class ExportOut(BaseModel):
     messages: list[MessageOut]
     rag_contexts: list[RagContextOut]
     documents: list[DocumentOut]
+    attachments: list[AttachmentRecord] = []
 
 
 class EraseOut(BaseModel):

@@ -30,7 +30,7 @@ async def start_answer(
         created_at=utcnow(),
     )
     db.add(answer)
-    await db.commit()
+    await db.flush()
     return answer
 
 
@@ -73,16 +73,34 @@ async def finish_answer(
     tokens_used: int | None,
     retrieval: RetrievalRecord | None = None,
 ) -> Message:
-    """Store the answer's text and final status, and count it in its session's activity."""
-    answer = await db.get(Message, answer_id)
+    """Store the answer's text and final status, and count it in its session's activity.
+
+    Only an answer still `streaming` is finished: one that was swept or finished meanwhile is returned as
+    stored, unchanged and not counted again.
+    """
+    values: dict[str, Any] = {
+        "content": content,
+        "status": status,
+        "processing_time": processing_time,
+        "tokens_used": tokens_used,
+    }
+    if retrieval is not None:
+        values["rag_context"] = retrieval.summary
+    result = await db.execute(
+        update(Message)
+        .where(Message.id == answer_id, Message.status == MessageStatus.streaming)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # nothing written
+        stored = await db.get(Message, answer_id, populate_existing=True)
+        if stored is None:
+            raise NotFound("no such answer")
+        return stored
+    answer = await db.get(Message, answer_id, populate_existing=True)
     if answer is None:
         raise NotFound("no such answer")
-    answer.content = content
-    answer.status = status
-    answer.processing_time = processing_time
-    answer.tokens_used = tokens_used
     if retrieval is not None:
-        answer.rag_context = retrieval.summary
         db.add(
             RagContext(
                 message_id=answer.id,
@@ -103,7 +121,6 @@ async def finish_answer(
         .execution_options(synchronize_session=False)
     )
     mark_stale(db, session_key(answer.session_id), messages_key(answer.session_id))
-    await db.commit()
     return answer
 
 
@@ -131,8 +148,7 @@ async def mark_interrupted(
         .values(content=content, status=MessageStatus.failed)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        await db.rollback()
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # nothing written
         return None
     await db.execute(
         update(ChatSession)
@@ -141,5 +157,4 @@ async def mark_interrupted(
         .execution_options(synchronize_session=False)
     )
     mark_stale(db, session_key(session_id), messages_key(session_id))
-    await db.commit()
     return await db.get(Message, answer_id, populate_existing=True)

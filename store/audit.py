@@ -21,6 +21,7 @@ ACTIONS = (
     "message_edit",
     "message_delete",
     "document_upload",
+    "attachment_upload",
     "document_delete",
     "export",
     "erase",

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from core.cipher import ContentCipher
 from store.cache import Cache, CachingSession
-from store.crypto import ContentCipher, attach
+from store.crypto import attach
 
 
 def create_engine(

@@ -14,22 +14,25 @@ from store.errors import NotFound
 from store.models import Document, DocumentStatus
 
 
+def _same_file(fields: dict[str, Any]) -> Any:
+    """The owner's copy of this file in the same scope: the library, or one session."""
+    session_id = fields.get("session_id")
+    scope = Document.session_id.is_(None) if session_id is None else Document.session_id == session_id
+    return select(Document).where(Document.user_id == fields["user_id"], Document.sha256 == fields["sha256"], scope)
+
+
 async def create_document(db: AsyncSession, **fields: Any) -> tuple[Document, bool]:
-    """A new pending document, or the owner's existing one with the same sha256 (and False)."""
-    existing = await db.scalar(
-        select(Document).where(Document.user_id == fields["user_id"], Document.sha256 == fields["sha256"])
-    )
+    """A new pending document, or the owner's existing one with the same sha256 in the same scope (and False)."""
+    existing = await db.scalar(_same_file(fields))
     if existing is not None:
         return existing, False
     document = Document(status=DocumentStatus.pending, chunk_count=0, chunks_done=0, **fields)
     db.add(document)
     try:
-        await db.commit()
-    except IntegrityError:  # the same file uploaded twice at once
+        await db.flush()
+    except IntegrityError:  # the same file uploaded twice at once (this insert is its unit's first write)
         await db.rollback()
-        existing = await db.scalar(
-            select(Document).where(Document.user_id == fields["user_id"], Document.sha256 == fields["sha256"])
-        )
+        existing = await db.scalar(_same_file(fields))
         if existing is None:
             raise
         return existing, False
@@ -75,12 +78,11 @@ async def set_progress(
     )
     if owner is not None:  # what the user's questions can find may have changed
         mark_stale(db, rag_generation_key(owner))
-    await db.commit()
 
 
 async def delete_document(db: AsyncSession, document: Document) -> None:
     await db.delete(document)
-    await db.commit()
+    await db.flush()
 
 
 async def ready_document_ids(db: AsyncSession, user_id: uuid.UUID) -> list[uuid.UUID]:
@@ -94,3 +96,18 @@ async def stored_bytes(db: AsyncSession, user_id: uuid.UUID) -> int:
     """How many bytes of uploads the user keeps (their storage quota counts these)."""
     total = await db.scalar(select(func.coalesce(func.sum(Document.size_bytes), 0)).where(Document.user_id == user_id))
     return int(total or 0)
+
+
+async def unfinished_documents(db: AsyncSession) -> list[Document]:
+    """Documents whose ingestion has not ended (pending, or stopped while processing), oldest first."""
+    rows = await db.scalars(
+        select(Document)
+        .where(Document.status.in_([DocumentStatus.pending, DocumentStatus.processing]))
+        .order_by(Document.created_at, Document.id)
+    )
+    return list(rows)
+
+
+async def all_documents(db: AsyncSession) -> list[Document]:
+    """Every document of every owner, oldest first (for `run.py reindex`)."""
+    return list(await db.scalars(select(Document).order_by(Document.created_at, Document.id)))

@@ -85,7 +85,6 @@ async def post_user_message(
         db.add(message)
         await db.flush()  # the unique (session_id, client_id) index speaks here
         bumped = await _bump_session(db, session_id, now, title_source=content)
-        await db.commit()
     except IntegrityError:
         # the same client_id won a race on another task or node: return the first copy
         await db.rollback()  # expires every loaded object: only use the ids captured above
@@ -93,7 +92,7 @@ async def post_user_message(
             raise
         await db.refresh(session)
         return Posted(existing, False, session)
-    for name, value in bumped.items():  # what the UPDATE wrote, from RETURNING: no SELECT after the commit
+    for name, value in bumped.items():  # what the UPDATE wrote, from RETURNING: no SELECT after it
         set_committed_value(session, name, value)
     return Posted(message, True, session)
 
@@ -152,8 +151,11 @@ async def list_messages(
     return (rows[::-1] if newest else rows), int(total or 0)
 
 
-async def messages_after(db: AsyncSession, session_id: uuid.UUID, after: Message | None) -> list[Message]:
-    """Every message of the session created after `after` (all of them when None), deleted ones included."""
+async def messages_after(
+    db: AsyncSession, session_id: uuid.UUID, after: Message | None, *, limit: int | None = None
+) -> list[Message]:
+    """The session's messages created after `after` (from the first when None), deleted ones included,
+    at most `limit` of them, oldest first."""
     query = select(Message).where(Message.session_id == session_id)
     if after is not None:
         query = query.where(
@@ -162,7 +164,7 @@ async def messages_after(db: AsyncSession, session_id: uuid.UUID, after: Message
                 and_(Message.created_at == after.created_at, Message.id > after.id),
             )
         )
-    return list(await db.scalars(query.order_by(Message.created_at, Message.id)))
+    return list(await db.scalars(query.order_by(Message.created_at, Message.id).limit(limit)))
 
 
 async def edit_message(
@@ -177,7 +179,7 @@ async def edit_message(
         raise Conflict("the message was deleted", code="message_deleted")
     message.content = content
     message.edited_at = utcnow()
-    await db.commit()
+    await db.flush()
     return message
 
 
@@ -187,5 +189,5 @@ async def delete_message(db: AsyncSession, message: Message, session: ChatSessio
         raise Conflict("the session is archived and read-only", code="session_archived")
     if not message.is_deleted:
         message.is_deleted = True
-        await db.commit()
+        await db.flush()
     return message

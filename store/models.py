@@ -18,10 +18,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    event,
     false,
+    text,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from store.crypto import EncryptedJSON, EncryptedText
 from store.types import JSONType, UTCDateTime, utcnow
@@ -133,6 +135,14 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the image or file sent with a user message; joined into every message read (no extra round trip)
+    attachment: Mapped[Attachment | None] = relationship(lazy="joined", uselist=False, back_populates="message")
+
+
+@event.listens_for(Message, "init")
+def _no_attachment_yet(target: Message, _args: Any, kwargs: dict[str, Any]) -> None:
+    """A new message knows it has no attachment: reading it later must not try a lazy load."""
+    kwargs.setdefault("attachment", None)
 
 
 class RagContext(Base):
@@ -158,10 +168,26 @@ class DocumentStatus(enum.StrEnum):
 
 
 class Document(Base):
-    """An uploaded file, its ingestion state, and where its bytes are kept."""
+    """An uploaded file, its ingestion state, and where its bytes are kept.
+
+    `session_id` scopes a document to one session (files sent as attachments): only that session's
+    answers search it. Without it the document is in the owner's library, searched by every session.
+    The same file is stored once per scope.
+    """
 
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("user_id", "sha256", name="uq_documents_user_sha256"),)
+    __table_args__ = (
+        Index(
+            "uq_documents_library_sha256",
+            "user_id",
+            "sha256",
+            unique=True,
+            postgresql_where=text("session_id IS NULL"),
+            sqlite_where=text("session_id IS NULL"),
+        ),
+        Index("uq_documents_session_sha256", "user_id", "session_id", "sha256", unique=True),
+        Index("ix_documents_session_id", "session_id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -176,6 +202,30 @@ class Document(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Attachment(Base):
+    """The image or file of a user message: where its (sanitised) bytes and thumbnail are kept, and the
+    session document its text was indexed as."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_session_created", "session_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: paths relative to `<data dir>/attachments`
+    storage_key: Mapped[str] = mapped_column(String(255))
+    thumbnail_key: Mapped[str | None] = mapped_column(String(255))
+    document_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="attachment", lazy="raise")
 
 
 class AuditEvent(Base):

@@ -8,13 +8,26 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store import attachments
 from store.cache import mark_stale, messages_key, rag_generation_key, session_key, user_key
-from store.models import AuditEvent, ChatSession, Document, Login, Message, MessageType, RagContext, User
-from store.schemas import DocumentOut, MessageOut, RagContextOut, SessionOut, UserOut
+from store.models import (
+    Attachment,
+    AuditEvent,
+    ChatSession,
+    Document,
+    Login,
+    Message,
+    MessageType,
+    RagContext,
+    User,
+)
+from store.schemas import AttachmentRecord, DocumentOut, MessageOut, RagContextOut, SessionOut, UserOut
 
 
 async def export_user(db: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
-    """The user's account, sessions, messages (deleted ones too), RAG contexts and documents, as JSON."""
+    """The user's account, sessions, messages (deleted ones too), attachments, RAG contexts and documents, as JSON.
+
+    Attachment bytes are not inlined: each message's `attachment.url` serves them."""
     user = await db.get(User, user_id)
     sessions = list(await db.scalars(select(ChatSession).where(ChatSession.user_id == user_id)))
     session_ids = [s.id for s in sessions]
@@ -25,6 +38,7 @@ async def export_user(db: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
     )
     contexts = list(await db.scalars(select(RagContext).where(RagContext.session_id.in_(session_ids))))
     documents = list(await db.scalars(select(Document).where(Document.user_id == user_id)))
+    attached = await attachments.of_user(db, user_id)
 
     def dump(model: Any, rows: list[Any]) -> list[dict[str, Any]]:
         return [model.model_validate(row).model_dump(mode="json") for row in rows]
@@ -35,6 +49,7 @@ async def export_user(db: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
         "messages": dump(MessageOut, messages),
         "rag_contexts": dump(RagContextOut, contexts),
         "documents": dump(DocumentOut, documents),
+        "attachments": dump(AttachmentRecord, attached),
     }
 
 
@@ -57,9 +72,19 @@ async def erase_user(db: AsyncSession, user_id: uuid.UUID) -> tuple[dict[str, in
         "sessions": len(session_ids),
         "messages": len(list(await db.scalars(select(Message.id).where(Message.session_id.in_(session_ids))))),
         "documents": len(list(await db.scalars(select(Document.id).where(Document.user_id == user_id)))),
+        "attachments": len(
+            list(
+                await db.scalars(
+                    select(Attachment.id).where(
+                        (Attachment.session_id.in_(session_ids)) | (Attachment.user_id == user_id)
+                    )
+                )
+            )
+        ),
     }
     # explicit deletes, children first: no reliance on the database's cascade settings
     await db.execute(delete(RagContext).where(RagContext.session_id.in_(session_ids)))
+    await db.execute(delete(Attachment).where(Attachment.session_id.in_(session_ids) | (Attachment.user_id == user_id)))
     await db.execute(update(Message).where(Message.session_id.in_(session_ids)).values(reply_to_id=None))
     await db.execute(delete(Message).where(Message.session_id.in_(session_ids)))
     await db.execute(delete(Message).where(Message.user_id == user_id))

@@ -6,9 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
-from store.models import ContentType, DocumentStatus, MessageStatus, MessageType, SessionType
+from store.models import Attachment, ContentType, DocumentStatus, MessageStatus, MessageType, SessionType
 
 T = TypeVar("T")
 
@@ -53,6 +53,54 @@ class SessionOut(_FromRow):
     last_message_at: datetime | None
 
 
+ATTACHMENTS_PATH = "/api/v1/attachments"
+
+
+def attachment_url(attachment_id: uuid.UUID) -> str:
+    return f"{ATTACHMENTS_PATH}/{attachment_id}"
+
+
+class AttachmentOut(BaseModel):
+    """An attachment as a message carries it; `url` (and `thumbnail_url` for images) serve the bytes."""
+
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    url: str
+    thumbnail_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, value: Any) -> Any:
+        if isinstance(value, Attachment):
+            url = attachment_url(value.id)
+            return {
+                "id": value.id,
+                "filename": value.filename,
+                "content_type": value.content_type,
+                "size_bytes": value.size_bytes,
+                "url": url,
+                "thumbnail_url": f"{url}/thumbnail" if value.thumbnail_key else None,
+            }
+        return value
+
+
+class AttachmentRecord(_FromRow):
+    """An attachment as the owner's data export lists it."""
+
+    id: uuid.UUID
+    session_id: uuid.UUID
+    message_id: uuid.UUID
+    user_id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    document_id: uuid.UUID | None
+    created_at: datetime
+
+
 class MessageOut(_FromRow):
     id: uuid.UUID
     session_id: uuid.UUID
@@ -70,6 +118,14 @@ class MessageOut(_FromRow):
     created_at: datetime
     edited_at: datetime | None
     is_deleted: bool
+    #: images and files (`content_type` image or file); a deleted message shows none
+    attachment: AttachmentOut | None = None
+
+    @model_validator(mode="after")
+    def _deleted_hides_attachment(self) -> MessageOut:
+        if self.is_deleted:
+            self.attachment = None
+        return self
 
 
 class RagContextOut(_FromRow):

@@ -33,7 +33,7 @@ async def create_session(
         meta=meta or {},
     )
     db.add(session)
-    await db.commit()
+    await db.flush()
     return session
 
 
@@ -67,13 +67,13 @@ async def list_sessions(
 
 
 async def update_session(db: AsyncSession, session: ChatSession, changes: dict[str, Any]) -> ChatSession:
-    """Apply changes (title, configs, metadata, is_archived) and commit."""
+    """Apply changes (title, configs, metadata, is_archived) to the unit of work."""
     for name, value in changes.items():
         if name == "is_archived":
             set_archived(session, bool(value))
         else:
             setattr(session, name, value)
-    await db.commit()
+    await db.flush()
     return session
 
 

@@ -46,8 +46,8 @@ async def create_user(
     )
     db.add(user)
     try:
-        await db.commit()
-    except IntegrityError as exc:  # a concurrent registration won the race
+        await db.flush()
+    except IntegrityError as exc:  # a concurrent registration won the race (this insert is its unit's first write)
         await db.rollback()
         raise Conflict("that username or email is taken", code="username_taken") from exc
     return user
@@ -68,7 +68,7 @@ async def find_by_username(db: AsyncSession, username: str) -> User | None:
 
 
 async def update_profile(db: AsyncSession, user: User, changes: dict[str, Any]) -> User:
-    """Apply profile fields (full_name, avatar_url, preferences, email) and commit."""
+    """Apply profile fields (full_name, avatar_url, preferences, email) to the unit of work."""
     email = changes.get("email")
     if email is not None and email != user.email:
         taken = await db.scalar(select(User.id).where(User.email == email, User.id != user.id))
@@ -76,7 +76,7 @@ async def update_profile(db: AsyncSession, user: User, changes: dict[str, Any]) 
             raise Conflict("that email is already registered", code="email_taken")
     for name, value in changes.items():
         setattr(user, name, value)
-    await db.commit()
+    await db.flush()
     return user
 
 
@@ -89,4 +89,3 @@ async def touch_active(
         return
     await db.execute(update(User).where(User.id == user_id).values(last_active_at=now))
     mark_stale(db, user_key(user_id))
-    await db.commit()

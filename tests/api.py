@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import uuid
 from dataclasses import dataclass
 from typing import IO, Any
 
 import jwt
-from aiohttp import ClientSession
+from aiohttp import ClientSession, FormData
 
 
 def login_of(token: str) -> uuid.UUID:
@@ -81,3 +83,26 @@ class Api:
         return await self.call(
             "POST", f"/api/v1/chat/sessions/{session_id}/messages", {"content": content, **extra}, token=account.token
         )
+
+    async def upload(
+        self, account: Account, filename: str, data: bytes, *, content_type: str | None = None, **fields: str
+    ) -> Reply:
+        """POST /api/v1/documents with `data` as multipart field `file` named `filename` (its type guessed from
+        the name unless given), and `fields` beside it."""
+        form = FormData()
+        # a stream, not bytes: aiohttp warns (an error here) that a large bytes body could block the loop
+        form.add_field("file", io.BytesIO(data), filename=filename, content_type=content_type)
+        for name, value in fields.items():
+            form.add_field(name, value)
+        async with self.http.post(f"{self.base}/api/v1/documents", data=form, headers=account.headers) as response:
+            body: Any = await response.json() if response.content_type == "application/json" else await response.text()
+            return Reply(response.status, body, dict(response.headers))
+
+    async def document_ready(self, account: Account, document_id: str, seconds: float = 60) -> dict[str, Any]:
+        """The document once its ingestion ended, `ready` or `failed`."""
+        async with asyncio.timeout(seconds):
+            while True:
+                reply = await self.call("GET", f"/api/v1/documents/{document_id}", token=account.token)
+                if reply.body["status"] in ("ready", "failed"):
+                    return dict(reply.body)
+                await asyncio.sleep(0.05)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -18,28 +17,62 @@ from blockbuster import BlockBuster, blockbuster_ctx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.app import create_app
-from server.settings import Settings
+from core.settings import Settings
 from store.db import create_engine, create_sessionmaker
 from store.migrate import upgrade
 from tests.api import Api
 from tests.fakes.groq import GroqFake
-from tests.sio import Recorder
+from tests.helpers import Serve, start_app, with_groq
+from tests.sio import Connect, Recorder
 
 PG_ADMIN_URL = os.environ.get("PARLEY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-BACKENDS = ("sqlite", "postgres")
+
+
+# Markers are derived from what a test uses, so nobody has to remember them: `make check` runs the tests
+# that carry none of these (`-m unit`), `pytest -m "not cluster and not e2e"` skips the slowest.
+FIXTURE_MARKERS = {
+    "postgres_url": "postgres",
+    "redis_url": "redis",
+    "cluster": "cluster",
+    "cluster_env": "cluster",
+    "browser": "e2e",
+    # no external service, but each starts Parley, a migrated database or a bundled model: seconds a test
+    "sqlite_url": "slow",
+    "database_url": "slow",
+    "settings": "slow",
+    "ops_settings": "slow",
+}
+FOLDER_MARKERS = {"cluster": "cluster"}
+TIER_MARKERS = ("postgres", "redis", "cluster", "e2e", "slow")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the fixtures it uses and the folder it is in; the rest is the `unit` tier."""
+    tests_dir = Path(__file__).parent
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        folder = item.path.relative_to(tests_dir).parts[0] if item.path.is_relative_to(tests_dir) else ""
+        wanted = {marker for name, marker in FIXTURE_MARKERS.items() if name in names}
+        wanted |= {marker for name, marker in FOLDER_MARKERS.items() if name == folder}
+        for marker in sorted(wanted):
+            item.add_marker(marker)
+        if not any(item.get_closest_marker(marker) for marker in TIER_MARKERS):
+            item.add_marker("unit")
 
 
 @pytest.fixture(autouse=True)
 def blockbuster() -> Iterator[BlockBuster]:
     """Fail any test in which our code blocks the event loop (as aiohttp's own suite does)."""
     with blockbuster_ctx(["server", "handlers", "store", "pipelines"]) as bb:
-        # upstream, once per connection: asyncpg stats ~/.pgpass and ~/.postgresql/* while parsing its
-        # arguments; redis-py reads its own version from the package metadata
         for function in bb.functions.values():
+            # upstream, once per connection: asyncpg stats ~/.pgpass and ~/.postgresql/* while parsing its
+            # arguments; redis-py reads its own version from the package metadata
             function.can_block_in("asyncpg/connect_utils.py", "_parse_connect_dsn_and_args")
             function.can_block_in("redis/utils.py", "get_lib_version")
+            # blocking by contract, always in a worker thread: Alembic runs its own event loop there, which
+            # is not the loop under test (a database fixture may migrate while this fixture is active)
+            function.can_block_in("store/migrate.py", {"upgrade", "downgrade"})
         yield bb
 
 
@@ -69,25 +102,38 @@ async def drop_pg_database(url: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session", autouse=True)
-async def databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, str]]:
-    """A throwaway PostgreSQL database and an SQLite file for this run, both migrated to head.
-
-    Session-scoped and autouse so that it is set up before the blockbuster fixture: Alembic runs
-    its own event loop in a worker thread, which is not the loop under test.
-    """
-    pg_url = await create_pg_database()
-    sqlite_url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'parley.db'}"
-    for url in (pg_url, sqlite_url):  # one at a time: Alembic's context is process-global
-        await asyncio.to_thread(upgrade, url)
-    yield {"postgres": pg_url, "sqlite": sqlite_url}
-    await drop_pg_database(pg_url)
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    """A throwaway PostgreSQL database for this run, migrated to head (made only if a test asks)."""
+    url = await create_pg_database()
+    await asyncio.to_thread(upgrade, url)
+    yield url
+    await drop_pg_database(url)
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, databases: dict[str, str]) -> str:
+@pytest.fixture(scope="session")
+async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An SQLite file for this run, migrated to head."""
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'parley.db'}"
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """The Redis database of the suite (PARLEY_TEST_REDIS_URL), flushed."""
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
+    return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
     """Each test that uses it runs once on SQLite and once on PostgreSQL."""
-    return databases[request.param]
+    return str(request.getfixturevalue(f"{request.param}_url"))
 
 
 @pytest.fixture
@@ -111,14 +157,13 @@ async def groq() -> AsyncIterator[GroqFake]:
 @pytest.fixture
 def chat_settings(settings: Settings, groq: GroqFake) -> Settings:
     """Settings whose answers come from the local Groq through the real `groq` client."""
-    return replace(settings, llm_providers=("groq",), groq_api_key="test-key", groq_base_url=groq.url)
+    return with_groq(settings, groq)
 
 
 @pytest.fixture
 async def chat_server(chat_settings: Settings) -> AsyncIterator[TestServer]:
     """The app, answering through the local Groq, on a real loopback port."""
-    test_server = TestServer(create_app(chat_settings), host="127.0.0.1")
-    await test_server.start_server()
+    test_server = await start_app(chat_settings)
     yield test_server
     await test_server.close()
 
@@ -129,13 +174,15 @@ def chat_api(chat_server: TestServer, http: ClientSession) -> Api:
 
 
 @pytest.fixture
-async def connect(chat_server: TestServer) -> AsyncIterator[Callable[..., Any]]:
+async def connect(chat_server: TestServer) -> AsyncIterator[Connect]:
     """Open recorders on a session's namespace; all are closed at the end."""
     opened: list[Recorder] = []
 
-    async def open_(session_id: str, token: str | None, **kwargs: object) -> Recorder:
+    async def open_(
+        session_id: str, token: str | None, *, transports: list[str] | None = None, how: str = "auth"
+    ) -> Recorder:
         recorder = Recorder(str(chat_server.make_url("")), f"/chat/{session_id}")
-        await recorder.connect(token, **kwargs)  # type: ignore[arg-type]
+        await recorder.connect(token, transports=transports, how=how)
         opened.append(recorder)
         return recorder
 
@@ -156,8 +203,7 @@ async def db(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSessio
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[TestServer]:
     """The app on a real loopback port."""
-    test_server = TestServer(create_app(settings), host="127.0.0.1")
-    await test_server.start_server()
+    test_server = await start_app(settings)
     yield test_server
     await test_server.close()
 
@@ -175,30 +221,24 @@ def api(server: TestServer, http: ClientSession) -> Api:
     return Api(str(server.make_url("")), http)
 
 
-OPS_BACKENDS = ("embedded", "postgres+redis")
-
-
-@pytest.fixture(params=OPS_BACKENDS)
-async def ops_settings(request: pytest.FixtureRequest, databases: dict[str, str], tmp_path: Path) -> Settings:
+@pytest.fixture(params=["embedded", pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])])
+def ops_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """The embedded defaults (SQLite, in-process cache and limits), or PostgreSQL with Redis (flushed)."""
-    env = {"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40}
-    base = await asyncio.to_thread(Settings.from_env, env, None)  # it resolves paths
+    base = Settings.from_env(env={"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40}, dotenv=None)
     if request.param == "embedded":
-        return replace(base, database_url=databases["sqlite"])
-    redis = Redis.from_url(REDIS_URL)
-    await redis.flushdb()
-    await redis.aclose()
-    return replace(base, database_url=databases["postgres"], redis_url=REDIS_URL)
+        return replace(base, database_url=request.getfixturevalue("sqlite_url"))
+    return replace(
+        base, database_url=request.getfixturevalue("postgres_url"), redis_url=request.getfixturevalue("redis_url")
+    )
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Settings], Any]]:
+async def serve() -> AsyncIterator[Serve]:
     """Start apps for given settings on real loopback ports; all are closed at the end."""
     started: list[TestServer] = []
 
     async def start(settings: Settings) -> TestServer:
-        test_server = TestServer(create_app(settings), host="127.0.0.1")
-        await test_server.start_server()
+        test_server = await start_app(settings)
         started.append(test_server)
         return test_server
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import socketio
@@ -79,6 +79,11 @@ class Recorder:
         async with asyncio.timeout(seconds), self._changed:
             await self._changed.wait_for(predicate)
 
+    async def first(self, event: str, seconds: float = 20) -> dict[str, Any]:
+        """The first `event` received, once it arrives."""
+        await self.wait_for(lambda: bool(self.events[event]), seconds)
+        return dict(self.events[event][0])
+
     async def response_for(self, message_id: str, seconds: float = 30) -> dict[str, Any]:
         """The `assistant_response` of an answer, once it arrives."""
         await self.wait_for(
@@ -91,3 +96,11 @@ class Recorder:
 
     async def close(self) -> None:
         await self.client.disconnect()
+
+
+class Connect(Protocol):
+    """The `connect` fixture: a connected Recorder on `/chat/<session_id>`, closed when the test ends."""
+
+    async def __call__(
+        self, session_id: str, token: str | None, *, transports: list[str] | None = None, how: str = "auth"
+    ) -> Recorder: ...

@@ -4,7 +4,6 @@ in-process cache and on Redis shared by two apps."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -12,13 +11,13 @@ import pytest
 from aiohttp import ClientSession
 from redis.asyncio import Redis
 
+from core.settings import Settings
 from pipelines.rag.retrieval import SearchOptions
 from server import keys
-from server.settings import Settings
 from store.cache import Cache, MemoryBackend, RedisBackend, rag_generation_key
 from store.schemas import UserPublic
 from tests.api import Api
-from tests.conftest import REDIS_URL
+from tests.helpers import Serve
 from tests.sio import Recorder
 
 
@@ -29,7 +28,7 @@ def _counter(text: str, kind: str, result: str) -> float:
     return 0.0
 
 
-async def _apis(ops_settings: Settings, serve: Callable[..., Any], http: ClientSession) -> tuple[Api, Api]:
+async def _apis(ops_settings: Settings, serve: Serve, http: ClientSession) -> tuple[Api, Api]:
     """A writer and a reader: two apps sharing Redis, or (embedded) the same app twice."""
     settings = replace(ops_settings, auto_answer=False)
     first = Api(str((await serve(settings)).make_url("")), http)
@@ -39,9 +38,7 @@ async def _apis(ops_settings: Settings, serve: Callable[..., Any], http: ClientS
     return first, Api(str((await serve(second)).make_url("")), http)
 
 
-async def test_no_stale_read_after_any_write(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession
-) -> None:
+async def test_no_stale_read_after_any_write(ops_settings: Settings, serve: Serve, http: ClientSession) -> None:
     writer, reader = await _apis(ops_settings, serve, http)
     alice = await writer.register()
     session = await writer.new_session(alice, title="first")
@@ -106,7 +103,7 @@ async def test_no_stale_read_after_any_write(
 
 
 async def test_history_pages_beyond_the_cached_newest_come_from_the_database(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession
+    ops_settings: Settings, serve: Serve, http: ClientSession
 ) -> None:
     api, _ = await _apis(ops_settings, serve, http)
     alice = await api.register()
@@ -122,9 +119,14 @@ async def test_history_pages_beyond_the_cached_newest_come_from_the_database(
         assert newest.body["total"] == 25
 
 
-@pytest.mark.parametrize("backend", ["memory", "redis"])
-async def test_search_results_are_cached_until_the_owners_documents_change(backend: str) -> None:
-    redis = Redis.from_url(REDIS_URL) if backend == "redis" else None
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def backend_redis_url(request: pytest.FixtureRequest) -> str | None:
+    """None for the in-process backend; the (flushed) Redis of the suite for the shared one."""
+    return str(request.getfixturevalue("redis_url")) if request.param == "redis" else None
+
+
+async def test_search_results_are_cached_until_the_owners_documents_change(backend_redis_url: str | None) -> None:
+    redis = Redis.from_url(backend_redis_url) if backend_redis_url is not None else None
     cache = Cache(RedisBackend(redis) if redis is not None else MemoryBackend(100))
     owner, options = uuid.uuid4(), SearchOptions(k=3)
     try:
@@ -151,7 +153,7 @@ async def test_the_in_process_cache_is_bounded() -> None:
     assert await cache.get(f"user:{users[2].id}", UserPublic) == users[2]
 
 
-async def test_a_second_search_is_served_from_the_cache(ops_settings: Settings, serve: Callable[..., Any]) -> None:
+async def test_a_second_search_is_served_from_the_cache(ops_settings: Settings, serve: Serve) -> None:
     server = await serve(ops_settings)
     app = server.app
     retriever, metrics = app[keys.RETRIEVER], app[keys.METRICS]

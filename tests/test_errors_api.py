@@ -8,7 +8,7 @@ import re
 
 from aiohttp.test_utils import TestServer
 
-from server.settings import Settings
+from core.settings import Settings
 from tests.api import Api
 
 

@@ -6,17 +6,14 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 
-from server.app import create_app
-from server.settings import Settings
+from core.settings import Settings
 from tests.api import Api
-from tests.conftest import REDIS_URL
+from tests.helpers import start_app
 
 
 async def _serve(settings: Settings, http: ClientSession) -> AsyncIterator[Api]:
-    server = TestServer(create_app(settings), host="127.0.0.1")
-    await server.start_server()
+    server = await start_app(settings)
     try:
         yield Api(str(server.make_url("")), http)
     finally:
@@ -31,8 +28,8 @@ async def test_healthz_and_readyz_report_the_database(api: Api) -> None:
     assert ready.body == {"status": "ready", "checks": {"database": "ok"}}
 
 
-async def test_readyz_checks_redis_when_configured(settings: Settings, http: ClientSession) -> None:
-    async for api in _serve(replace(settings, redis_url=REDIS_URL), http):
+async def test_readyz_checks_redis_when_configured(settings: Settings, redis_url: str, http: ClientSession) -> None:
+    async for api in _serve(replace(settings, redis_url=redis_url), http):
         ready = await api.call("GET", "/readyz")
         assert (ready.status, ready.body["checks"]) == (200, {"database": "ok", "redis": "ok"})
     # nothing listens on port 1: Redis is reported unavailable, liveness is unaffected

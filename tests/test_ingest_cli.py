@@ -7,7 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.nodes import ROOT
+
+pytestmark = pytest.mark.slow  # runs `run.py ingest`: a process that loads the embedding model
 
 
 async def _run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:

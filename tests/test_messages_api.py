@@ -8,7 +8,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.settings import Settings
+from core.settings import Settings
 from store.models import Message, MessageType
 from tests.api import Api
 
@@ -43,7 +43,7 @@ async def test_history_is_chronological_and_paginated(api: Api) -> None:
     path = f"/api/v1/chat/sessions/{session['id']}/messages"
     everything = await api.call("GET", path, token=alice.token)
     assert [m["id"] for m in everything.body["items"]] == sent and everything.body["total"] == 7
-    pages = []
+    pages: list[str] = []
     for offset in (0, 3, 6):
         page = await api.call("GET", path, token=alice.token, params={"limit": "3", "offset": str(offset)})
         pages.extend(m["id"] for m in page.body["items"])

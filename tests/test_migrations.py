@@ -12,19 +12,21 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from blockbuster import BlockBuster
-from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
 
-from store.db import create_engine
+from store import documents
+from store.db import create_engine, create_sessionmaker
 from store.migrate import downgrade, upgrade
-from store.models import Base, Login
+from store.models import Base, Document, DocumentStatus, Login, Message
 from tests.conftest import create_pg_database, drop_pg_database
 
 TABLES = {"users", "chat_sessions", "messages", "rag_contexts", "documents", "logins"}
-USER_ID = uuid.uuid4()
+
+pytestmark = pytest.mark.slow  # migrates fresh databases down and up
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
@@ -48,11 +50,7 @@ async def _inspect(url: str) -> tuple[list[Any], set[str]]:
         await engine.dispose()
 
 
-async def test_models_match_migrations_and_downgrade_upgrade_roundtrip(
-    empty_database: str, blockbuster: BlockBuster
-) -> None:
-    # Alembic runs its own event loop in a worker thread, which blockbuster would take for ours
-    blockbuster.deactivate()
+async def test_models_match_migrations_and_downgrade_upgrade_roundtrip(empty_database: str) -> None:
     await asyncio.to_thread(upgrade, empty_database)
     diff, tables = await _inspect(empty_database)
     assert diff == []
@@ -67,30 +65,99 @@ async def test_models_match_migrations_and_downgrade_upgrade_roundtrip(
     assert diff == [] and tables >= TABLES
 
 
-async def test_007_upgrades_a_database_with_accounts(empty_database: str, blockbuster: BlockBuster) -> None:
-    """An existing database (at 006, with a user) gains `logins`; the account stays and can sign in anew."""
-    blockbuster.deactivate()
+async def test_upgrading_an_existing_006_database_keeps_its_rows_and_adds_logins_and_attachments(
+    empty_database: str,
+) -> None:
+    """An existing database (at 006, with an account, a session, a message and a document) goes through 007
+    (logins) and 008 (attachments): the rows stay, the account can sign in anew, attachments can be kept."""
     await asyncio.to_thread(upgrade, empty_database, "006")
+    user, session, message, document = (uuid.uuid4() for _ in range(4))
+    now = datetime.now(UTC)
+    model_tables = Base.metadata.tables  # these four tables have the same columns at 006 as now
     engine = await asyncio.to_thread(create_engine, empty_database)
     try:
         async with engine.begin() as conn:
             await conn.execute(
-                text(
-                    "INSERT INTO users (id, username, username_key, password_hash, preferences, is_active, is_admin,"
-                    " created_at, updated_at) VALUES (:id, 'old', 'old', 'x', '{}', true, false, :now, :now)"
-                ),
-                {"id": USER_ID.hex if "sqlite" in empty_database else USER_ID, "now": datetime.now(UTC)},
+                model_tables["users"].insert(),
+                {
+                    "id": user,
+                    "username": "old",
+                    "username_key": "old",
+                    "password_hash": "x",
+                    "preferences": {},
+                    "is_active": True,
+                    "is_admin": False,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
-        await asyncio.to_thread(upgrade, empty_database)
-        async with engine.begin() as conn:
             await conn.execute(
-                insert(Login).values(
-                    id=uuid.uuid4(), user_id=USER_ID, created_at=datetime.now(UTC), expires_at=datetime.now(UTC)
-                )
+                model_tables["chat_sessions"].insert(),
+                {
+                    "id": session,
+                    "user_id": user,
+                    "session_type": "rag",
+                    "rag_config": {},
+                    "speech_config": {},
+                    "metadata": {},
+                    "is_archived": False,
+                    "message_count": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
-            count = await conn.scalar(select(func.count()).select_from(Login).where(Login.user_id == USER_ID))
-        assert count == 1
+            await conn.execute(
+                model_tables["messages"].insert(),
+                {
+                    "id": message,
+                    "session_id": session,
+                    "user_id": user,
+                    "message_type": "user",
+                    "content_type": "text",
+                    "content": "hello",
+                    "status": "complete",
+                    "created_at": now,
+                    "is_deleted": False,
+                },
+            )
+            await conn.execute(
+                model_tables["documents"].insert(),
+                {
+                    "id": document,
+                    "user_id": user,
+                    "session_id": None,
+                    "filename": "a.txt",
+                    "content_type": "text/plain",
+                    "size_bytes": 5,
+                    "sha256": "ab" * 32,
+                    "status": "ready",
+                    "chunk_count": 1,
+                    "chunks_done": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
     finally:
         await engine.dispose()
+
+    await asyncio.to_thread(upgrade, empty_database)
     diff, tables = await _inspect(empty_database)
-    assert diff == [] and "logins" in tables
+    assert diff == [] and {"attachments", "logins"} <= tables
+
+    sessionmaker = create_sessionmaker(await asyncio.to_thread(create_engine, empty_database))
+    async with sessionmaker() as db:
+        old = await db.get(Message, message)
+        assert old is not None and old.content == "hello" and old.attachment is None
+        db.add(Login(id=uuid.uuid4(), user_id=user, created_at=now, expires_at=now))  # the old account signs in
+        await db.commit()
+        assert await db.scalar(select(func.count()).select_from(Login).where(Login.user_id == user)) == 1
+        # the same file is now allowed once in the library and once per session, and still only once each
+        copy = dict(user_id=user, filename="a.txt", content_type="text/plain", size_bytes=5, sha256="ab" * 32)
+        scoped, created = await documents.create_document(db, session_id=session, **copy)
+        assert created and scoped.id != document
+        again, created = await documents.create_document(db, session_id=None, **copy)
+        assert (again.id, created) == (document, False)
+        db.add(Document(id=uuid.uuid4(), status=DocumentStatus.ready, chunk_count=0, chunks_done=0, **copy))
+        with pytest.raises(IntegrityError):
+            await db.commit()
+    await sessionmaker.kw["bind"].dispose()

@@ -7,11 +7,14 @@ import io
 import zipfile
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from pipelines.speech.stt import bundled_vosk_model
 from tests.test_ingest_cli import _run
+
+pytestmark = pytest.mark.slow  # runs `run.py models` in a process
 
 
 def _zip_model(model: Path, name: str) -> bytes:

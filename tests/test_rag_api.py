@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from typing import Any
+import uuid
 
-from aiohttp import FormData
+from aiohttp.test_utils import TestServer
 
-from tests.api import Account, Api
+from server import keys
+from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.pipelines.pdfgen import make_pdf
-from tests.sio import Recorder
+from tests.sio import Connect, Recorder
 
 WARRANTY = (
     "# Orbis laptop warranty\nEvery Orbis laptop has a two-year warranty covering the motherboard and screen.\n\n"
@@ -20,46 +20,36 @@ WARRANTY = (
 )
 
 
-async def upload(api: Api, account: Account, filename: str, data: bytes, **fields: str) -> Any:
-    form = FormData()
-    form.add_field("file", data, filename=filename)
-    for name, value in fields.items():
-        form.add_field(name, value)
-    async with api.http.post(f"{api.base}/api/v1/documents", data=form, headers=account.headers) as response:
-        return response.status, await response.json()
-
-
-async def wait_ready(api: Api, account: Account, document_id: str, seconds: float = 60) -> dict[str, Any]:
-    async with asyncio.timeout(seconds):
-        while True:
-            reply = await api.call("GET", f"/api/v1/documents/{document_id}", token=account.token)
-            if reply.body["status"] in ("ready", "failed"):
-                return dict(reply.body)
-            await asyncio.sleep(0.1)
-
-
 async def test_upload_ingests_in_the_background_and_answers_cite_it(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any]
+    chat_api: Api, groq: GroqFake, connect: Connect
 ) -> None:
     alice = await chat_api.register()
-    status, document = await upload(chat_api, alice, "warranty.md", WARRANTY.encode())
-    assert status == 202 and document["status"] in ("pending", "processing", "ready")
-    again_status, again = await upload(chat_api, alice, "copy.md", WARRANTY.encode())
-    assert (again_status, again["id"]) == (200, document["id"])  # deduplicated by content
-    ready = await wait_ready(chat_api, alice, document["id"])
+    uploaded = await chat_api.upload(alice, "warranty.md", WARRANTY.encode())
+    document = uploaded.body
+    assert uploaded.status == 202 and document["status"] in ("pending", "processing", "ready")
+    again = await chat_api.upload(alice, "copy.md", WARRANTY.encode())
+    assert (again.status, again.body["id"]) == (200, document["id"])  # deduplicated by content
+    ready = await chat_api.document_ready(alice, document["id"])
     assert ready["status"] == "ready" and ready["chunk_count"] == ready["chunks_done"] >= 1
 
     session = await chat_api.new_session(alice)
     recorder: Recorder = await connect(session["id"], alice.token)
     groq.script.tokens = ["It ", "is ", "covered ", "for ", "two ", "years."]
     await recorder.call("user_message", {"content": "How long is the laptop warranty?"})
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     response = await recorder.response_for(answer_id)
     sources = response["rag_context"]["sources"]
     assert sources[0]["document_id"] == document["id"] and sources[0]["document_name"] == "warranty.md"
     assert response["rag_context"]["found"] is True
-    system = groq.requests[-1]["messages"][0]
-    assert system["role"] == "system" and "two-year warranty" in system["content"]  # the model saw the source
+    # a stable prefix (system prompt, then the conversation) and this turn's numbered sources with the question last
+    messages = groq.requests[-1]["messages"]
+    assert messages[0]["role"] == "system" and "[1]" in messages[0]["content"]  # asked to cite like [1]
+    question = messages[-1]
+    assert question["role"] == "user" and "[1] Every Orbis laptop has a two-year warranty" in question["content"]
+    assert question["content"].rstrip().endswith("like [1].")
+    assert question["content"].index("two-year warranty") < question["content"].index("How long is the laptop")
+    assert [s["n"] for s in sources] == list(range(1, len(sources) + 1))
+    assert response["rag_context"]["citations"] == []  # the scripted answer cites nothing
 
     context = await chat_api.call("GET", f"/api/v1/chat/messages/{answer_id}/rag-context", token=alice.token)
     assert context.status == 200
@@ -76,6 +66,11 @@ async def test_upload_ingests_in_the_background_and_answers_cite_it(
         token=alice.token,
     )
     assert follow.body["query"] == "How long is the laptop warranty? and what about coffee?"
+    follow_up = groq.requests[-1]["messages"]
+    assert follow_up[0] == messages[0]  # the same system prompt: the provider's prompt cache keeps working
+    assert [m["role"] for m in follow_up] == ["system", "user", "assistant", "user"]
+    assert follow_up[1]["content"] == "How long is the laptop warranty?"  # the history holds questions bare
+    assert follow_up[2]["content"] == "It is covered for two years."
 
     mallory = await chat_api.register()
     assert (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=mallory.token)).status == 404
@@ -92,14 +87,35 @@ async def test_upload_ingests_in_the_background_and_answers_cite_it(
         token=alice.token,
     )
     assert reply.status == 200 and reply.body["rag_context"]["retrieved_documents"] == []
-    assert "no sources" in groq.requests[-1]["messages"][0]["content"]
+    assert "No document matched" in groq.requests[-1]["messages"][-1]["content"]
+
+
+async def test_markers_point_at_numbered_sources_and_stray_ones_are_dropped(
+    chat_api: Api, groq: GroqFake, connect: Connect
+) -> None:
+    alice = await chat_api.register()
+    document = (await chat_api.upload(alice, "warranty.md", WARRANTY.encode())).body
+    assert (await chat_api.document_ready(alice, document["id"]))["status"] == "ready"
+    session = await chat_api.new_session(alice)
+    recorder: Recorder = await connect(session["id"], alice.token)
+    groq.script.tokens = ["Two ", "years [1]", ", never ", "coffee [2][7", "]. Ask [9] the", " centre [1, 8]."]
+    await recorder.call("user_message", {"content": "How long is the laptop warranty, and is coffee covered?"})
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
+    response = await recorder.response_for(answer_id)
+    assert response["content"] == "Two years [1], never coffee [2]. Ask the centre [1]."
+    context = response["rag_context"]
+    assert [s["n"] for s in context["sources"]] == [1, 2] and context["citations"] == [1, 2]
+    assert {s["document_id"] for s in context["sources"]} == {document["id"]}
+    listed = await chat_api.call("GET", f"/api/v1/chat/sessions/{session['id']}/messages", token=alice.token)
+    stored = next(m for m in listed.body["items"] if m["id"] == answer_id)
+    assert (stored["content"], stored["rag_context"]) == (response["content"], context)
 
 
 async def test_rag_query_over_rest_as_json_and_as_sse(chat_api: Api, groq: GroqFake) -> None:
     alice = await chat_api.register()
     pdf = make_pdf([["Cover page."], ["The Aurora night train leaves Vienna at 21:40."], ["Bicycles need booking."]])
-    _, document = await upload(chat_api, alice, "trains.pdf", pdf)
-    assert (await wait_ready(chat_api, alice, document["id"]))["status"] == "ready"
+    document = (await chat_api.upload(alice, "trains.pdf", pdf)).body
+    assert (await chat_api.document_ready(alice, document["id"]))["status"] == "ready"
     session = await chat_api.new_session(alice)
     path = f"/api/v1/chat/sessions/{session['id']}/rag-query"
 
@@ -109,6 +125,8 @@ async def test_rag_query_over_rest_as_json_and_as_sse(chat_api: Api, groq: GroqF
     )
     assert reply.status == 200
     assert reply.body["message"]["content"] == "At 21:40." and reply.body["message"]["status"] == "complete"
+    timings = reply.body["timings"]
+    assert 0 <= timings["retrieval"] <= timings["first_token"] <= timings["total"]
     top = reply.body["rag_context"]["retrieved_documents"][0]
     assert (top["document_id"], top["page"]) == (document["id"], 2)
     assert len(reply.body["rag_context"]["retrieved_documents"]) <= 2
@@ -136,7 +154,7 @@ async def test_rag_query_over_rest_as_json_and_as_sse(chat_api: Api, groq: GroqF
 
 async def test_bad_uploads_are_refused(chat_api: Api) -> None:
     alice = await chat_api.register()
-    assert (await upload(chat_api, alice, "tool.exe", b"MZ..."))[0] == 415
+    assert (await chat_api.upload(alice, "tool.exe", b"MZ...")).status == 415
     boundary = "xyzBOUNDARY"
     raw = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="../../etc/passwd.txt"\r\n'
@@ -150,25 +168,20 @@ async def test_bad_uploads_are_refused(chat_api: Api) -> None:
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     assert traversal.status == 202 and traversal.body["filename"] == "passwd.txt"  # never a path
-    assert (await upload(chat_api, alice, "empty.txt", b""))[0] == 422
-    status, broken = await upload(chat_api, alice, "broken.pdf", b"%PDF-1.4 nonsense")
-    assert status == 202
-    failed = await wait_ready(chat_api, alice, broken["id"])
+    assert (await chat_api.upload(alice, "empty.txt", b"")).status == 422
+    broken = await chat_api.upload(alice, "broken.pdf", b"%PDF-1.4 nonsense")
+    assert broken.status == 202
+    failed = await chat_api.document_ready(alice, broken.body["id"])
     assert failed["status"] == "failed" and "PDF" in failed["error"]
     json_body = await chat_api.call("POST", "/api/v1/documents", {"file": "x"}, token=alice.token)
     assert json_body.status == 415
 
 
-async def _first(recorder: Recorder, event: str) -> dict[str, Any]:
-    await recorder.wait_for(lambda: bool(recorder.events[event]))
-    return dict(recorder.events[event][0])
-
-
 async def test_the_offline_default_model_answers_from_a_document(api: Api) -> None:
     """The embedded default: SmolLM2 on llama.cpp generates for real (no key, no network)."""
     alice = await api.register()
-    _, document = await upload(api, alice, "warranty.md", WARRANTY.encode())
-    assert (await wait_ready(api, alice, document["id"]))["status"] == "ready"
+    document = (await api.upload(alice, "warranty.md", WARRANTY.encode())).body
+    assert (await api.document_ready(alice, document["id"]))["status"] == "ready"
     session = await api.new_session(alice)
     reply = await api.call(
         "POST",
@@ -185,12 +198,13 @@ async def test_the_offline_default_model_answers_from_a_document(api: Api) -> No
 
 
 async def test_a_200_page_pdf_ingests_in_the_background_while_chat_goes_on(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any]
+    chat_api: Api, groq: GroqFake, connect: Connect
 ) -> None:
     alice = await chat_api.register()
     pages = [[f"Page {n}: maintenance log entry about pump {n % 17} and valve {n % 23}."] * 12 for n in range(200)]
-    status, document = await upload(chat_api, alice, "manual.pdf", make_pdf(pages))
-    assert status == 202
+    uploaded = await chat_api.upload(alice, "manual.pdf", make_pdf(pages))
+    assert uploaded.status == 202
+    document = uploaded.body
     session = await chat_api.new_session(alice)
     recorder: Recorder = await connect(session["id"], alice.token)
     groq.script.tokens = ["still ", "here"]
@@ -200,17 +214,44 @@ async def test_a_200_page_pdf_ingests_in_the_background_while_chat_goes_on(
     async with asyncio.timeout(120):
         while True:
             state = (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)).body
+            assert "status" in state, state
             if state["status"] == "processing" and state["chunk_count"]:
                 progress.append(state["chunks_done"])
                 if not answered_while_ingesting:  # a full chat turn while the document is being embedded
                     ack = await recorder.call("user_message", {"content": "are you responsive?"})
-                    answer = await recorder.response_for((await _first(recorder, "assistant_start"))["message_id"])
+                    answer = await recorder.response_for((await recorder.first("assistant_start"))["message_id"])
                     assert ack["ok"] and answer["status"] == "complete"
                     after = (await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)).body
                     answered_while_ingesting = after["status"] == "processing"
             if state["status"] in ("ready", "failed"):
                 break
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # within the REST rate limit (600 a minute) however long ingestion takes
     assert state["status"] == "ready" and state["chunks_done"] == state["chunk_count"] >= 200
     assert answered_while_ingesting
     assert len(set(progress)) >= 2 and progress == sorted(progress)  # progress moved, and only forward
+
+
+async def test_deleting_a_document_while_it_ingests_leaves_no_vectors(chat_server: TestServer, chat_api: Api) -> None:
+    """All owners share one collection: a batch stored after the delete would be found by the owner's
+    searches, citing a document that no longer exists."""
+    alice = await chat_api.register()
+    text = "\n\n".join(f"Entry {n}: the pump next to valve {n} was checked and logged. " * 6 for n in range(260))
+    uploaded = await chat_api.upload(alice, "log.txt", text.encode())
+    assert uploaded.status == 202
+    document = uploaded.body
+    async with asyncio.timeout(90):
+        while True:
+            reply = await chat_api.call("GET", f"/api/v1/documents/{document['id']}", token=alice.token)
+            assert reply.status == 200, reply.body
+            state = reply.body
+            if state["status"] == "processing" and state["chunks_done"] > 0:
+                break
+            assert state["status"] in ("pending", "processing"), state
+            await asyncio.sleep(0.2)
+    retriever = chat_server.app[keys.RETRIEVER]
+    owner = uuid.UUID(alice.id)
+    assert await retriever.count(owner) > 0
+    deleted = await chat_api.call("DELETE", f"/api/v1/documents/{document['id']}", token=alice.token)
+    assert deleted.status == 204
+    assert not chat_server.app[keys.INGESTOR].ingesting(uuid.UUID(document["id"]))  # stopped, not running on
+    assert await retriever.count(owner) == 0

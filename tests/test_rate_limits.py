@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,19 +13,19 @@ import pytest
 import socketio
 from aiohttp import ClientSession
 
-from server.settings import Settings
+from core.settings import Settings
 from tests.api import Api
-from tests.conftest import REDIS_URL
+from tests.helpers import Serve
 from tests.nodes import start_node
 from tests.sio import Recorder
 
 
-async def _api(settings: Settings, serve: Callable[..., Any], http: ClientSession) -> Api:
+async def _api(settings: Settings, serve: Serve, http: ClientSession) -> Api:
     return Api(str((await serve(settings)).make_url("")), http)
 
 
 async def test_rest_calls_are_limited_per_user_and_per_address(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession
+    ops_settings: Settings, serve: Serve, http: ClientSession
 ) -> None:
     api = await _api(replace(ops_settings, rest_per_minute=4, rest_per_minute_ip=12), serve, http)
     alice, bob = await api.register(), await api.register()  # 2 address hits
@@ -48,7 +47,7 @@ async def test_rest_calls_are_limited_per_user_and_per_address(
 
 
 async def test_failed_logins_lock_the_username_then_the_address(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession
+    ops_settings: Settings, serve: Serve, http: ClientSession
 ) -> None:
     settings = replace(ops_settings, login_failures_per_username=3, login_failures_per_ip=5)
     api = await _api(settings, serve, http)
@@ -71,7 +70,7 @@ async def test_failed_logins_lock_the_username_then_the_address(
 
 
 async def test_socket_connects_and_messages_are_limited_and_retries_are_free(
-    ops_settings: Settings, serve: Callable[..., Any], http: ClientSession
+    ops_settings: Settings, serve: Serve, http: ClientSession
 ) -> None:
     settings = replace(ops_settings, auto_answer=False, connects_per_minute=2, messages_per_minute=2)
     api = await _api(settings, serve, http)
@@ -115,11 +114,11 @@ async def test_socket_connects_and_messages_are_limited_and_retries_are_free(
 
 
 async def test_two_processes_share_one_limit_through_redis(
-    databases: dict[str, str], http: ClientSession, tmp_path: Path
+    postgres_url: str, redis_url: str, http: ClientSession, tmp_path: Path
 ) -> None:
     env = {
-        "DATABASE_URL": databases["postgres"],
-        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
         "JWT_SECRET": "shared-limit-secret-" + "x" * 20,
         "RATE_LIMIT_REST_PER_MINUTE": "6",
     }

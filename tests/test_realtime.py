@@ -4,35 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import socketio
 from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.auth import Auth
-from server.settings import Settings
+from core.auth import Auth
+from core.settings import Settings, load_jwt_secret
 from store.models import Message
 from tests.api import Account, Api, login_of
 from tests.fakes.groq import GroqFake
-from tests.sio import Recorder
+from tests.helpers import eventually
+from tests.sio import Connect, Recorder
 
-Connect = Callable[..., "asyncio.Future[Recorder]"]
 
-
-async def _user_and_session(api: Api) -> tuple[Account, dict[str, object]]:
+async def _user_and_session(api: Api) -> tuple[Account, dict[str, Any]]:
     account = await api.register()
     return account, await api.new_session(account)
 
 
-async def _refused(chat_server: TestServer, namespace: str, auth: object) -> dict[str, str]:
+async def _refused(chat_server: TestServer, namespace: str, auth: object) -> dict[str, Any]:
     """The `connect_error` data the server sends when it refuses a namespace."""
     client = socketio.AsyncClient(reconnection=False)
-    errors: list[dict[str, str]] = []
+    errors: list[dict[str, Any]] = []
 
-    async def on_error(data: dict[str, str]) -> None:
+    async def on_error(data: dict[str, Any]) -> None:
         errors.append(data)
 
     client.on("connect_error", on_error, namespace=namespace)
@@ -46,12 +45,12 @@ async def _refused(chat_server: TestServer, namespace: str, auth: object) -> dic
 
 
 async def test_connect_is_refused_with_a_code(
-    chat_api: Api, chat_server: TestServer, chat_settings: Settings, connect: Callable[..., object]
+    chat_api: Api, chat_server: TestServer, chat_settings: Settings, connect: Connect
 ) -> None:
     alice, session = await _user_and_session(chat_api)
     mallory = await chat_api.register()
     ns = f"/chat/{session['id']}"
-    expired = Auth(chat_settings.jwt_secret, 60).issue_token(
+    expired = Auth(load_jwt_secret(chat_settings), 60).issue_token(
         uuid.UUID(alice.id), login_of(alice.token), now=datetime.now(UTC) - timedelta(hours=1)
     )
     cases = [
@@ -72,17 +71,17 @@ async def test_connect_is_refused_with_a_code(
     # the token may also come as a query parameter or a header, over either transport
     fresh = await chat_api.new_session(alice)
     for how, transports in (("query", ["websocket"]), ("header", ["polling", "websocket"]), ("auth", ["websocket"])):
-        recorder = await connect(fresh["id"], alice.token, how=how, transports=transports)  # type: ignore[operator]
+        recorder = await connect(fresh["id"], alice.token, how=how, transports=transports)
         assert recorder.client.connected
         assert (await recorder.call("typing", {"is_typing": False})) == {"ok": True}
 
 
 async def test_a_message_streams_an_answer_that_matches_what_is_stored(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., object], db: async_sessionmaker[AsyncSession]
+    chat_api: Api, groq: GroqFake, connect: Connect, db: async_sessionmaker[AsyncSession]
 ) -> None:
     alice, session = await _user_and_session(chat_api)
-    sender: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
-    other: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
+    sender: Recorder = await connect(session["id"], alice.token)
+    other: Recorder = await connect(session["id"], alice.token)
     groq.script.tokens = [f"tok{i} " for i in range(120)]
 
     ack = await sender.call("user_message", {"content": "Tell me about tokens", "client_id": "m-1"})
@@ -91,7 +90,7 @@ async def test_a_message_streams_an_answer_that_matches_what_is_stored(
         stored = await conn.get(Message, uuid.UUID(ack["message"]["id"]))
     assert stored is not None and stored.client_id == "m-1"
 
-    start = await _first(sender, "assistant_start")
+    start = await sender.first("assistant_start")
     answer_id = start["message_id"]
     assert start["reply_to"] == ack["message"]["id"]
     response = await sender.response_for(answer_id)
@@ -123,25 +122,21 @@ async def test_a_message_streams_an_answer_that_matches_what_is_stored(
         ("assistant", "complete"),
     ]
     assert history.body["items"][1]["content"] == response["content"]
-    # the prompt carried the conversation
-    assert groq.requests[-1]["messages"][-1] == {"role": "user", "content": "Tell me about tokens"}
-
-
-async def _first(recorder: Recorder, event: str) -> dict[str, object]:
-    await recorder.wait_for(lambda: bool(recorder.events[event]))
-    return recorder.events[event][0]  # type: ignore[no-any-return]
+    # the prompt ends with the question (after this turn's sources: here, none matched)
+    last = groq.requests[-1]["messages"][-1]
+    assert last["role"] == "user" and last["content"].endswith("Question: Tell me about tokens")
 
 
 async def test_a_retried_client_id_gets_one_message_and_one_answer(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., object]
+    chat_api: Api, groq: GroqFake, connect: Connect
 ) -> None:
     alice, session = await _user_and_session(chat_api)
-    recorder: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
+    recorder: Recorder = await connect(session["id"], alice.token)
     groq.script.delay = 0.02  # still streaming while the retries arrive
     first = await recorder.call("user_message", {"content": "once", "client_id": "same"})
     retries = [await recorder.call("user_message", {"content": "once", "client_id": "same"}) for _ in range(3)]
     assert all(r["ok"] and r["duplicate"] and r["message"]["id"] == first["message"]["id"] for r in retries)
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     await recorder.response_for(answer_id)
     # after the answer too, a retry is still the same message and starts nothing
     late = await recorder.call("user_message", {"content": "once", "client_id": "same"})
@@ -153,16 +148,16 @@ async def test_a_retried_client_id_gets_one_message_and_one_answer(
 
 
 async def test_a_second_message_while_answering_is_refused_busy(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., object]
+    chat_api: Api, groq: GroqFake, connect: Connect
 ) -> None:
     alice, session = await _user_and_session(chat_api)
-    recorder: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
+    recorder: Recorder = await connect(session["id"], alice.token)
     groq.script.delay = 0.02
     first = await recorder.call("user_message", {"content": "first"})
     busy = await recorder.call("user_message", {"content": "second"})
     assert busy["ok"] is False and busy["error"]["code"] == "busy"
     assert recorder.client.connected
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     await recorder.response_for(answer_id)
     after = await recorder.call("user_message", {"content": "second"})
     assert after["ok"] is True
@@ -172,15 +167,15 @@ async def test_a_second_message_while_answering_is_refused_busy(
 
 
 async def test_stop_saves_a_cancelled_partial_and_closes_the_upstream_stream(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., object]
+    chat_api: Api, groq: GroqFake, connect: Connect
 ) -> None:
     alice, session = await _user_and_session(chat_api)
-    recorder: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
-    watcher: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
+    recorder: Recorder = await connect(session["id"], alice.token)
+    watcher: Recorder = await connect(session["id"], alice.token)
     groq.script.tokens = [f"w{i} " for i in range(2000)]
     groq.script.delay = 0.01
     await recorder.call("user_message", {"content": "a very long answer please"})
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     await recorder.wait_for(lambda: len(recorder.tokens(answer_id)) >= 3)
     stopped = await watcher.call("stop_generation", {})  # from another socket, naming no message
     assert stopped == {"ok": True, "stopped": answer_id}
@@ -190,7 +185,7 @@ async def test_stop_saves_a_cancelled_partial_and_closes_the_upstream_stream(
     assert response["status"] == "cancelled"
     streamed = "".join(t["delta"] for t in recorder.tokens(answer_id))
     assert response["content"] == streamed and 0 < len(streamed) < len("".join(groq.script.tokens))
-    await _eventually(lambda: groq.disconnects == 1 and groq.streams_open == 0)
+    await eventually(lambda: groq.disconnects == 1 and groq.streams_open == 0)
     assert groq.completed == 0
     stored = await chat_api.call("GET", f"/api/v1/chat/sessions/{session['id']}/messages", token=alice.token)
     assert (stored.body["items"][-1]["status"], stored.body["items"][-1]["content"]) == ("cancelled", streamed)
@@ -201,19 +196,19 @@ async def test_stop_saves_a_cancelled_partial_and_closes_the_upstream_stream(
 
 
 async def test_sync_after_a_forced_disconnect_resumes_without_gap_or_duplicate(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., object]
+    chat_api: Api, groq: GroqFake, connect: Connect
 ) -> None:
     alice, session = await _user_and_session(chat_api)
-    first: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
+    first: Recorder = await connect(session["id"], alice.token)
     groq.script.tokens = [f"p{i} " for i in range(300)]
     groq.script.delay = 0.005
     ack = await first.call("user_message", {"content": "stream a lot"})
-    answer_id = (await _first(first, "assistant_start"))["message_id"]
+    answer_id = (await first.first("assistant_start"))["message_id"]
     await first.wait_for(lambda: len(first.tokens(answer_id)) >= 3)
     await first.client.eio.disconnect(abort=True)  # the network drops
     received = {t["seq"]: t["delta"] for t in first.tokens(answer_id)}
 
-    second: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
+    second: Recorder = await connect(session["id"], alice.token)
     reply = await second.call(
         "sync", {"after_message_id": ack["message"]["id"], "message_id": answer_id, "last_seq": max(received)}
     )
@@ -234,11 +229,9 @@ async def test_sync_after_a_forced_disconnect_resumes_without_gap_or_duplicate(
     assert (await second.call("sync", {}))["messages"][0]["id"] == ack["message"]["id"]
 
 
-async def test_malformed_events_get_errors_and_the_connection_stays(
-    chat_api: Api, connect: Callable[..., object]
-) -> None:
+async def test_malformed_events_get_errors_and_the_connection_stays(chat_api: Api, connect: Connect) -> None:
     alice, session = await _user_and_session(chat_api)
-    recorder: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
+    recorder: Recorder = await connect(session["id"], alice.token)
     cases: list[tuple[str, object, str]] = [
         ("user_message", None, "invalid_payload"),
         ("user_message", "just a string", "invalid_payload"),
@@ -271,15 +264,13 @@ async def test_malformed_events_get_errors_and_the_connection_stays(
     assert (await recorder.call("typing", {"is_typing": True})) == {"ok": True}
 
 
-async def test_edit_delete_and_typing_reach_the_other_devices(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., object]
-) -> None:
+async def test_edit_delete_and_typing_reach_the_other_devices(chat_api: Api, groq: GroqFake, connect: Connect) -> None:
     alice, session = await _user_and_session(chat_api)
-    phone: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
-    laptop: Recorder = await connect(session["id"], alice.token)  # type: ignore[operator]
+    phone: Recorder = await connect(session["id"], alice.token)
+    laptop: Recorder = await connect(session["id"], alice.token)
     groq.script.tokens = ["fine"]
     sent = await phone.call("user_message", {"content": "helo"})
-    answer_id = (await _first(phone, "assistant_start"))["message_id"]
+    answer_id = (await phone.first("assistant_start"))["message_id"]
     await phone.response_for(answer_id)
 
     assert (await phone.call("typing", {"is_typing": True})) == {"ok": True}
@@ -308,19 +299,13 @@ async def test_edit_delete_and_typing_reach_the_other_devices(
 
 
 async def test_a_token_that_expires_while_connected_disconnects(
-    chat_api: Api, chat_settings: Settings, connect: Callable[..., object]
+    chat_api: Api, chat_settings: Settings, connect: Connect
 ) -> None:
     alice, session = await _user_and_session(chat_api)
-    short = Auth(chat_settings.jwt_secret, 60).issue_token(
+    short = Auth(load_jwt_secret(chat_settings), 60).issue_token(
         uuid.UUID(alice.id), login_of(alice.token), now=datetime.now(UTC) - timedelta(seconds=59)
     )
-    recorder: Recorder = await connect(session["id"], short)  # type: ignore[operator]
+    recorder: Recorder = await connect(session["id"], short)
     await recorder.wait_for(lambda: bool(recorder.events["error"]), seconds=10)
     assert recorder.events["error"][0]["code"] == "auth_expired"
-    await _eventually(lambda: not recorder.client.connected)
-
-
-async def _eventually(predicate: Callable[[], bool], seconds: float = 10) -> None:
-    async with asyncio.timeout(seconds):
-        while not predicate():  # noqa: ASYNC110 - polls state owned by another server
-            await asyncio.sleep(0.02)
+    await eventually(lambda: not recorder.client.connected)

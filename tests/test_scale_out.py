@@ -10,7 +10,6 @@ import pytest
 from aiohttp import ClientSession
 
 from tests.api import Api
-from tests.conftest import REDIS_URL
 from tests.fakes.groq import GroqFake
 from tests.nodes import Node, start_node
 from tests.sio import Recorder
@@ -18,11 +17,11 @@ from tests.sio import Recorder
 
 @pytest.fixture
 async def nodes(
-    databases: dict[str, str], groq: GroqFake, http: ClientSession, tmp_path: Path
+    postgres_url: str, redis_url: str, groq: GroqFake, http: ClientSession, tmp_path: Path
 ) -> AsyncIterator[list[Node]]:
     env = {
-        "DATABASE_URL": databases["postgres"],
-        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
         "JWT_SECRET": "cluster-secret-" + "x" * 24,
         "LLM_PROVIDERS": "groq",
         "GROQ_API_KEY": "test-key",

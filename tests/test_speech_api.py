@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,15 +12,16 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from pipelines.speech.audio import decode_any, float_to_pcm16, read_wav, resample
+from core.settings import Settings
+from pipelines.speech.audio import decode_any, float_to_pcm16, pcm16_to_float, read_wav, resample, to_wav
 from pipelines.speech.stt import WhisperEngine, bundled_vosk_model
 from pipelines.speech.tts import Pyttsx3Engine
 from server.app import create_app
-from server.settings import Settings
 from tests.api import Api
 from tests.fakes.groq import GroqFake
+from tests.helpers import start_app
 from tests.pipelines.speech_util import chunks, wer
-from tests.sio import Recorder
+from tests.sio import Connect, Recorder
 
 QUESTION = "What is the weather like today? Please check the forecast for the weekend. I am going for a long walk."
 ANSWER = "Your parcel will arrive on Thursday morning."
@@ -45,7 +46,7 @@ async def _voice(recorder: Recorder, pcm: bytes) -> dict[str, Any]:
 
 
 async def test_speech_becomes_a_message_and_an_answer(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any], spoken: bytes, http: ClientSession
+    chat_api: Api, groq: GroqFake, connect: Connect, spoken: bytes, http: ClientSession
 ) -> None:
     alice = await chat_api.register()
     session = await chat_api.new_session(alice, session_type="speech")
@@ -76,13 +77,13 @@ async def test_speech_becomes_a_message_and_an_answer(
     async with http.get(f"{chat_api.base}{message['audio_url']}") as anonymous:
         assert anonymous.status == 401
 
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     response_event = await recorder.response_for(answer_id)
     assert response_event["content"] == "Sunny and mild." and response_event["message"]["reply_to"] == message["id"]
 
 
 async def test_answers_are_spoken_on_request_and_automatically(
-    chat_api: Api, groq: GroqFake, connect: Callable[..., Any], http: ClientSession
+    chat_api: Api, groq: GroqFake, connect: Connect, http: ClientSession
 ) -> None:
     alice = await chat_api.register()
     session = await chat_api.new_session(alice, speech_config={"auto_tts": True, "rate": 150})
@@ -90,7 +91,7 @@ async def test_answers_are_spoken_on_request_and_automatically(
     groq.script.tokens = ANSWER.split(" ")
     groq.script.tokens = [t + " " for t in groq.script.tokens[:-1]] + [groq.script.tokens[-1]]
     await recorder.call("user_message", {"content": "Where is my parcel?"})
-    answer_id = (await _first(recorder, "assistant_start"))["message_id"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
     await recorder.response_for(answer_id)
     await recorder.wait_for(lambda: bool(recorder.events["tts_ready"]), seconds=30)
     ready = recorder.events["tts_ready"][0]
@@ -178,8 +179,6 @@ async def test_speech_upload_over_rest_and_status(chat_api: Api, groq: GroqFake,
     alice = await chat_api.register()
     session = await chat_api.new_session(alice)
     groq.script.tokens = ["Take ", "an ", "umbrella."]
-    from pipelines.speech.audio import pcm16_to_float, to_wav
-
     wav = to_wav(pcm16_to_float(spoken))
     reply = await chat_api.call(
         "POST",
@@ -202,8 +201,7 @@ async def test_the_vosk_engine_streams_through_the_socket(
     model = await asyncio.to_thread(bundled_vosk_model)
     assert model is not None
     vosk_settings = replace(chat_settings, data_dir=tmp_path / "own", vosk_model_path=model)
-    server = TestServer(create_app(vosk_settings), host="127.0.0.1")
-    await server.start_server()
+    server = await start_app(vosk_settings)
     api = Api(str(server.make_url("")), http)
     alice = await api.register()
     session = await api.new_session(alice)
@@ -223,6 +221,44 @@ async def test_the_vosk_engine_streams_through_the_socket(
         await server.close()
 
 
-async def _first(recorder: Recorder, event: str) -> dict[str, Any]:
-    await recorder.wait_for(lambda: bool(recorder.events[event]))
-    return dict(recorder.events[event][0])
+async def test_a_voice_message_refused_as_busy_leaves_no_file_and_can_be_retried(
+    chat_api: Api, chat_settings: Settings, groq: GroqFake, connect: Connect, spoken: bytes
+) -> None:
+    """Finding 5: the recording is stored only once the message is accepted; the refused utterance is kept."""
+    alice = await chat_api.register()
+    session = await chat_api.new_session(alice, session_type="speech")
+    recorder: Recorder = await connect(session["id"], alice.token)
+    groq.script.hang_before_first_token = True
+    assert (await recorder.call("user_message", {"content": "keep thinking"}))["ok"]
+    answer_id = (await recorder.first("assistant_start"))["message_id"]
+
+    refused = await _voice(recorder, spoken)
+    assert refused["ok"] is False and refused["error"]["code"] == "busy"
+    assert refused["error"]["details"]["kept"] is True
+    audio_dir = chat_settings.data_dir / "audio"
+    assert await asyncio.to_thread(_recordings, audio_dir) == []  # no orphan recording
+    upload = await chat_api.call(
+        "POST",
+        f"/api/v1/chat/sessions/{session['id']}/speech",
+        data=to_wav(pcm16_to_float(spoken)),
+        token=alice.token,
+        headers={"Content-Type": "audio/wav"},
+    )
+    assert upload.status == 409 and upload.body["error"]["code"] == "busy"  # the same intake over REST
+    assert await asyncio.to_thread(_recordings, audio_dir) == []
+
+    await recorder.call("stop_generation", {"message_id": answer_id})
+    await recorder.response_for(answer_id)
+    groq.script.hang_before_first_token = False
+    retried = await recorder.call("audio_end", {}, seconds=60)  # the kept utterance, without sending it again
+    assert retried["ok"], retried
+    assert retried["utterance_id"] == refused["error"]["details"]["utterance_id"]
+    message = retried["message"]
+    assert message["content_type"] == "audio" and wer(QUESTION, message["content"]) <= 0.25
+    assert await asyncio.to_thread(_recordings, audio_dir) == [f"{message['id'].replace('-', '')}.wav"]
+    again = await recorder.call("audio_end", {})
+    assert again["error"]["code"] == "no_utterance"  # used up
+
+
+def _recordings(audio_dir: Path) -> list[str]:
+    return [path.name for path in audio_dir.rglob("*.wav")]

@@ -19,6 +19,7 @@ async def test_losing_a_client_id_race_returns_the_first_message(
         user = await users.create_user(conn, username=f"race_{uuid.uuid4().hex[:8]}", password_hash="x")
         session = await sessions.create_session(conn, user_id=user.id)
         first = await messages.post_user_message(conn, session, user_id=user.id, content="one", client_id="dup")
+        await conn.commit()  # repositories never commit: the unit of work does
     assert first.created
 
     # the second writer looked before the first committed: its pre-check saw nothing

@@ -1,6 +1,6 @@
 """Scenario 2: token streaming from a provider that yields N tokens as fast as it can (bench.fake_groq):
 deltas/s delivered to 1 and to 50 clients, packets per answer, and the server's added time-to-first-token
-with retrieval over 10k chunks in Qdrant local mode, on SQLite and on PostgreSQL."""
+with retrieval over 10k chunks in the embedded Qdrant Edge shard, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench import procs
 from bench.cluster import parley
 from bench.context import Context
-from bench.corpus import fill_local
+from bench.corpus import fill_shard
 from bench.fake_groq import TOKEN
 from bench.gen import loadgen
 from bench.report import Result, Table, latency_chart, percentile
+from server.app import VECTORS_FOLDER
 
 TOKENS = 400
 CHUNKS = 10_000
@@ -32,7 +33,7 @@ COALESCE_MS = 30.0
 
 
 async def _prepare(data_dir: Path, env: dict[str, str]) -> None:
-    """Create the user before the server starts and give it CHUNKS chunks in local-mode Qdrant."""
+    """Create the user before the server starts and give it CHUNKS chunks in the embedded Qdrant Edge shard."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "run.py",
@@ -54,7 +55,7 @@ async def _prepare(data_dir: Path, env: dict[str, str]) -> None:
             owner = uuid.UUID(str(found.scalar_one()))
     finally:
         await engine.dispose()
-    await asyncio.to_thread(fill_local, data_dir / "qdrant", owner, CHUNKS)
+    await asyncio.to_thread(fill_shard, data_dir / VECTORS_FOLDER, owner, CHUNKS)
 
 
 async def _login_and_sessions(url: str, configs: list[dict[str, Any]]) -> tuple[str, list[str]]:
@@ -151,8 +152,8 @@ async def run(ctx: Context) -> Result:
         await provider.stop()
     result = Result("stream")
     table = Table(
-        f"2. Token streaming: {TOKENS} tokens per answer as fast as the provider can, {CHUNKS:,} chunks in Qdrant "
-        "local mode",
+        f"2. Token streaming: {TOKENS} tokens per answer as fast as the provider can, {CHUNKS:,} chunks in the "
+        "embedded Qdrant Edge shard",
         [
             "database, retrieval, clients",
             "answers",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -10,14 +11,27 @@ Role = Literal["system", "user", "assistant"]
 
 
 @dataclass(frozen=True)
+class ImagePart:
+    """An image the user sent, for providers that see images (the others read its OCR text instead)."""
+
+    mime: str
+    data: bytes
+
+    def data_uri(self) -> str:
+        return f"data:{self.mime};base64,{base64.b64encode(self.data).decode()}"
+
+
+@dataclass(frozen=True)
 class PromptMessage:
     role: Role
     content: str
+    images: tuple[ImagePart, ...] = ()
 
 
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+    provider: str | None = None  # who is answering: known before `Completed`, which a stopped answer never gets
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,24 @@ class Completed:
     provider: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: prompt tokens the provider did not read again (llama.cpp's prompt cache); 0 when it does not say
+    cached_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class AnswerStyle:
+    """How a turn shapes its prompt and answer for a model; a fallback chain uses its first provider's."""
+
+    #: the conversation before the question, in estimated tokens
+    history_tokens: int = 2000
+    #: stop the answer after this many sentences (None: the token limit alone ends it)
+    max_sentences: int | None = None
+    #: open the answer with the retrieved sentences that best answer the question, quoted and cited
+    evidence_first: bool = False
+    #: cut each source in the prompt to its most relevant sentences within this many characters
+    passage_chars: int | None = None
+    #: runs of words that differ only in their numbers count as a loop ("* (1) * (2) * (3) …")
+    fold_numbers: bool = False
 
 
 class GenerationFailed(Exception):
@@ -42,6 +74,11 @@ class AnswerModel(Protocol):
 
     Closing the iterator early must stop the generation (and close any upstream HTTP stream).
     """
+
+    @property
+    def style(self) -> AnswerStyle:
+        """How turns shape prompts and answers for this model."""
+        ...
 
     def stream(self, messages: Sequence[PromptMessage]) -> AsyncGenerator[TextDelta | Completed, None]: ...
 

@@ -1,4 +1,4 @@
-"""Retrieval for a chat turn: which question to search for, with which options, and how sources enter the prompt."""
+"""Retrieval for a chat turn: which question to search for, with which options, and how its sources are recorded."""
 
 from __future__ import annotations
 
@@ -40,24 +40,15 @@ def standalone_query(history: list[Message]) -> str:
     return latest
 
 
-def sources_block(hits: list[Hit]) -> str:
-    """The retrieved chunks as numbered sources for the system prompt."""
-    if not hits:
-        return "No document matched this question: answer from general knowledge and say that you found no sources."
-    parts = []
-    for number, hit in enumerate(hits, start=1):
-        where = f", page {hit.page}" if hit.page else ""
-        parts.append(f"[{number}] {hit.document_name}{where}:\n{hit.text}")
-    return "Sources:\n\n" + "\n\n".join(parts)
-
-
-def context_record(hits: list[Hit], search_mode: str) -> dict[str, Any]:
-    """The compact summary kept on the assistant message and sent with `assistant_response`."""
+def context_record(hits: list[Hit], search_mode: str, citations: list[int] | None = None) -> dict[str, Any]:
+    """The compact summary kept on the assistant message and sent with `assistant_response`: the sources the
+    prompt numbered (`n` is the answer's `[n]` marker for it) and the markers the answer uses."""
     return {
         "search_mode": search_mode,
         "found": bool(hits),
         "sources": [
             {
+                "n": n,
                 "document_id": str(h.document_id),
                 "document_name": h.document_name,
                 "page": h.page,
@@ -65,8 +56,9 @@ def context_record(hits: list[Hit], search_mode: str) -> dict[str, Any]:
                 "score": round(h.score, 4),
                 "snippet": h.text[:SNIPPET_CHARS],
             }
-            for h in hits
+            for n, h in enumerate(hits, start=1)
         ],
+        "citations": citations or [],
     }
 
 

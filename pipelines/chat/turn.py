@@ -7,26 +7,35 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pipelines.chat.citations import clean_citations
 from pipelines.chat.events import AnswerFinished, AnswerStarted, Token, TurnEvent
-from pipelines.chat.model import AnswerModel, Completed, GenerationFailed, PromptMessage, TextDelta
-from pipelines.chat.sources import Retrieved, context_record, search_options, sources_block, standalone_query
+from pipelines.chat.grounding import Grounding, ground
+from pipelines.chat.model import (
+    AnswerModel,
+    AnswerStyle,
+    Completed,
+    GenerationFailed,
+    ImagePart,
+    PromptMessage,
+    TextDelta,
+)
+from pipelines.chat.prompt import build_prompt, estimate_tokens
+from pipelines.chat.repetition import LoopGuard, drop_repeated_sentences
+from pipelines.chat.sources import Retrieved, context_record, search_options, standalone_query
 from pipelines.rag.retrieval import Retriever
 from store import answers
 from store.models import Message, MessageStatus, MessageType
 
 log = logging.getLogger(__name__)
 
-SYSTEM_PROMPT = (
-    "You are Parley, a helpful assistant. Answer clearly and concisely. "
-    "When sources are given, answer from them and say when they do not contain the answer."
-)
-HISTORY_MESSAGES = 12
+#: messages read for the prompt's history; the model's style then bounds them by tokens
+HISTORY_MESSAGES = 40
 
 
 @dataclass(frozen=True)
@@ -40,16 +49,12 @@ class TurnRequest:
     rag_config: dict[str, Any] = field(default_factory=dict)
 
 
-def build_prompt(history: list[Message], retrieved: Retrieved | None = None) -> list[PromptMessage]:
-    """System prompt (with the sources, when retrieval ran) plus the recent conversation, oldest first."""
-    system = SYSTEM_PROMPT if retrieved is None else f"{SYSTEM_PROMPT}\n\n{sources_block(retrieved.hits)}"
-    prompt = [PromptMessage("system", system)]
-    for message in history:
-        if message.message_type is MessageType.user:
-            prompt.append(PromptMessage("user", message.content))
-        elif message.message_type is MessageType.assistant and message.content:
-            prompt.append(PromptMessage("assistant", message.content))
-    return prompt
+class PromptImages(Protocol):
+    """Where the images of the conversation come from (pipelines/media/service.py `Attachments`)."""
+
+    async def for_answer(self, history: Sequence[Message]) -> Mapping[uuid.UUID, tuple[ImagePart, ...]]:
+        """Wait for the history's attachments to be indexed; their images by message id."""
+        ...
 
 
 class _Pump:
@@ -105,13 +110,50 @@ class _Pump:
 async def _retrieve(
     retriever: Retriever, request: TurnRequest, history: list[Message], max_sources: int | None
 ) -> Retrieved:
-    options = search_options(request.rag_config)
+    options = replace(search_options(request.rag_config), session_id=request.session_id)  # + its attachments
     if max_sources is not None and options.k > max_sources:
         options = replace(options, k=max_sources)
     query = standalone_query(history)
     started = time.monotonic()
     hits = await retriever.search(request.owner_id, query, options) if query else []
     return Retrieved(query, hits, "hybrid" if options.hybrid else "dense", time.monotonic() - started)
+
+
+@dataclass
+class _Answer:
+    """What one answer gathered: the text shown so far and how it ended."""
+
+    grounding: Grounding
+    prompt: list[PromptMessage]
+    parts: list[str] = field(default_factory=list)
+    status: MessageStatus = MessageStatus.complete
+    provider: str | None = None
+    tokens: int | None = None
+    cached_tokens: int | None = None
+    first_token_at: float | None = None
+    model_first_token_at: float | None = None
+    model_deltas: int = 0
+
+    def show(self, text: str, before: str = "") -> Token | None:
+        """Keep `text` (after `before`, when it is the first text after the opening) and make it a token."""
+        if before:
+            text = text.lstrip()
+        if not text:
+            return None
+        text = before + text
+        self.first_token_at = self.first_token_at or time.monotonic()
+        self.parts.append(text)
+        return Token(text)
+
+    def tokens_used(self) -> int | None:
+        """What the provider reported; estimated when the answer was cut short before it could report."""
+        if self.tokens is not None or not self.model_deltas:
+            return self.tokens
+        return sum(estimate_tokens(m.content) for m in self.prompt) + self.model_deltas
+
+    def content(self) -> tuple[str, list[int]]:
+        """The text to store, with no sentence twice and no marker that points nowhere; the markers cited."""
+        return clean_citations(drop_repeated_sentences("".join(self.parts)), len(self.grounding.hits))
 
 
 async def run_turn(
@@ -121,66 +163,86 @@ async def run_turn(
     model: AnswerModel,
     stop: asyncio.Event,
     retriever: Retriever | None = None,
+    attachments: PromptImages | None = None,
 ) -> AsyncIterator[TurnEvent]:
     """Yield `AnswerStarted`, `Token`s, then `AnswerFinished`; a cancelled task still stores what was said."""
     started = time.monotonic()
+    style: AnswerStyle = getattr(model, "style", None) or AnswerStyle()
     async with sessionmaker() as db:
         answer = await answers.start_answer(db, request.session_id, request.answer_id, request.user_message_id)
         history = await answers.recent_history(db, request.session_id, before=answer, limit=HISTORY_MESSAGES)
+        await db.commit()
     yield AnswerStarted(answer)
+    images = await attachments.for_answer(history) if attachments is not None else None
     max_sources = getattr(model, "max_sources", None)
     retrieved = await _retrieve(retriever, request, history, max_sources) if retriever is not None else None
-    prompt = build_prompt(history, retrieved)
-
-    parts: list[str] = []
-    status = MessageStatus.complete
-    provider: str | None = None
-    tokens: int | None = None
-    first_token_at: float | None = None
-    pump = _Pump(model.stream(prompt))
+    question = next((m.content for m in reversed(history) if m.message_type is MessageType.user), "")
+    grounding = await ground(retrieved, question, style, retriever.embedder if retriever is not None else None)
+    state = _Answer(grounding, build_prompt(history, grounding.passages, style, images))
+    # small models copy earlier answers of the conversation too: none of their sentences may come again
+    earlier = [m.content for m in history if m.message_type is MessageType.assistant]
+    guard = LoopGuard(
+        [*grounding.quoted, *earlier], max_sentences=grounding.max_sentences, fold_numbers=style.fold_numbers
+    )
+    if token := state.show(grounding.opening):
+        yield token
+    separator = "\n\n" if grounding.opening else ""  # between the opening and the model's first words
+    pump = _Pump(model.stream(state.prompt))
     try:
         while (item := await pump.next(stop)) is not None:
             if isinstance(item, Completed):
-                provider, tokens = item.provider, item.prompt_tokens + item.completion_tokens
+                state.provider, state.tokens = item.provider, item.prompt_tokens + item.completion_tokens
+                state.cached_tokens = item.cached_tokens
                 continue
-            if item.text:
-                first_token_at = first_token_at or time.monotonic()
-                parts.append(item.text)
-                yield Token(item.text)
-        if not pump.finished:
-            status = MessageStatus.cancelled
+            state.provider = item.provider or state.provider
+            state.model_first_token_at = state.model_first_token_at or time.monotonic()
+            state.model_deltas += 1
+            if token := state.show(guard.feed(item.text), separator):
+                separator = ""
+                yield token
+            if guard.stopped:  # it started repeating itself, or said enough: end the answer here
+                break
+        if not pump.finished and not guard.stopped:
+            state.status = MessageStatus.cancelled
+        elif token := state.show(guard.flush(), separator):
+            yield token
     except GenerationFailed as exc:
         log.warning("answer %s failed: %s", request.answer_id, exc)
-        status, provider = MessageStatus.failed, exc.provider
+        state.status, state.provider = MessageStatus.failed, exc.provider
     except (asyncio.CancelledError, GeneratorExit):
         # shutdown, or the consumer went away: store the partial answer, then let the cancellation through
-        await asyncio.shield(
-            _finish(sessionmaker, answer, parts, MessageStatus.cancelled, started, None, retrieved, prompt, provider)
-        )
+        state.status = MessageStatus.cancelled
+        await asyncio.shield(_finish(sessionmaker, answer, state, started, retrieved))
         raise
     finally:
         await pump.close()
 
+    stored = await _finish(sessionmaker, answer, state, started, retrieved)
+    timings = _timings(state, started, retrieved)
+    yield AnswerFinished(stored, rag_context=stored.rag_context, provider=state.provider, timings=timings)
+
+
+def _timings(state: _Answer, started: float, retrieved: Retrieved | None) -> dict[str, float]:
     timings = {"total": time.monotonic() - started}
-    if first_token_at is not None:
-        timings["first_token"] = first_token_at - started
+    if state.first_token_at is not None:
+        timings["first_token"] = state.first_token_at - started
+    if state.model_first_token_at is not None:
+        timings["model_first_token"] = state.model_first_token_at - started
+    if state.cached_tokens is not None:
+        timings["cached_prompt_tokens"] = float(state.cached_tokens)
     if retrieved is not None:
         timings["retrieval"] = retrieved.seconds
-    stored = await _finish(sessionmaker, answer, parts, status, started, tokens, retrieved, prompt, provider)
-    yield AnswerFinished(stored, rag_context=stored.rag_context, provider=provider, timings=timings)
+    return timings
 
 
 async def _finish(
     sessionmaker: async_sessionmaker[AsyncSession],
     answer: Message,
-    parts: list[str],
-    status: MessageStatus,
+    state: _Answer,
     started: float,
-    tokens: int | None,
     retrieved: Retrieved | None,
-    prompt: list[PromptMessage],
-    provider: str | None,
 ) -> Message:
+    content, citations = state.content()
     record = None
     if retrieved is not None:
         record = answers.RetrievalRecord(
@@ -198,18 +260,20 @@ async def _finish(
                 }
                 for h in retrieved.hits
             ],
-            generation_prompt="\n\n".join(f"{m.role}: {m.content}" for m in prompt),
-            llm_provider=provider,
+            generation_prompt="\n\n".join(f"{m.role}: {m.content}" for m in state.prompt),
+            llm_provider=state.provider,
             retrieval_time=retrieved.seconds,
-            summary=context_record(retrieved.hits, retrieved.search_mode),
+            summary=context_record(state.grounding.hits, retrieved.search_mode, citations),
         )
     async with sessionmaker() as db:
-        return await answers.finish_answer(
+        stored = await answers.finish_answer(
             db,
             answer.id,
-            content="".join(parts),
-            status=status,
+            content=content,
+            status=state.status,
             processing_time=time.monotonic() - started,
-            tokens_used=tokens,
+            tokens_used=state.tokens_used(),
             retrieval=record,
         )
+        await db.commit()
+    return stored

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
-from pipelines.chat.model import AnswerModel, Completed, GenerationFailed, PromptMessage, TextDelta
+from pipelines.chat.model import AnswerModel, AnswerStyle, Completed, GenerationFailed, PromptMessage, TextDelta
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ class FallbackChain:
     def max_sources(self) -> int | None:
         """How many retrieved chunks the first provider wants in its prompt (None: all of them)."""
         return getattr(self._providers[0], "max_sources", None)
+
+    @property
+    def style(self) -> AnswerStyle:
+        """How turns shape prompts and answers: the first provider's way (it answers unless it fails)."""
+        return getattr(self._providers[0], "style", None) or AnswerStyle()
 
     @property
     def name(self) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pipelines.chat.model import AnswerModel
+from pipelines.chat.model import AnswerModel, AnswerStyle
+from pipelines.llm import offline
 from pipelines.llm.chain import ChainPolicy, FallbackChain
 from pipelines.llm.gemini import GeminiModel
 from pipelines.llm.groq import GroqModel
@@ -22,10 +23,16 @@ class LLMConfigError(ValueError):
 class LLMConfig:
     providers: tuple[str, ...]
     max_tokens: int = 512
+    history_tokens: int = 1500
     groq_api_key: str | None = None
     groq_base_url: str | None = None
     groq_model: str = "llama-3.1-8b-instant"
+    #: a Groq model that sees images; prompts with images go to it (None: images are left out for Groq)
+    groq_vision_model: str | None = None
     offline_model_path: Path | None = None
+    offline_max_tokens: int = 160
+    offline_max_sentences: int | None = 3
+    offline_threads: int | None = None  # None: half the cores
     gemini_api_key: str | None = None
     gemini_base_url: str | None = None
     gemini_model: str = "gemini-2.0-flash"
@@ -36,13 +43,20 @@ class LLMConfig:
 def create_answer_model(config: LLMConfig) -> AnswerModel:
     """A fallback chain over the configured providers, in order."""
     providers: list[AnswerModel] = []
+    hosted = AnswerStyle(history_tokens=config.history_tokens)
+    local = replace(offline.STYLE, history_tokens=config.history_tokens, max_sentences=config.offline_max_sentences)
     for name in config.providers:
         if name == "groq":
             if not config.groq_api_key:
                 raise LLMConfigError("LLM_PROVIDERS names groq but GROQ_API_KEY is not set")
             providers.append(
                 GroqModel(
-                    config.groq_api_key, config.groq_model, base_url=config.groq_base_url, max_tokens=config.max_tokens
+                    config.groq_api_key,
+                    config.groq_model,
+                    base_url=config.groq_base_url,
+                    max_tokens=config.max_tokens,
+                    vision_model=config.groq_vision_model,
+                    style=hosted,
                 )
             )
         elif name == "gemini":
@@ -55,10 +69,18 @@ def create_answer_model(config: LLMConfig) -> AnswerModel:
                     base_url=config.gemini_base_url,
                     api_version=config.gemini_api_version,
                     max_tokens=config.max_tokens,
+                    style=hosted,
                 )
             )
         elif name in ("offline", "local"):
-            providers.append(OfflineModel(config.offline_model_path, max_tokens=config.max_tokens))
+            providers.append(
+                OfflineModel(
+                    config.offline_model_path,
+                    max_tokens=config.offline_max_tokens,
+                    threads=config.offline_threads,
+                    style=local,
+                )
+            )
         else:
             raise LLMConfigError(f"LLM_PROVIDERS: unknown provider {name!r} (known: {', '.join(KNOWN)})")
     if not providers:

@@ -9,7 +9,13 @@ import httpx
 from google import genai
 from google.genai import errors, types
 
-from pipelines.chat.model import Completed, GenerationFailed, PromptMessage, TextDelta
+from pipelines.chat.model import AnswerStyle, Completed, GenerationFailed, PromptMessage, TextDelta
+
+
+def _parts(message: PromptMessage) -> list[types.Part]:
+    """The images as inline data (`inlineData {mimeType, data}`), then the text."""
+    images = [types.Part.from_bytes(data=image.data, mime_type=image.mime) for image in message.images]
+    return [*images, types.Part(text=message.content)] if message.content or not images else images
 
 
 class GeminiModel:
@@ -26,7 +32,9 @@ class GeminiModel:
         api_version: str | None = None,
         max_tokens: int = 1024,
         timeout: float = 60.0,
+        style: AnswerStyle | None = None,
     ) -> None:
+        self.style = style or AnswerStyle()
         # Our own httpx client, whose response hook notes each stream's HTTP responses: when a consumer
         # stops early the SDK leaves its inner generators to the garbage collector, so we close them.
         self._responses: contextvars.ContextVar[list[httpx.Response] | None] = contextvars.ContextVar(
@@ -49,7 +57,7 @@ class GeminiModel:
         """Text deltas, then `Completed` with `usage_metadata`; failures become `GenerationFailed`."""
         system = "\n\n".join(m.content for m in messages if m.role == "system") or None
         contents = [
-            types.Content(role="model" if m.role == "assistant" else "user", parts=[types.Part(text=m.content)])
+            types.Content(role="model" if m.role == "assistant" else "user", parts=_parts(m))
             for m in messages
             if m.role != "system"
         ]
@@ -64,7 +72,7 @@ class GeminiModel:
             try:
                 async for chunk in stream:
                     if chunk.text:
-                        yield TextDelta(chunk.text)
+                        yield TextDelta(chunk.text, self.name)
                     usage = chunk.usage_metadata
                     if usage is not None:
                         prompt_tokens = usage.prompt_token_count or prompt_tokens

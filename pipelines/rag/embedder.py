@@ -71,6 +71,8 @@ class Embedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
+        # no busy-waiting between ops: on shared cores the spinning threads slow everyone, this query too
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
@@ -90,8 +92,15 @@ class Embedder:
         """Vectors for `texts` (n by dimensions); call from a worker thread."""
         if self._session is None:
             self._load_blocking()
-        vectors = [self._batch(list(texts[i : i + BATCH])) for i in range(0, len(texts), BATCH)]
-        return np.vstack(vectors) if vectors else np.zeros((0, self.dimensions), dtype=np.float32)
+        if len(texts) <= 1:
+            return self._batch(list(texts)) if texts else np.zeros((0, self.dimensions), dtype=np.float32)
+        # batches of similar lengths pad less; the vectors go back in the callers' order
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        ranked = [texts[i] for i in order]
+        vectors = np.vstack([self._batch(ranked[i : i + BATCH]) for i in range(0, len(ranked), BATCH)])
+        out = np.empty_like(vectors)
+        out[order] = vectors
+        return out
 
     def _batch(self, texts: list[str]) -> npt.NDArray[np.float32]:
         encodings = self._tokenizer.encode_batch(texts)

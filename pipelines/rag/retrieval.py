@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from pipelines.rag.chunking import chunk_pages
 from pipelines.rag.embedder import Embedder
 from pipelines.rag.extract import Page
-from pipelines.rag.sparse import document_vector, query_vector
-from pipelines.rag.vectors import Hit, StoredChunk, VectorStore
+from pipelines.rag.sparse import SparseVector, document_vector, query_vector
+from pipelines.rag.vectors import Hit, Query, Scope, StoredChunk, VectorStore
 
 Progress = Callable[[int, int], Awaitable[None]]
-BATCH = 32
+BATCH = 64  # chunks embedded (and upserted) together; the next batch embeds while this one is stored
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class SearchOptions:
     document_ids: tuple[uuid.UUID, ...] | None = None
     hybrid: bool = True
     score_threshold: float | None = None
+    session_id: uuid.UUID | None = None  # the owner's library plus this session's documents only
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,19 +50,22 @@ class SearchCache(Protocol):
 
 
 class Retriever:
-    """One per process. Vector store calls go through one worker thread (Qdrant local mode is single-writer)."""
+    """One per process. Writes go through one writer thread (in order, never on the loop); a search embeds
+    the question and searches in one hop to a reader thread."""
 
-    def __init__(
-        self, embedder: Embedder, store: VectorStore, executor: Executor | None = None, cache: SearchCache | None = None
-    ) -> None:
+    def __init__(self, embedder: Embedder, store: VectorStore, cache: SearchCache | None = None) -> None:
         self.embedder = embedder
         self.store = store
         self.cache = cache
-        self._store_executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vectors-write")
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vectors-read")
+        self._optimizing: asyncio.Future[None] | None = None
 
-    async def _store(self, fn: Callable[..., object], *args: object, **kwargs: object) -> object:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._store_executor, lambda: fn(*args, **kwargs))
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    def _encode(self, texts: list[str]) -> tuple[npt.NDArray[np.float32], list[SparseVector]]:
+        return self.embedder.embed_blocking(texts), [document_vector(t) for t in texts]
 
     async def ingest(
         self,
@@ -66,22 +74,46 @@ class Retriever:
         name: str,
         pages: Sequence[Page],
         progress: Progress | None = None,
+        session_id: uuid.UUID | None = None,
     ) -> int:
-        """Chunk, embed and store a document, reporting (chunks done, chunks in all); returns the count."""
+        """Chunk, embed and store a document, reporting (chunks done, chunks in all); returns the count.
+
+        When this returns, the vectors are flushed: the caller may mark the document ready."""
         chunks = await asyncio.to_thread(chunk_pages, pages)
         total = len(chunks)
         if progress is not None:
             await progress(0, total)
-        for start in range(0, total, BATCH):
-            batch = chunks[start : start + BATCH]
-            texts = [c.text for c in batch]
-            dense = await self.embedder.embed(texts)
-            sparse = [document_vector(t) for t in texts]
-            stored = [StoredChunk(document_id, name, c.index, c.text, c.page, c.heading) for c in batch]
-            await self._store(self.store.upsert, owner_id, stored, dense, sparse)
-            if progress is not None:
-                await progress(start + len(batch), total)
+        await self.embedder.load()
+        stored: asyncio.Future[None] | None = None
+        encoding: asyncio.Future[tuple[npt.NDArray[np.float32], list[SparseVector]]] | None = None
+        try:
+            for start in range(0, total, BATCH):
+                batch = chunks[start : start + BATCH]
+                # embed this batch while the previous one is stored and its progress recorded
+                encoding = asyncio.ensure_future(asyncio.to_thread(self._encode, [c.text for c in batch]))
+                if stored is not None:
+                    await stored
+                    if progress is not None:
+                        await progress(start, total)
+                dense, sparse = await encoding
+                points = [StoredChunk(document_id, name, c.index, c.text, c.page, c.heading, session_id) for c in batch]
+                stored = asyncio.ensure_future(self._write(self.store.upsert, owner_id, points, dense, sparse))
+            if stored is not None:
+                await stored
+        finally:  # cancelled: nothing of ours runs on (an upsert already in the writer thread still lands)
+            for pending in (encoding, stored):
+                if pending is not None and not pending.done():
+                    pending.cancel()
+        await self._write(self.store.flush)
+        if progress is not None and total:
+            await progress(total, total)
+        self._optimize_soon()
         return total
+
+    def _optimize_soon(self) -> None:
+        """Index new points in the writer thread, once at a time (the next write waits behind it)."""
+        if self._optimizing is None or self._optimizing.done():
+            self._optimizing = asyncio.get_running_loop().run_in_executor(self._writer, self.store.optimize)
 
     async def search(self, owner_id: uuid.UUID, query: str, options: SearchOptions | None = None) -> list[Hit]:
         """The chunks that best answer `query` among the owner's documents."""
@@ -90,27 +122,33 @@ class Retriever:
             return await self._search(owner_id, query, options)
         return await self.cache.through(owner_id, query, options, lambda: self._search(owner_id, query, options))
 
-    async def _search(self, owner_id: uuid.UUID, query: str, options: SearchOptions) -> list[Hit]:
-        dense = (await self.embedder.embed([query]))[0]
-        hits = await self._store(
-            self.store.search,
-            owner_id,
-            dense,
-            query_vector(query),
+    def _search_blocking(self, owner_id: uuid.UUID, text: str, options: SearchOptions) -> list[Hit]:
+        query = Query(
+            self.embedder.embed_blocking([text])[0],
+            query_vector(text),
             k=options.k,
-            document_ids=options.document_ids,
             hybrid=options.hybrid,
             score_threshold=options.score_threshold,
         )
-        assert isinstance(hits, list)
-        return hits
+        return self.store.search(Scope(owner_id, options.document_ids, options.session_id), query)
+
+    async def _search(self, owner_id: uuid.UUID, query: str, options: SearchOptions) -> list[Hit]:
+        await self.embedder.load()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._search_blocking, owner_id, query, options)
+
+    async def count(self, owner_id: uuid.UUID, document_id: uuid.UUID | None = None) -> int:
+        scope = Scope(owner_id, (document_id,) if document_id else None)
+        return await asyncio.get_running_loop().run_in_executor(self._readers, self.store.count, scope)
 
     async def delete_document(self, owner_id: uuid.UUID, document_id: uuid.UUID) -> None:
-        await self._store(self.store.delete_document, owner_id, document_id)
+        await self._write(self.store.delete, Scope(owner_id, (document_id,)))
 
     async def delete_owner(self, owner_id: uuid.UUID) -> None:
-        await self._store(self.store.delete_owner, owner_id)
+        await self._write(self.store.delete, Scope(owner_id))
 
     async def close(self) -> None:
-        """Close the Qdrant client (releasing local mode's lock on the folder)."""
-        await self._store(self.store.client.close)
+        """Finish writes (an optimization in progress too), then close the store."""
+        await self._write(self.store.close)
+        await asyncio.to_thread(self._writer.shutdown, wait=True)
+        await asyncio.to_thread(self._readers.shutdown, wait=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,21 @@ from typing import Any
 
 class TtsUnavailable(RuntimeError):
     """No speech engine here; the message says what to install."""
+
+
+def _has_audio(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 44  # more than a WAV header
+
+
+def _espeak_cli(text: str, voice: str | None, rate: int, path: Path) -> None:
+    """`text` spoken into `path` by the espeak-ng (or espeak) command; runs in the TTS thread."""
+    program = shutil.which("espeak-ng") or shutil.which("espeak")
+    if program is None:
+        raise TtsUnavailable("text-to-speech needs espeak-ng: apt-get install espeak-ng")
+    command = [program, "-s", str(rate), "-w", str(path)]
+    if voice:
+        command += ["-v", voice]
+    subprocess.run([*command, "--", text], check=False, capture_output=True, timeout=120)
 
 
 class Pyttsx3Engine:
@@ -39,11 +55,17 @@ class Pyttsx3Engine:
             engine.setProperty("voice", voice)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "speech.wav"
-            for _ in range(2):  # espeak occasionally writes nothing: one retry
-                engine.save_to_file(text, str(path))
-                engine.runAndWait()
-                if path.is_file() and path.stat().st_size > 44:
-                    return path.read_bytes()
+            engine.save_to_file(text, str(path))
+            engine.runAndWait()
+            if _has_audio(path):
+                return path.read_bytes()
+            # pyttsx3's espeak driver writes the file when espeak reports the end, before it appends that
+            # callback's samples: when the whole utterance arrives in that last callback (seen under CPU
+            # load), the file is a bare header, and again on a retry. The same voice from espeak-ng's own
+            # command line does not have that race.
+            _espeak_cli(text, voice, rate, path)
+            if _has_audio(path):
+                return path.read_bytes()
         raise TtsUnavailable("the speech engine produced no audio")
 
     async def synthesize(self, text: str, *, voice: str | None = None, rate: int = 150) -> bytes:

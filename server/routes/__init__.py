@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server import openapi
 from server.endpoints import Endpoint
-from server.routes import admin, documents, health, messages, privacy, rag, sessions, speech, users
+from server.routes import admin, attachments, documents, health, messages, privacy, rag, sessions, speech, users
 
 API_PREFIX = "/api/v1"
 
@@ -18,6 +18,7 @@ def all_endpoints() -> tuple[Endpoint, ...]:
         *privacy.ENDPOINTS,
         *sessions.ENDPOINTS,
         *messages.ENDPOINTS,
+        *attachments.ENDPOINTS,
         *rag.ENDPOINTS,
         *documents.ENDPOINTS,
         *speech.ENDPOINTS,

@@ -120,6 +120,7 @@ async def delete_document(request: web.Request) -> web.Response:
         await request.app[keys.INGESTOR].remove(document)
         audit(request, db, "document_delete", user_id=user.id, target_type="document", target_id=document.id)
         await documents.delete_document(db, document)
+        await db.commit()
     return web.Response(status=204)
 
 

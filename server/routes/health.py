@@ -9,11 +9,11 @@ import logging
 from aiohttp import web
 from sqlalchemy import text
 
+from core.auth import bearer_token
+from core.metrics import CONTENT_TYPE, address_allowed
 from server import keys
-from server.auth import bearer_token
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
-from server.metrics import CONTENT_TYPE, address_allowed
 from server.schemas import HealthOut
 
 log = logging.getLogger(__name__)

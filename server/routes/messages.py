@@ -11,12 +11,13 @@ from server import keys
 from server.deps import audit, authenticate, client_ip, db_session, owned_session
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
-from server.realtime import notify
 from server.schemas import MessageCreate, MessageEdit, MessageListQuery
 from server.validation import parse_body, parse_query, path_uuid
-from store import messages, sessions
+from store import messages
 from store.cache import MESSAGES_TTL, RECENT_MESSAGES, messages_key
 from store.schemas import MessageOut, Page, RecentMessages
+from turns.intake import Author, NewMessage
+from turns.wire import MessageDeleted, MessageUpdated
 
 SESSION_MESSAGES = "/api/v1/chat/sessions/{session_id}/messages"
 MESSAGE = "/api/v1/chat/messages/{message_id}"
@@ -69,27 +70,11 @@ async def post_message(request: web.Request) -> web.Response:
     """Store a user message: 201 when new, 200 with the first copy when its client_id was seen before."""
     async with db_session(request) as db:
         user = await authenticate(request, db)
-        session_id = path_uuid(request, "session_id")
-        body = await parse_body(request, MessageCreate)
-        _check_length(request, body.content)
-        session = await sessions.get_owned_session(db, session_id, user.id)
-        if body.client_id is None or await messages.find_by_client_id(db, session_id, body.client_id) is None:
-            limiter, limits = request.app[keys.LIMITER], request.app[keys.LIMITS]  # retries are not charged
-            await limiter.hit(limits.message_user, user.id)
-            await limiter.hit(limits.message_ip, client_ip(request))
-        posted = await messages.post_user_message(
-            db,
-            session,
-            user_id=user.id,
-            content=body.content,
-            content_type=body.content_type,
-            client_id=body.client_id,
-        )
-    out = MessageOut.model_validate(posted.message)
-    if posted.created:
-        request.app[keys.METRICS].messages.labels("user").inc()
-        await notify(request.app, session_id, "message_created", {"message": out.model_dump(mode="json")})
-    return json_response(out, status=201 if posted.created else 200)
+    session_id = path_uuid(request, "session_id")
+    body = await parse_body(request, MessageCreate)
+    new = NewMessage(body.content, content_type=body.content_type, client_id=body.client_id, answer=False)
+    accepted = await request.app[keys.INTAKE].accept(session_id, Author(user.id, client_ip(request)), new)
+    return json_response(accepted.payload(), status=201 if accepted.created else 200)
 
 
 async def edit_message(request: web.Request) -> web.Response:
@@ -102,8 +87,9 @@ async def edit_message(request: web.Request) -> web.Response:
         message, session = await messages.get_owned_message(db, message_id, user.id)
         audit(request, db, "message_edit", user_id=user.id, target_type="message", target_id=message.id)
         message = await messages.edit_message(db, message, session, user_id=user.id, content=body.content)
+        await db.commit()
     out = MessageOut.model_validate(message)
-    await notify(request.app, message.session_id, "message_updated", {"message": out.model_dump(mode="json")})
+    await request.app[keys.BROADCASTER].emit(message.session_id, MessageUpdated(message=out))
     return json_response(out)
 
 
@@ -115,8 +101,9 @@ async def delete_message(request: web.Request) -> web.Response:
         message, session = await messages.get_owned_message(db, message_id, user.id)
         audit(request, db, "message_delete", user_id=user.id, target_type="message", target_id=message.id)
         message = await messages.delete_message(db, message, session)
+        await db.commit()
     out = MessageOut.model_validate(message)
-    await notify(request.app, message.session_id, "message_deleted", {"message": out.model_dump(mode="json")})
+    await request.app[keys.BROADCASTER].emit(message.session_id, MessageDeleted(message=out))
     return json_response(out)
 
 

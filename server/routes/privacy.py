@@ -7,13 +7,13 @@ import shutil
 
 from aiohttp import web
 
-from handlers.speech import voice_of
 from server import keys
 from server.deps import audit, authenticate, db_session
 from server.endpoints import Endpoint, json_response
-from server.realtime import notify
 from server.schemas import EraseOut, ExportOut
 from store import privacy
+from turns.voice import voice_of
+from turns.wire import ErrorEvent
 
 PREFIX = "/api/v1/users/me"
 
@@ -31,7 +31,7 @@ async def export_me(request: web.Request) -> web.Response:
 
 
 async def erase_me(request: web.Request) -> web.Response:
-    """Erase my account and everything of mine: rows, vectors, stored documents and recordings.
+    """Erase my account and everything of mine: rows, vectors, stored documents, attachments and recordings.
 
     Recordings and vectors go first: if the process dies midway, a retry (the account still exists)
     finishes the job. Open sockets of my sessions hear `error {code: "account_erased"}`.
@@ -41,6 +41,7 @@ async def erase_me(request: web.Request) -> web.Response:
     async with db_session(request) as db:
         user = await authenticate(request, db)
         spoken = await privacy.assistant_texts(db, user.id)
+    await app[keys.ATTACHMENTS].erase_owner(user.id)  # first: it stops indexing that would add documents
     await app[keys.INGESTOR].erase_owner(user.id)
     await asyncio.to_thread(shutil.rmtree, speech.audio_dir / user.id.hex, ignore_errors=True)
     for text, speech_config in spoken:  # synthesized answers, in the voice their session uses
@@ -51,7 +52,8 @@ async def erase_me(request: web.Request) -> web.Response:
         audit(request, db, "erase", user_id=user.id, target_type="user", target_id=user.id, details=counts)
         await db.commit()
     for session_id in session_ids:
-        await notify(app, session_id, "error", {"code": "account_erased", "message": "this account was erased"})
+        erased = ErrorEvent(code="account_erased", message="this account was erased")
+        await app[keys.BROADCASTER].emit(session_id, erased)
     return json_response(EraseOut(erased=counts))
 
 

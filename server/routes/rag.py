@@ -8,15 +8,16 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from pipelines.chat.events import AnswerStarted, Token, TurnEvent
-from server.deps import authenticate, db_session
+from server import keys
+from server.deps import authenticate, client_ip, db_session
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
-from server.rest_turn import answer_over_rest
 from server.schemas import Body
 from server.validation import parse_body, path_uuid
-from store import messages, rag_contexts, sessions
+from store import messages, rag_contexts
 from store.schemas import MessageOut, RagContextOut
+from turns.intake import Author, NewMessage
+from turns.wire import AssistantResponse, AssistantStart, AssistantToken
 
 
 class RagQueryIn(Body):
@@ -27,6 +28,11 @@ class RagQueryIn(Body):
 class RagQueryOut(BaseModel):
     message: MessageOut
     rag_context: RagContextOut | None
+    timings: dict[str, float] = Field(
+        default_factory=dict,
+        description="server-side seconds from the start of the turn: retrieval, first_token (the first text sent), "
+        "model_first_token, total; cached_prompt_tokens when the provider reported its prompt cache",
+    )
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -34,37 +40,38 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
 
 
 async def rag_query(request: web.Request) -> web.StreamResponse:
-    """Store the question as a user message and answer it like a chat turn."""
+    """Store the question as a user message and wait for its answer, made by the one answer producer.
+
+    The answer holds the session's lease, streams to the session's sockets, can be stopped from any of
+    them (then it ends `cancelled`), and goes on if this request goes away.
+    """
     async with db_session(request) as db:
         user = await authenticate(request, db)
-        session_id = path_uuid(request, "session_id")
-        body = await parse_body(request, RagQueryIn)
-        await sessions.get_owned_session(db, session_id, user.id)
+    session_id = path_uuid(request, "session_id")
+    body = await parse_body(request, RagQueryIn)
+    new = NewMessage(body.query, follow=True, rag_overrides={"k": body.k} if body.k else None)
+    accepted = await request.app[keys.INTAKE].accept(session_id, Author(user.id, client_ip(request)), new)
+    assert accepted.answer is not None, "a new message with answer=True always starts one"
     response: web.StreamResponse | None = None
-    seq, answer_id = 0, ""
-
-    async def stream(event: TurnEvent) -> None:
-        nonlocal response, seq, answer_id
-        if "text/event-stream" not in request.headers.get("Accept", ""):
-            return
-        if response is None:
-            response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-            await response.prepare(request)
-        if isinstance(event, AnswerStarted):
-            answer_id = str(event.message.id)
-            await response.write(_sse("start", {"message_id": answer_id, "reply_to": str(event.message.reply_to_id)}))
-        elif isinstance(event, Token):
-            seq += 1
-            await response.write(_sse("token", {"message_id": answer_id, "seq": seq, "delta": event.delta}))
-
-    turn = await answer_over_rest(
-        request, user, session_id, body.query, rag_overrides={"k": body.k} if body.k else None, on_event=stream
-    )
+    final: AssistantResponse | None = None
+    streaming = "text/event-stream" in request.headers.get("Accept", "")
+    async for event in accepted.answer.events():
+        if isinstance(event, AssistantResponse):
+            final = event
+        elif streaming and isinstance(event, AssistantStart | AssistantToken):
+            if response is None:
+                headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+                response = web.StreamResponse(headers=headers)
+                await response.prepare(request)
+            await response.write(_sse("start" if isinstance(event, AssistantStart) else "token", event.wire()))
+    if final is None:
+        raise ApiError(503, "unavailable", "the answer was lost; see the session's history")
     async with db_session(request) as db:
-        context = await rag_contexts.find_for_message(db, turn.finished.message.id)
+        context = await rag_contexts.find_for_message(db, final.message_id)
     out = RagQueryOut(
-        message=MessageOut.model_validate(turn.finished.message),
+        message=final.message,
         rag_context=RagContextOut.model_validate(context) if context else None,
+        timings=accepted.answer.timings,
     )
     if response is not None:
         await response.write(_sse("final", out.model_dump(mode="json")))

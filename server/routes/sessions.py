@@ -40,6 +40,7 @@ async def create_session(request: web.Request) -> web.Response:
             speech_config=body.speech_config,
             meta=body.metadata,
         )
+        await db.commit()
     return json_response(SessionOut.model_validate(session), status=201)
 
 
@@ -64,6 +65,7 @@ async def update_session(request: web.Request) -> web.Response:
         if changes.get("is_archived") and not session.is_archived:
             audit(request, db, "session_archive", user_id=user.id, target_type="session", target_id=session.id)
         session = await sessions.update_session(db, session, changes)
+        await db.commit()
     return json_response(SessionOut.model_validate(session))
 
 
@@ -76,6 +78,7 @@ async def archive_session(request: web.Request) -> web.Response:
         if not session.is_archived:
             audit(request, db, "session_archive", user_id=user.id, target_type="session", target_id=session.id)
         session = await sessions.update_session(db, session, {"is_archived": True})
+        await db.commit()
     return json_response(SessionOut.model_validate(session))
 
 

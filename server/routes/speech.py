@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 from pydantic import BaseModel
 
-from handlers.speech import audio_url, tts_url, voice_of
 from pipelines.speech.audio import AudioError
 from pipelines.speech.tts import TtsUnavailable
 from server import keys
-from server.deps import authenticate, db_session
+from server.deps import authenticate, client_ip, db_session, owned_session
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
-from server.rest_turn import answer_over_rest
 from server.routes.documents import MALFORMED
 from server.validation import path_uuid
-from store import messages, sessions
+from store import messages
 from store.models import ContentType
 from store.schemas import MessageOut
+from turns.intake import Author, NewMessage, Recording
+from turns.voice import tts_url, voice_of
 
 AUDIO_STATUS = {"unsupported_audio": 415, "unsupported_sample_rate": 415, "stt_busy": 429}
 
@@ -104,11 +103,15 @@ async def _upload_bytes(request: web.Request, limit: int) -> bytes:
 
 
 async def speech_upload(request: web.Request) -> web.Response:
-    """Transcribe a recording, store it as a voice message and answer it: `{transcript, message, answer}`."""
+    """Transcribe a recording, store it as a voice message and answer it: `{transcript, message, answer}`.
+
+    The recording is stored only when the message is accepted; a refused upload (`busy`, `rate_limited`)
+    leaves nothing behind and can be sent again.
+    """
     speech = request.app[keys.SPEECH]
     async with db_session(request) as db:
         user = await authenticate(request, db)
-        session = await sessions.get_owned_session(db, path_uuid(request, "session_id"), user.id)
+        session = await owned_session(request, db, path_uuid(request, "session_id"), user.id)
     data = await _upload_bytes(request, speech.limits.max_upload_bytes)
     if not data:
         raise ApiError(422, "validation_error", "send a WAV body (or multipart field `file`)")
@@ -118,24 +121,13 @@ async def speech_upload(request: web.Request) -> web.Response:
         raise ApiError(AUDIO_STATUS.get(exc.code, 422), exc.code, str(exc)) from exc
     if not transcript:
         raise ApiError(422, "no_speech", "no speech was recognized")
-    message_id = uuid.uuid4()
-    await speech.save_wav(user.id, message_id, wav)
-    turn = await answer_over_rest(
-        request,
-        user,
-        session.id,
-        transcript,
-        content_type=ContentType.audio,
-        message_id=message_id,
-        audio_url=audio_url(message_id),
-    )
-    return json_response(
-        SpeechOut(
-            transcript=transcript,
-            message=MessageOut.model_validate(turn.question),
-            answer=MessageOut.model_validate(turn.finished.message),
-        )
-    )
+    new = NewMessage(transcript, content_type=ContentType.audio, recording=Recording(wav=wav), follow=True)
+    accepted = await request.app[keys.INTAKE].accept(session.id, Author(user.id, client_ip(request)), new)
+    assert accepted.answer is not None, "a new message with answer=True always starts one"
+    final = await accepted.answer.response()
+    if final is None:
+        raise ApiError(503, "unavailable", "the answer was lost; see the session's history")
+    return json_response(SpeechOut(transcript=transcript, message=accepted.payload(), answer=final.message))
 
 
 async def status(request: web.Request) -> web.Response:

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.tokens import login_state
 from server import keys
 from server.deps import audit, authenticate, authenticate_token, client_ip, db_session, load_user
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
 from server.schemas import LoginIn, PasswordChangeIn, ProfileUpdate, RegisterIn, TokenOut
-from server.tokens import login_state
 from server.validation import parse_body, path_uuid
 from store import logins, users
 from store.models import Login, User
@@ -80,8 +80,8 @@ async def login(request: web.Request) -> web.Response:
             raise ApiError(401, "invalid_credentials", "wrong username or password")
         audit(request, db, "login", user_id=user.id)
         login = _start_login(request, db, user.id)
-        await db.commit()
         await users.touch_active(db, user.id, user.last_active_at, utcnow())
+        await db.commit()
     return json_response(_token_for(request, user, login.id, login.expires_at))
 
 
@@ -148,6 +148,7 @@ async def update_me(request: web.Request) -> web.Response:
         current = await authenticate(request, db)
         body = await parse_body(request, ProfileUpdate)
         user = await users.update_profile(db, await users.get_user(db, current.id), body.model_dump(exclude_unset=True))
+        await db.commit()
     return json_response(UserOut.model_validate(user))
 
 

@@ -1,7 +1,8 @@
-"""The web client: `/` serves web/index.html; `/web/...` its CSS and ES modules; `/web/vendor/...` socket.io-client.
+"""The web client: `/` serves web/index.html; `/web/...` its CSS and ES modules; `/web/vendor/...` its npm modules.
 
-socket.io-client comes from npm (`make run` runs `npm ci` in web/), never from a CDN. Without it the page
-cannot talk to the server, so `/` and `/web/vendor/...` answer 503 saying how to install it.
+The vendor modules (socket.io-client, marked, DOMPurify, highlight.js) come from npm (`make run` runs `npm ci`
+in web/), never from a CDN, and only the browser builds listed in VENDOR_FILES are served. Without them the
+page cannot work, so `/` and `/web/vendor/...` answer 503 saying how to install them.
 """
 
 from __future__ import annotations
@@ -15,13 +16,26 @@ from types import MappingProxyType
 from aiohttp import web
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
-VENDOR_DIR = PurePosixPath("node_modules/socket.io-client/dist")
-VENDOR_FILES = frozenset({"socket.io.esm.min.js", "socket.io.esm.min.js.map"})
+VENDOR_DIR = PurePosixPath("node_modules")
+HIGHLIGHT = "@highlightjs/cdn-assets/es"
+HIGHLIGHT_LANGUAGES = ("bash", "javascript", "json", "python", "sql", "typescript", "xml", "yaml")
+#: the browser ES modules the page imports (web/index.html's import map), by name: their paths under node_modules
+VENDOR_FILES: Mapping[str, str] = MappingProxyType(
+    {
+        "socket.io.esm.min.js": "socket.io-client/dist/socket.io.esm.min.js",
+        "socket.io.esm.min.js.map": "socket.io-client/dist/socket.io.esm.min.js.map",
+        "marked.esm.js": "marked/lib/marked.esm.js",
+        "purify.es.mjs": "dompurify/dist/purify.es.mjs",
+        "highlight.core.min.js": f"{HIGHLIGHT}/core.min.js",
+        **{f"highlight.{name}.min.js": f"{HIGHLIGHT}/languages/{name}.min.js" for name in HIGHLIGHT_LANGUAGES},
+    }
+)
 CONTENT_TYPES: Mapping[str, str] = MappingProxyType(
     {
         ".html": "text/html; charset=utf-8",
         ".css": "text/css; charset=utf-8",
         ".js": "text/javascript; charset=utf-8",
+        ".mjs": "text/javascript; charset=utf-8",
         ".map": "application/json",
         ".svg": "image/svg+xml",
         ".png": "image/png",
@@ -29,7 +43,7 @@ CONTENT_TYPES: Mapping[str, str] = MappingProxyType(
         ".webmanifest": "application/manifest+json",
     }
 )
-INSTALL_HINT = "socket.io-client is not installed: run `make run`, or `npm ci` in web/"
+INSTALL_HINT = "the web client's npm modules are not installed: run `make run`, or `npm ci` in web/"
 MISSING_PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Parley: web client not installed</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto; line-height: 1.5">
@@ -55,20 +69,20 @@ class WebClient:
         return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
 
     async def _vendor_installed(self) -> bool:
-        return await asyncio.to_thread(_is_file, self.root / VENDOR_DIR / "socket.io.esm.min.js")
+        return await asyncio.to_thread(_is_file, self.root / VENDOR_DIR / VENDOR_FILES["socket.io.esm.min.js"])
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        """The page, or a 503 page that says how to install socket.io-client."""
+        """The page, or a 503 page that says how to install its npm modules."""
         if not await self._vendor_installed():
             return web.Response(status=503, text=MISSING_PAGE, content_type="text/html")
         return self._file_response(self.root / "index.html")
 
     async def vendor(self, request: web.Request) -> web.StreamResponse:
-        """socket.io-client's browser ES module, from web/node_modules."""
-        name = request.match_info["name"]
-        if name not in VENDOR_FILES:
+        """A whitelisted browser ES module from web/node_modules."""
+        relative = VENDOR_FILES.get(request.match_info["name"])
+        if relative is None:
             raise web.HTTPNotFound()
-        path = self.root / VENDOR_DIR / name
+        path = self.root / VENDOR_DIR / relative
         if not await asyncio.to_thread(_is_file, path):
             return web.json_response(
                 {"error": {"code": "web_client_not_installed", "message": INSTALL_HINT}}, status=503

@@ -8,16 +8,15 @@ import contextlib
 import re
 import shutil
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import REDIS_URL
 from tests.fakes.groq import GroqFake
+from tests.helpers import eventually
 from tests.nodes import ROOT, Node, free_port, start_node
 from tests.sio import Recorder
 
@@ -119,11 +118,11 @@ async def run(*command: str) -> str:
 
 
 @pytest.fixture
-async def cluster_env(databases: dict[str, str], groq: GroqFake) -> dict[str, str]:
+async def cluster_env(postgres_url: str, redis_url: str, groq: GroqFake) -> dict[str, str]:
     """What every node of the cluster shares (settings that must match across nodes)."""
     return {
-        "DATABASE_URL": databases["postgres"],
-        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
         "JWT_SECRET": "cluster-secret-" + "y" * 24,
         "LLM_PROVIDERS": "groq",
         "GROQ_API_KEY": "test-key",
@@ -174,18 +173,3 @@ async def cluster(cluster_env: dict[str, str], http: aiohttp.ClientSession, tmp_
     """Two nodes behind nginx."""
     async with running_cluster(cluster_env, http, tmp_path) as started:
         yield started
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], seconds: float = 60, every: float = 0.5) -> Any:
-    """`check()`'s first truthy result within `seconds` (it may raise meanwhile), else the last error."""
-    last: BaseException | None = None
-    deadline = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            result = await check()
-            if result:
-                return result
-        except Exception as exc:
-            last = exc
-        await asyncio.sleep(every)
-    raise AssertionError(f"not true within {seconds} s; last error: {last!r}")

@@ -13,9 +13,10 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
 from tests.api import Api
-from tests.cluster.conftest import Cluster, eventually, run, running_cluster
+from tests.cluster.conftest import Cluster, run, running_cluster
 from tests.fakes.gemini import GeminiFake
 from tests.fakes.groq import GroqFake
+from tests.helpers import eventually
 from tests.nodes import ROOT
 from tests.sio import Recorder
 
@@ -74,7 +75,7 @@ async def test_kill_9_of_the_streaming_node_loses_nothing(cluster: Cluster, groq
     # the client reconnects through nginx, which sends it to the surviving node
     again = Recorder(cluster.url, f"/chat/{sid}", http_session=await cluster.client_session("127.0.1.1"))
     cluster.recorders.append(again)
-    await eventually(lambda: _connect(again, alice.token), seconds=30)
+    await eventually(lambda: _connect(again, alice.token), seconds=30, every=0.5)
     synced = await again.call("sync", {})
     stored = {m["id"]: m for m in synced["messages"]}
     assert all(message_id in stored for message_id in acked)  # no acknowledged message is lost
@@ -84,7 +85,7 @@ async def test_kill_9_of_the_streaming_node_loses_nothing(cluster: Cluster, groq
         answer = next(m for m in reply["messages"] if m["id"] == answer_id)
         return answer if answer["status"] == "failed" else None
 
-    answer = await eventually(interrupted, seconds=60)  # a surviving node finishes it within a few leases
+    answer = await eventually(interrupted, seconds=60, every=0.5)  # a surviving node finishes it within a few leases
     assert answer["content"].startswith(seen) and answer["content"]  # what the client saw is kept
     groq.script.delay = 0.0
     groq.script.tokens = ["back to normal."]
@@ -118,7 +119,7 @@ async def test_postgres_restart_fails_fast_then_recovers(cluster: Cluster) -> No
     async def served() -> bool:
         return (await api.call("GET", "/api/v1/chat/sessions", token=alice.token)).status == 200
 
-    await eventually(served, seconds=30)  # the same nodes, not restarted: the pools reconnected
+    await eventually(served, seconds=30, every=0.5)  # the same nodes, not restarted: the pools reconnected
     assert all(node.process.returncode is None for node in cluster.nodes)
     ack = await client.call("user_message", {"content": "after the restart"})
     assert ack["ok"], ack

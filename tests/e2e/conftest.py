@@ -34,9 +34,9 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture
-def database_url(databases: dict[str, str]) -> str:
+def database_url(postgres_url: str) -> str:
     """The browser test runs once, on PostgreSQL (the API tests cover SQLite)."""
-    return databases["postgres"]
+    return postgres_url
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from pathlib import Path
@@ -9,10 +10,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from tests.api import Api
-from tests.e2e.conftest import SPOKEN_QUESTION
+from tests.e2e.conftest import SPOKEN_QUESTION, WEB_DIR
 from tests.fakes.groq import GroqFake
 from tests.pipelines.speech_util import wer
 from tests.sio import Recorder
@@ -23,9 +24,55 @@ The Zephyr-9 lighthouse lamp carries a warranty of seven years from the date of 
 Its beam reaches 22 nautical miles in clear weather. Replacement bulbs are ordered from the harbour office.
 """
 QUESTION = "How long is the warranty of the Zephyr-9 lighthouse lamp?"
-ANSWER = ["The ", "Zephyr-9 ", "lamp ", "is ", "under ", "warranty ", "for ", "seven ", "years."]
+ANSWER = ["The ", "Zephyr-9 ", "lamp ", "is ", "under ", "warranty ", "for ", "seven ", "years ", "[1]."]
 LONG_ANSWER = [f"part{i} " for i in range(600)]
 VOICE_ANSWER = ["Sunny ", "with ", "a ", "light ", "breeze."]
+CODE = 'def warranty_years(part: str) -> int:\n    return {"lamp": 7, "bulb": 1}[part]'
+MARKDOWN = f"""## Zephyr-9 at a glance
+
+The lamp is **under warranty** for *seven years* [1]; see the [maintenance guide](https://example.com/zephyr-9).
+
+| Part | Warranty |
+|------|---------:|
+| Lamp | 7 years |
+| Bulb | 1 year |
+
+```python
+{CODE}
+```
+
+<script>window.__pwned = "script"</script>
+Unsafe [click me](javascript:window.__pwned='link') and <img src="x" onerror="window.__pwned='img'"> stay inert [7].
+"""
+MARKDOWN_ANSWER = [MARKDOWN[i : i + 3] for i in range(0, len(MARKDOWN), 3)]  # deltas that split every construct
+AXE = WEB_DIR / "node_modules" / "axe-core" / "axe.min.js"
+
+# Records, for the next answer, how much text it shows at each change (no whitespace: what a reader sees), whether
+# its first block stays the same element from the moment it is complete (rendered once), and what the screen
+# reader's live region says.
+WATCH_MARKDOWN = r"""() => {
+  const index = document.querySelectorAll("li.msg.assistant").length;
+  window.__md = {lengths: [], announced: [], firstBlockKept: null};
+  const announcer = document.querySelector("#announcer");
+  let lastAnnounced = announcer.textContent;
+  let firstBlock = null;
+  new MutationObserver(() => {
+    const li = document.querySelectorAll("li.msg.assistant")[index];
+    const content = li && li.querySelector(".content");
+    if (content && li.dataset.status === "streaming") {
+      window.__md.lengths.push(content.textContent.replace(/\s+/g, "").length);
+      const h2 = content.querySelector(".md-done h2");
+      if (h2 && !firstBlock) firstBlock = h2;
+    }
+    if (li && li.dataset.status === "complete" && firstBlock) {
+      window.__md.firstBlockKept = firstBlock.isConnected && content.querySelector("h2") === firstBlock;
+    }
+    if (announcer.textContent !== lastAnnounced) {
+      lastAnnounced = announcer.textContent;
+      window.__md.announced.push(lastAnnounced);
+    }
+  }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
 
 # Records what the page showed, even briefly: banner texts and live transcripts.
 OBSERVE = """() => {
@@ -47,6 +94,19 @@ def answer_item(page: Page, index: int = -1) -> Any:
 
 async def text_of(page: Page, selector: str) -> str:
     return str(await page.locator(selector).text_content())
+
+
+async def assert_accessible(page: Page) -> None:
+    """No serious or critical violation from axe-core on the page as it is."""
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.add_script_tag(path=str(AXE))
+    violations = await page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations.map(v => ({
+          id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(" ")),
+        }))"""
+    )
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not serious, serious
 
 
 async def watch_answer(page: Page, answer_id: str) -> None:
@@ -76,6 +136,7 @@ async def grows(page: Page, answer_id: str, by: int = 60) -> None:
 def assert_prefixes(texts: list[str]) -> None:
     """Nothing duplicated, nothing missing: every text shown is a prefix of the answer, and it only grows."""
     whole = "".join(LONG_ANSWER)
+    texts = [text.strip() for text in texts]  # the rendered paragraph's own whitespace
     assert texts and all(whole.startswith(text) for text in texts), [t for t in texts if not whole.startswith(t)][:3]
     assert [len(t) for t in texts] == sorted(len(t) for t in texts)
 
@@ -91,9 +152,17 @@ async def test_the_web_client_does_everything_in_a_real_browser(
     tmp_path: Path,
 ) -> None:
     base = str(chat_server.make_url("")).rstrip("/")
-    context = await browser.new_context(viewport={"width": 1280, "height": 820})
-    await context.grant_permissions(["microphone"], origin=base)
+    context = await browser.new_context(viewport={"width": 1280, "height": 820}, color_scheme="light")
+    await context.grant_permissions(["microphone", "clipboard-read", "clipboard-write"], origin=base)
     page = await context.new_page()
+    # the page's websockets pass through here, so the test can cut one as a network failure would
+    sockets: list[WebSocketRoute] = []
+
+    def relay(ws: WebSocketRoute) -> None:
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    await page.route_web_socket(re.compile(r"/socket\.io/"), relay)
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on(
@@ -110,6 +179,7 @@ async def test_the_web_client_does_everything_in_a_real_browser(
         await page.goto(base + "/")
         await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
         await page.screenshot(path=str(artifacts / "web-client-login.png"), animations="disabled")
+        await assert_accessible(page)
         await page.get_by_role("tab", name="Register").click()
         await page.get_by_label("Username").fill(username)
         await page.get_by_label("Password").fill(password)
@@ -125,15 +195,23 @@ async def test_the_web_client_does_everything_in_a_real_browser(
         await expect(page.locator("#whoami")).to_have_text(username)
         token = await page.evaluate("sessionStorage.getItem('parley.token')")
 
+        # ---- a new user is told what to do first ----
+        await expect(page.get_by_role("heading", name="Welcome to Parley")).to_be_visible()
+        await expect(page.locator("#empty-state .steps li")).to_have_count(3)
+        await expect(page.get_by_role("button", name="Upload a document")).to_be_visible()
+        await page.screenshot(path=str(artifacts / "web-client-welcome.png"), animations="disabled")
+        await assert_accessible(page)
+
         # ---- a new chat, renamed ----
-        await page.get_by_role("button", name="+ New chat").click()
+        await page.get_by_role("button", name="Start your first chat").click()
         await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+        await expect(page.locator(".first-hint")).to_contain_text("Ask a question to start")
         await page.get_by_role("button", name="Rename").click()
         await page.get_by_label("Chat title").fill("Lighthouse questions")
         await page.get_by_label("Chat title").press("Enter")
         await expect(page.locator("#chat-title")).to_have_text("Lighthouse questions")
         await expect(page.locator("#session-list .session-title").first).to_have_text("Lighthouse questions")
-        session_id = await page.evaluate("window.parley.chat.sessionId")
+        session_id = page.url.split("#", 1)[1]  # the open chat is in the address
 
         # ---- upload a document by drag and drop; it is ingested ----
         await page.evaluate(
@@ -176,6 +254,7 @@ async def test_the_web_client_does_everything_in_a_real_browser(
         await expect(answer).to_have_attribute("data-status", "complete")
         await expect(answer.locator(".content")).to_have_text("".join(ANSWER))
         await expect(page.get_by_role("button", name="Stop")).to_be_hidden()
+        await expect(answer.locator("time")).to_have_text("just now")
         sources = answer.locator("details.sources")
         await expect(sources.locator("summary")).to_have_text(re.compile(r"Sources \(\d+\)"))
         await sources.locator("summary").click()
@@ -183,6 +262,80 @@ async def test_the_web_client_does_everything_in_a_real_browser(
         await expect(first_source.locator(".source-name")).to_have_text("zephyr-lamp.md")
         await expect(first_source.locator(".snippet")).to_contain_text("seven years")
         await expect(first_source.locator(".score")).to_have_text(re.compile(r"score \d\.\d\d"))
+        await sources.locator("summary").click()  # closed again
+
+        # ---- a citation marker opens the passage it cites ----
+        answer_id = str(await answer.get_attribute("data-id"))
+        await answer.get_by_role("link", name=re.compile(r"^Source 1: zephyr-lamp\.md")).click()
+        await expect(sources).to_have_attribute("open", "")
+        cited = page.locator(f"#src-{answer_id}-1")
+        await expect(cited).to_have_class(re.compile(r"\bhighlighted\b"))
+        await expect(cited).to_be_focused()
+        await expect(cited).to_be_in_viewport()
+        await page.keyboard.press("Escape")  # closes what the link opened
+        await expect(sources).not_to_have_attribute("open", "")
+        await expect(sources.locator("summary")).to_be_focused()
+
+        # ---- relative times keep themselves current ----
+        await page.evaluate(
+            """(id) => {
+              const time = document.querySelector(`li[data-id="${id}"] time`);
+              time.setAttribute("datetime", new Date(Date.now() - 2 * 3600 * 1000).toISOString());
+              document.dispatchEvent(new Event("visibilitychange"));
+            }""",
+            answer_id,
+        )
+        await expect(answer.locator("time")).to_have_text("2 h ago")
+
+        # ---- a Markdown answer: rendered as it streams, safely, without flicker ----
+        await page.evaluate(WATCH_MARKDOWN)
+        groq.script.tokens, groq.script.delay = MARKDOWN_ANSWER, 0.02
+        await box.fill("Summarize the Zephyr-9 warranty, with a table and some code.")
+        await box.press("Enter")
+        md = answer_item(page)
+        await expect(md).to_have_attribute("data-status", "streaming")
+        await expect(md.locator("table")).to_be_visible()  # the table is on screen before the answer ends
+        assert await md.get_attribute("data-status") == "streaming"
+        await expect(md).to_have_attribute("data-status", "complete", timeout=30_000)
+        seen = await page.evaluate("window.__md")
+        lengths = seen["lengths"]
+        assert len(set(lengths)) > 20, lengths  # many renders on the way…
+        assert lengths == sorted(lengths), lengths  # …and the text only grew: nothing shown was taken back
+        assert seen["firstBlockKept"] is True  # a complete block is rendered once, not on every delta
+        content = md.locator(".content")
+        await expect(content.get_by_role("heading", name="Zephyr-9 at a glance")).to_be_visible()
+        await expect(content.locator("strong")).to_have_text("under warranty")
+        await expect(content.locator("table th")).to_have_text(["Part", "Warranty"])
+        await expect(content.locator("table tbody tr")).to_have_count(2)
+        await expect(content.locator("table tbody tr").first.locator("td")).to_have_text(["Lamp", "7 years"])
+        code = content.locator(".code-block[data-language='python'] code")
+        assert await code.text_content() == CODE + "\n"
+        await expect(code.locator(".hljs-keyword").first).to_have_text("def")  # highlighted
+        copy = content.get_by_role("button", name="Copy code")
+        await copy.click()
+        await expect(content.locator(".copy-code")).to_have_attribute("data-copied", "true")
+        assert await page.evaluate("navigator.clipboard.readText()") == CODE + "\n"
+        guide = content.get_by_role("link", name="maintenance guide")
+        await expect(guide).to_have_attribute("href", "https://example.com/zephyr-9")
+        await expect(guide).to_have_attribute("target", "_blank")
+        await expect(guide).to_have_attribute("rel", "noopener noreferrer")
+        await expect(content.locator("a", has_text="click me")).to_have_count(0)  # javascript: is not a link
+        await expect(content).to_contain_text("Unsafe click me and")
+        await expect(content).to_contain_text('<script>window.__pwned = "script"</script>')  # shown, as text
+        await expect(content.locator("script, img, [onerror]")).to_have_count(0)
+        assert await page.evaluate("window.__pwned") is None  # and nothing ran
+        await expect(content.get_by_role("link", name=re.compile(r"^Source 1:"))).to_have_count(1)
+        await expect(content.locator("span.cite", has_text="[7]")).to_have_count(1)  # no source 7: plain text
+        # a screen reader hears the answer once, when it is complete, not token by token
+        assert len(seen["announced"]) <= 1, seen["announced"]
+        await expect(page.locator("#announcer")).to_contain_text("Assistant: Zephyr-9 at a glance")
+        await md.locator("details.sources summary").click()
+        await page.screenshot(path=str(artifacts / "web-client-light.png"), animations="disabled")
+        await assert_accessible(page)
+        await page.emulate_media(color_scheme="dark")
+        await page.screenshot(path=str(artifacts / "web-client-dark.png"), animations="disabled")
+        await assert_accessible(page)
+        await page.emulate_media(color_scheme="light")
 
         # ---- another device types ----
         other = Recorder(base, f"/chat/{session_id}")
@@ -199,28 +352,45 @@ async def test_the_web_client_does_everything_in_a_real_browser(
         await page.reload()
         await expect(page.locator("#chat-title")).to_have_text("Lighthouse questions")
         await expect(page.locator("li.msg.user .content").first).to_have_text(QUESTION)
-        await expect(answer_item(page).locator(".content")).to_have_text("".join(ANSWER))
-        await expect(answer_item(page).locator("details.sources summary")).to_be_visible()
+        await expect(answer_item(page, 0).locator(".content")).to_have_text("".join(ANSWER))
+        await expect(answer_item(page, 0).locator("details.sources summary")).to_be_visible()
+        await expect(answer_item(page, 1).locator(".content table")).to_be_visible()  # Markdown from the history too
         await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
 
         # ---- edit, then delete, own messages ----
         await page.get_by_role("button", name="Edit message").first.click()
-        await page.get_by_label("Edit message").fill(QUESTION + " (in years)")
-        await page.get_by_label("Edit message").press("Enter")
+        editor = page.get_by_role("textbox", name="Edit message")
+        await editor.press("Escape")  # closes the edit box, the focus back on Edit
+        await expect(editor).to_have_count(0)
+        await expect(page.get_by_role("button", name="Edit message").first).to_be_focused()
+        await page.keyboard.press("Enter")
+        # a refused edit: said once, by the caller that awaited the ack (the `error` event it also gets is not repeated)
+        await editor.fill("x" * 8001)
+        await editor.press("Enter")
+        await expect(page.locator(".toast.error")).to_have_text(
+            ["Could not edit: a message holds at most 8000 characters"]
+        )
+        await editor.fill(QUESTION + " (in years)")
+        await editor.press("Enter")
         await expect(page.locator("li.msg.user .content").first).to_have_text(QUESTION + " (in years)")
         await expect(page.locator("li.msg.user .meta").first).to_contain_text("edited")
 
         # ---- a long answer: the connection drops mid-answer and resumes, then Stop ends it ----
         await page.evaluate(OBSERVE)
         groq.script.tokens, groq.script.delay = LONG_ANSWER, 0.03
-        await box.fill("Tell me everything about lighthouses.")
-        await box.press("Enter")
+        # keyboard only: a chat opens with the focus in the message box; type, Enter
+        await page.reload()
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+        await page.evaluate(OBSERVE)
+        await expect(box).to_be_focused()
+        await page.keyboard.type("Tell me everything about lighthouses.")
+        await page.keyboard.press("Enter")
         long_answer = answer_item(page)
         await expect(long_answer).to_have_attribute("data-status", "streaming")
         answer_id = await long_answer.get_attribute("data-id")
         await watch_answer(page, str(answer_id))
         await expect(long_answer.locator(".content")).to_contain_text("part5 ")
-        await page.evaluate("window.parley.chat.debug.dropConnection()")
+        await sockets[-1].close()  # the connection drops, as on a network failure
         await page.wait_for_function("window.__seen.banner.some(t => t.includes('reconnecting'))")
         await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
         await expect(page.locator("#banner")).to_be_hidden()
@@ -235,16 +405,25 @@ async def test_the_web_client_does_everything_in_a_real_browser(
         await watch_answer(page, str(answer_id))
         await grows(page, str(answer_id))
         await page.screenshot(path=str(artifacts / "web-client-streaming.png"), animations="disabled")
-        await page.get_by_role("button", name="Stop").click()
+        # keyboard only: from the message box, Tab reaches Stop (the focus ring shows), Enter stops the answer
+        await expect(box).to_be_focused()
+        stop = page.get_by_role("button", name="Stop")
+        for _ in range(3):
+            await page.keyboard.press("Tab")
+            if await stop.evaluate("el => el === document.activeElement"):
+                break
+        await expect(stop).to_be_focused()
+        assert await stop.evaluate("el => el.matches(':focus-visible') && getComputedStyle(el).outlineStyle !== 'none'")
+        await page.keyboard.press("Enter")
         await expect(long_answer).to_have_attribute("data-status", "cancelled")
         await expect(long_answer.locator(".chip.cancelled")).to_have_text("Stopped")
         await expect(page.get_by_role("button", name="Send message")).to_be_visible()
         assert_prefixes(await page.evaluate("window.__texts"))
         stored = await chat_api.call("GET", f"/api/v1/chat/sessions/{session_id}/messages", token=token)
         stored_answer = next(m for m in stored.body["items"] if m["id"] == answer_id)
-        shown = await long_answer.locator(".content").text_content()
+        shown = str(await long_answer.locator(".content").text_content()).strip()
         # nothing duplicated, nothing missing: the page shows exactly what the server stored, a prefix of the answer
-        assert shown == stored_answer["content"] and "".join(LONG_ANSWER).startswith(shown) and len(shown) > 40
+        assert shown == stored_answer["content"].strip() and "".join(LONG_ANSWER).startswith(shown) and len(shown) > 40
 
         # ---- delete a message ----
         last_user = page.locator("li.msg.user").last
@@ -277,8 +456,7 @@ async def test_the_web_client_does_everything_in_a_real_browser(
         # ---- speech out: the speaker button plays an answer; auto-speak is a session setting ----
         listen = voice_answer.get_by_role("button", name="Read this answer aloud")
         await listen.click()
-        voice_answer_id = await voice_answer.get_attribute("data-id")
-        await expect(page.locator("body")).to_have_attribute("data-last-played", str(voice_answer_id), timeout=60_000)
+        await expect(voice_answer).to_have_attribute("data-played", "true", timeout=60_000)  # playback started
         await page.get_by_label("Auto-speak").check()
         await expect(page.locator(".toast", has_text="Answers will be read aloud.")).to_be_visible()
         session = await chat_api.call("GET", f"/api/v1/chat/sessions/{session_id}", token=token)
@@ -290,7 +468,14 @@ async def test_the_web_client_does_everything_in_a_real_browser(
         await expect(spoken_answer.locator(".content")).to_have_text("Bring a warm coat.")
         spoken_id = await spoken_answer.get_attribute("data-id")
         # the answer is read aloud without a click (tts_ready)
-        await expect(page.locator("body")).to_have_attribute("data-last-played", str(spoken_id), timeout=60_000)
+        await expect(page.locator(f"li[data-id='{spoken_id}']")).to_have_attribute(
+            "data-played", "true", timeout=60_000
+        )
+
+        # ---- a refusal of an event nobody awaits (a fire-and-forget audio_chunk) is shown ----
+        refusal = {"code": "utterance_too_long", "message": "an utterance lasts at most 60 s", "event": "audio_chunk"}
+        sockets[-1].send(f"42/chat/{session_id},{json.dumps(['error', refusal])}")  # as the server sends it
+        await expect(page.locator(".toast.error")).to_have_text("Voice: an utterance lasts at most 60 s")
 
         await expect(page.locator(".toast")).to_have_count(0, timeout=10_000)  # nothing covering the chat
         await page.screenshot(path=str(artifacts / "web-client.png"), animations="disabled")

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
-from server.routes.web import add_web_routes
+from server.routes.web import VENDOR_FILES, add_web_routes
 from tests.api import Api
 
 
@@ -28,6 +28,16 @@ async def test_the_page_its_modules_and_socket_io_client_are_served(api: Api) ->
     assert "export" in client.body  # the ES module build
 
 
+@pytest.mark.parametrize("name", sorted(VENDOR_FILES))
+async def test_every_vendor_module_of_the_import_map_is_served(api: Api, name: str) -> None:
+    reply = await api.call("GET", f"/web/vendor/{name}")
+    assert reply.status == 200, name
+    if not name.endswith(".map"):
+        assert reply.headers["Content-Type"].startswith("text/javascript") and "export" in reply.body, name
+        page = await api.call("GET", "/")
+        assert f'"/web/vendor/{name}"' in page.body, name  # in the import map
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -39,6 +49,9 @@ async def test_the_page_its_modules_and_socket_io_client_are_served(api: Api) ->
         "/web/.hidden.js",
         "/web/js/missing.js",
         "/web/vendor/socket.io.js",
+        "/web/vendor/marked.umd.js",
+        "/web/vendor/highlight.min.js",
+        "/web/node_modules/axe-core/axe.min.js",
     ],
 )
 async def test_nothing_else_is_served(api: Api, path: str) -> None:

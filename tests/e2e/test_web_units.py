@@ -1,4 +1,5 @@
-"""The web client's pure ES modules, run by node: answer assembly by seq and the 16 kHz resampler."""
+"""The web client's pure ES modules, run by node: answer assembly by seq, the 16 kHz resampler, and (under node's
+test runner, `*.test.mjs`) the message store, relative times and streaming Markdown."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 SCRIPT = Path(__file__).parent / "web_units.mjs"
+NODE_TESTS = sorted(Path(__file__).parent.glob("*.test.mjs"))
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +42,21 @@ async def test_the_microphone_is_resampled_to_16_khz_without_aliasing(results: d
         assert abs(tone["freq"] - int(name.split("/")[1])) < 5, name
     for name in ("48000/9000", "44100/10000"):  # above 8 kHz: filtered out, not folded into the band
         assert tones[name]["rms"] < 0.01, (name, tones[name]["rms"])
+
+
+@pytest.mark.parametrize("path", NODE_TESTS, ids=[path.name for path in NODE_TESTS])
+async def test_the_node_test_runner_passes(path: Path) -> None:
+    node = shutil.which("node")
+    assert node is not None, "node is required (make test installs it)"
+    process = await asyncio.create_subprocess_exec(
+        node,
+        "--test",
+        "--test-reporter=tap",
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    report = out.decode()
+    assert process.returncode == 0, report
+    assert "# fail 0" in report and "# pass 0" not in report, report

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,8 @@ class GeminiFake:
     disconnects: int = 0
     completed: int = 0
     url: str = ""
+    #: (MIME type, bytes) of every `inlineData` part the requests carried, decoded
+    images: list[tuple[str, bytes]] = field(default_factory=list)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -45,6 +49,23 @@ class GeminiFake:
                 "api_key": request.headers.get("x-goog-api-key"),
             }
         )
+        for content in body.get("contents", []):
+            for part in content.get("parts", []):
+                if "inlineData" not in part:
+                    continue
+                inline = part["inlineData"]
+                # proto3 JSON: the API accepts `mimeType` and the field's own name `mime_type` (google-genai
+                # sends the latter), and base64 in the standard or the URL-safe alphabet
+                mime = inline.get("mimeType", inline.get("mime_type"))
+                try:
+                    if set(part) != {"inlineData"} or len(inline) != 2 or not isinstance(mime, str):
+                        raise ValueError(f"malformed inlineData part: {sorted(part)} {sorted(inline)}")
+                    data = str(inline["data"])
+                    decoded = base64.b64decode(data.replace("-", "+").replace("_", "/"), validate=True)
+                    self.images.append((mime, decoded))
+                except (ValueError, KeyError, binascii.Error) as exc:
+                    error = {"error": {"code": 400, "message": str(exc)[:200], "status": "INVALID_ARGUMENT"}}
+                    return web.json_response(error, status=400)
         script = self.script
         if script.fail_with:
             status = script.fail_with.pop(0)

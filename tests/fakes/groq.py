@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,12 +27,44 @@ class Script:
     drop_after: int | None = None
 
 
+DATA_URI = re.compile(r"data:(image/(?:png|jpeg|webp|gif));base64,([A-Za-z0-9+/=]+)")
+
+
+def _images(body: dict[str, Any], vision_models: set[str]) -> list[tuple[str, bytes]] | str:
+    """The images of an OpenAI-style request (`image_url` parts with data: URIs), or why Groq refuses it."""
+    found: list[tuple[str, bytes]] = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str):
+            continue
+        if message.get("role") != "user" or not isinstance(content, list):
+            return "content parts are only allowed in user messages"
+        for part in content:
+            if part.get("type") == "text" and isinstance(part.get("text"), str) and set(part) == {"type", "text"}:
+                continue
+            url = (part.get("image_url") or {}).get("url", "") if part.get("type") == "image_url" else None
+            match = DATA_URI.fullmatch(url or "")
+            if match is None or set(part) != {"type", "image_url"}:
+                return f"invalid content part: {json.dumps(part)[:200]}"
+            try:
+                found.append((match[1], base64.b64decode(match[2], validate=True)))
+            except binascii.Error:
+                return "invalid base64 image data"
+    if found and body.get("model") not in vision_models:
+        return f"model `{body.get('model')}` does not support image input"
+    return found
+
+
 @dataclass
 class GroqFake:
     """The server's state: its script, and what it saw."""
 
     script: Script = field(default_factory=Script)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: models that accept `image_url` parts (others answer 400, as Groq's text models do)
+    vision_models: set[str] = field(default_factory=lambda: {"llama-vision-test"})
+    #: (MIME type, bytes) of every image the requests carried, decoded
+    images: list[tuple[str, bytes]] = field(default_factory=list)
     disconnects: int = 0
     completed: int = 0
     streams_open: int = 0
@@ -63,6 +98,11 @@ class GroqFake:
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        images = _images(body, self.vision_models)
+        if isinstance(images, str):
+            error = {"error": {"message": images, "type": "invalid_request_error", "code": "invalid_request"}}
+            return web.json_response(error, status=400)
+        self.images += images
         script = self.script
         if script.fail_with:
             status = script.fail_with.pop(0)

@@ -11,9 +11,9 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from server.app import create_app
-from server.settings import Settings
+from core.settings import Settings
 from tests.api import Api
+from tests.helpers import start_app
 
 T = TypeVar("T")
 
@@ -31,6 +31,8 @@ def unlimited(settings: Settings) -> Settings:
         connects_per_minute_ip=0,
         messages_per_minute=0,
         messages_per_minute_ip=0,
+        socket_events_per_minute=0,
+        socket_events_per_minute_ip=0,
         login_failures_per_ip=0,
     )
 
@@ -43,8 +45,7 @@ def hostile_settings(chat_settings: Settings) -> Settings:
 
 @pytest.fixture
 async def hostile_server(hostile_settings: Settings) -> AsyncIterator[TestServer]:
-    test_server = TestServer(create_app(hostile_settings), host="127.0.0.1")
-    await test_server.start_server()
+    test_server = await start_app(hostile_settings)
     yield test_server
     await test_server.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 
-from server.settings import Settings
+from core.settings import Settings
 from tests.api import Api
+from tests.helpers import Serve
 from tests.hostile.memory import memory_mb
 from tests.nodes import Node, start_node
 from tests.pipelines.test_audio_limits import wav_header
@@ -22,8 +23,8 @@ from tests.sio import Recorder
 
 
 @pytest.fixture
-async def node(http: ClientSession, tmp_path: Path, databases: dict[str, str]) -> AsyncIterator[Node]:
-    env = {"DATABASE_URL": databases["postgres"], "JWT_SECRET": "audio-probe-secret-" + "x" * 20}
+async def node(http: ClientSession, tmp_path: Path, postgres_url: str) -> AsyncIterator[Node]:
+    env = {"DATABASE_URL": postgres_url, "JWT_SECRET": "audio-probe-secret-" + "x" * 20}
     started = await start_node(env, tmp_path, http, "audio")
     yield started
     await started.stop()
@@ -53,12 +54,12 @@ async def test_low_rate_and_overlong_wavs_cost_no_memory(node: Node, http: Clien
     assert after["VmHWM"] - before["VmHWM"] < 100, (before, after)  # before: gigabytes
 
 
-async def _voice_server(serve: Callable[..., Any], chat_settings: Settings, http: ClientSession, **limits: Any) -> Api:
+async def _voice_server(serve: Serve, chat_settings: Settings, http: ClientSession, **limits: Any) -> Api:
     server = await serve(replace(chat_settings, **limits))
     return Api(str(server.make_url("")), http)
 
 
-async def test_tiny_chunks_are_charged(serve: Callable[..., Any], chat_settings: Settings, http: ClientSession) -> None:
+async def test_tiny_chunks_are_charged(serve: Serve, chat_settings: Settings, http: ClientSession) -> None:
     api = await _voice_server(serve, chat_settings, http, audio_seconds_per_minute=1)
     alice = await api.register()
     session = await api.new_session(alice, session_type="speech")
@@ -76,7 +77,7 @@ async def test_tiny_chunks_are_charged(serve: Callable[..., Any], chat_settings:
 
 
 async def test_an_utterance_left_open_is_dropped_with_a_reason(
-    serve: Callable[..., Any], chat_settings: Settings, http: ClientSession
+    serve: Serve, chat_settings: Settings, http: ClientSession
 ) -> None:
     api = await _voice_server(serve, chat_settings, http, utterance_idle_seconds=1.0)
     alice = await api.register()

@@ -16,8 +16,9 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from tests.api import Account, Api, Reply
+from tests.attach import attach
 from tests.fakes.groq import GroqFake
-from tests.hostile.uploads import upload
+from tests.pipelines.media_util import text_image
 from tests.sio import Recorder
 
 SECRET = "bob's secret diary entry"
@@ -43,6 +44,8 @@ BODIES: dict[str, Any] = {
     "update_session": {"title": "pwned", "is_archived": True},
     "archive_session": None,
     "list_messages": None,
+    "get_attachment": None,
+    "get_thumbnail": None,
     "post_message": {"content": "pwned"},
     "edit_message": {"content": "pwned"},
     "delete_message": None,
@@ -74,7 +77,7 @@ async def _bob(api: Api) -> tuple[Account, dict[str, str]]:
         "POST", f"/api/v1/chat/sessions/{session['id']}/rag-query", {"query": "summarise"}, token=bob.token
     )
     assert asked.status == 200, asked.body
-    document = await upload(api, bob, "diary.txt", SECRET.encode())
+    document = await api.upload(bob, "diary.txt", SECRET.encode())
     assert document.status == 202, document.body
     ids = {
         "session_id": session["id"],
@@ -117,7 +120,7 @@ async def _call(api: Api, alice: Account, bob: Account, operation: dict[str, Any
     if name in ("register", "login"):
         return await api.call(method, path, {**body, "username": bob.username})
     if name == "upload":
-        return await upload(api, alice, "mine.txt", b"alice's notes", session_id=path)
+        return await api.upload(alice, "mine.txt", b"alice's notes", session_id=path)
     if name == "speech_upload":
         wav = b"RIFF" + b"\x00" * 40
         return await api.call(method, path, data=wav, token=alice.token, headers={"Content-Type": "audio/wav"})
@@ -130,6 +133,10 @@ async def test_alice_cannot_reach_anything_of_bobs(
     api = hostile_api
     groq.script.tokens = ["Noted."]
     bob, ids = await _bob(api)
+    _, attached, _, _ = await attach(
+        hostile_server.app, bob, ids["session_id"], text_image(["Bob's pin"]), "pin.png", ""
+    )
+    ids["attachment_id"] = str(attached.id)
     alice = await api.register()
     own = await api.new_session(alice)
     before = await _snapshot(api, bob, ids)

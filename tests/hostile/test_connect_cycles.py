@@ -87,9 +87,9 @@ async def _settled(node: Node, baseline_fds: int, *, drain: bool = True) -> tupl
 
 
 @pytest.mark.timeout(600)
-async def test_connect_disconnect_cycles_leak_nothing(databases: dict[str, str], tmp_path: Path) -> None:
+async def test_connect_disconnect_cycles_leak_nothing(sqlite_url: str, tmp_path: Path) -> None:
     async with ClientSession() as http:
-        node = await start_node({**ENV, "DATABASE_URL": databases["sqlite"]}, tmp_path, http, "cycles")
+        node = await start_node({**ENV, "DATABASE_URL": sqlite_url}, tmp_path, http, "cycles")
         try:
             api = Api(node.url, http)
             alice = await api.register()

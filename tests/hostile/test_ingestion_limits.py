@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from aiohttp import ClientSession
 
-from server.settings import Settings
-from tests.api import Account, Api
-from tests.hostile.uploads import upload
+from core.settings import Settings
+from tests.api import Api
+from tests.helpers import Serve
 from tests.pipelines.pdfgen import make_page_bomb, make_pdf
-
-
-async def _settled(api: Api, account: Account, document_id: str, seconds: float = 90) -> dict[str, Any]:
-    async with asyncio.timeout(seconds):
-        while True:
-            state = (await api.call("GET", f"/api/v1/documents/{document_id}", token=account.token)).body
-            if state["status"] in ("ready", "failed"):
-                return dict(state)
-            await asyncio.sleep(0.1)
 
 
 async def _healthz_while(api: Api, work: asyncio.Task[Any]) -> float:
@@ -37,7 +27,7 @@ async def _healthz_while(api: Api, work: asyncio.Task[Any]) -> float:
 
 
 async def test_a_page_tree_bomb_fails_within_its_limits_while_the_node_stays_responsive(
-    serve: Callable[..., Any], settings: Settings, http: ClientSession
+    serve: Serve, settings: Settings, http: ClientSession
 ) -> None:
     bomb = make_page_bomb(15)  # ~2 KB naming one page 32,768 times
     cases = (
@@ -48,10 +38,10 @@ async def test_a_page_tree_bomb_fails_within_its_limits_while_the_node_stays_res
         server = await serve(replace(limited, data_dir=settings.data_dir / str(case)))
         api = Api(str(server.make_url("")), http)
         alice = await api.register()
-        reply = await upload(api, alice, "bomb.pdf", bomb)
+        reply = await api.upload(alice, "bomb.pdf", bomb)
         assert reply.status == 202, reply.body
         started = time.perf_counter()
-        settle = asyncio.ensure_future(_settled(api, alice, reply.body["id"]))
+        settle = asyncio.ensure_future(api.document_ready(alice, reply.body["id"], 90))
         slowest = await _healthz_while(api, settle)
         state, took = settle.result(), time.perf_counter() - started
         print(f"page bomb ({reason}): failed after {took:.1f} s; slowest /healthz {slowest * 1000:.0f} ms")
@@ -59,20 +49,20 @@ async def test_a_page_tree_bomb_fails_within_its_limits_while_the_node_stays_res
         assert slowest < 2.0  # generous: the extraction runs in another process
 
 
-async def test_a_storage_quota_per_user(serve: Callable[..., Any], settings: Settings, http: ClientSession) -> None:
+async def test_a_storage_quota_per_user(serve: Serve, settings: Settings, http: ClientSession) -> None:
     server = await serve(replace(settings, document_quota_bytes=4096))
     api = Api(str(server.make_url("")), http)
     alice, bob = await api.register(), await api.register()
-    assert (await upload(api, alice, "a.txt", b"a" * 3000)).status == 202
-    over = await upload(api, alice, "b.txt", b"b" * 2000)
+    assert (await api.upload(alice, "a.txt", b"a" * 3000)).status == 202
+    over = await api.upload(alice, "b.txt", b"b" * 2000)
     assert (over.status, over.code) == (413, "quota_exceeded")
-    assert (await upload(api, bob, "b.txt", b"b" * 2000)).status == 202  # per user
+    assert (await api.upload(bob, "b.txt", b"b" * 2000)).status == 202  # per user
     listed = (await api.call("GET", "/api/v1/documents", token=alice.token)).body
     assert [item["filename"] for item in listed["items"]] == ["a.txt"]  # nothing half-stored
 
 
 async def test_one_users_documents_are_ingested_one_at_a_time(
-    serve: Callable[..., Any], settings: Settings, http: ClientSession
+    serve: Serve, settings: Settings, http: ClientSession
 ) -> None:
     server = await serve(replace(settings, ingest_concurrency_per_user=1))
     api = Api(str(server.make_url("")), http)
@@ -80,7 +70,7 @@ async def test_one_users_documents_are_ingested_one_at_a_time(
     ids = []
     for n in range(3):
         pages = [[f"document {n} page {p}: pumps and valves"] * 5 for p in range(20)]
-        reply = await upload(api, alice, f"doc{n}.pdf", make_pdf(pages))
+        reply = await api.upload(alice, f"doc{n}.pdf", make_pdf(pages))
         assert reply.status == 202
         ids.append(reply.body["id"])
     most_at_once = 0

@@ -16,8 +16,8 @@ import socketio
 from aiohttp.test_utils import TestServer
 from jwt.warnings import InsecureKeyLengthWarning
 
-from server.auth import Auth
-from server.settings import Settings
+from core.auth import Auth
+from core.settings import Settings, load_jwt_secret
 from tests.api import Api, login_of
 
 
@@ -113,7 +113,7 @@ async def test_forged_and_stale_tokens_are_refused(
     alice, bob, carol = await api.register(), await api.register(), await api.register()
     session = await api.new_session(alice)
     assert (await api.call("DELETE", "/api/v1/users/me", token=carol.token)).status == 200
-    attacks = _attacks(hostile_settings.jwt_secret, alice.id, alice.token, bob.id, carol.token)
+    attacks = _attacks(load_jwt_secret(hostile_settings), alice.id, alice.token, bob.id, carol.token)
     base, namespace = str(hostile_server.make_url("")), f"/chat/{session['id']}"
     for name, token in attacks.items():
         for method, path in (("GET", "/api/v1/users/me"), ("POST", "/api/v1/users/token/refresh")):

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
@@ -27,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.api import Api
-from tests.hostile.uploads import upload
+from tests.attach import attach
 
 #: per operation, per generation mode, per pass (generated ids / real ids); both backends
 MAX_EXAMPLES = 20
@@ -93,17 +94,19 @@ def _fuzz(base: str, token: str, ids: dict[str, str]) -> tuple[list[str], dict[i
 
 
 @pytest.mark.timeout(600)
-async def test_every_operation_survives_schemathesis(hostile_api: Api) -> None:
+async def test_every_operation_survives_schemathesis(hostile_api: Api, hostile_server: TestServer) -> None:
     alice = await hostile_api.register()
     session = await hostile_api.new_session(alice, title="fuzzed")
     message = await hostile_api.post_message(alice, session["id"], "a message to fuzz")
     assert message.status == 201, message.body
-    document = await upload(hostile_api, alice, "notes.txt", b"Parley fuzz notes: the sky is blue.")
+    document = await hostile_api.upload(alice, "notes.txt", b"Parley fuzz notes: the sky is blue.")
     assert document.status == 202, document.body
+    _, attached, _, _ = await attach(hostile_server.app, alice, session["id"], b"# Notes\n", "notes.md", "read")
     ids = {
         "session_id": session["id"],
         "message_id": message.body["id"],
         "document_id": document.body["id"],
+        "attachment_id": str(attached.id),
         "user_id": alice.id,
     }
     failures, statuses = await asyncio.to_thread(_fuzz, hostile_api.base, alice.token, ids)

@@ -15,12 +15,11 @@ import pytest
 from aiohttp import ClientSession, WSMsgType
 from aiohttp.test_utils import TestServer
 
-from server.app import create_app
-from server.settings import Settings
+from core.settings import Settings
 from tests.api import Api
+from tests.helpers import start_app
 from tests.hostile.conftest import unlimited
 from tests.hostile.raw_sio import ack_of, join, open_socket
-from tests.hostile.uploads import upload
 from tests.sio import Recorder
 
 FRAME_LIMIT = 256 * 1024
@@ -33,8 +32,7 @@ async def small_server(chat_settings: Settings) -> Any:
     settings = replace(
         unlimited(chat_settings), socket_max_message_bytes=FRAME_LIMIT, document_max_bytes=DOCUMENT_LIMIT
     )
-    server = TestServer(create_app(settings), host="127.0.0.1")
-    await server.start_server()
+    server = await start_app(settings)
     yield server
     await server.close()
 
@@ -78,7 +76,7 @@ async def test_oversized_and_malformed_rest_input(small_server: TestServer, http
     assert reply.status == 422, reply
     # a document past DOCUMENT_MAX_BYTES, and past the whole-request limit
     for size in (DOCUMENT_LIMIT + 1, 3 * 1024 * 1024):
-        reply = await upload(api, alice, "big.txt", b"a" * size)
+        reply = await api.upload(alice, "big.txt", b"a" * size)
         assert reply.status == 413 and reply.code == "payload_too_large", (size, reply)
     # a speech upload past its 10 MiB
     reply = await api.call(

@@ -24,17 +24,17 @@ from tests.nodes import Node, start_node
 from tests.sio import Recorder
 
 QUEUED_BYTES = 1024 * 1024
-MESSAGES, MESSAGE_CHARS = 400, 7936  # a `sync` ack of ~3.3 MB
+MESSAGES, MESSAGE_CHARS = 400, 7936  # a `sync` ack of ~3.3 MB (one page of `limit` 400)
 
 
 @pytest.fixture
-async def start(http: ClientSession, tmp_path: Path, databases: dict[str, str]) -> AsyncIterator[Any]:
+async def start(http: ClientSession, tmp_path: Path, postgres_url: str) -> AsyncIterator[Any]:
     """Start a `run.py serve` process whose sockets hold at most `queued_bytes` unread."""
     nodes: list[Node] = []
 
     async def start_(queued_bytes: int) -> Node:
         env = {
-            "DATABASE_URL": databases["postgres"],
+            "DATABASE_URL": postgres_url,
             "JWT_SECRET": "slow-consumer-secret-" + "x" * 20,
             "AUTO_ANSWER": "false",
             "SOCKET_MAX_QUEUED_BYTES": str(queued_bytes),
@@ -75,7 +75,7 @@ async def test_forty_syncs_from_a_socket_that_never_reads(start: Any, http: Clie
         assert "sid" in await slow.join(namespace, alice.token)
         before = memory_mb(node.process.pid)
         for ack_id in range(40):  # never read the answers
-            await slow.send(f"42{namespace},{ack_id}{json.dumps(['sync', {}])}")
+            await slow.send(f"42{namespace},{ack_id}{json.dumps(['sync', {'limit': MESSAGES}])}")
         await _dropped(node, 0)
         after = memory_mb(node.process.pid)
         frames = await slow.drain_until_closed()  # read now: what is left, the reason, then the close
@@ -91,7 +91,7 @@ async def test_forty_syncs_from_a_socket_that_never_reads(start: Any, http: Clie
     again = Recorder(node.url, namespace)
     await again.connect(alice.token)
     try:
-        assert len((await again.call("sync", {}, seconds=60))["messages"]) == MESSAGES
+        assert len((await again.call("sync", {"limit": MESSAGES}, seconds=60))["messages"]) == MESSAGES
     finally:
         await again.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,17 +12,16 @@ import jwt
 import pytest
 import socketio
 from aiohttp import ClientSession
-from redis.asyncio import Redis
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.settings import Settings
 from server import keys
-from server.settings import Settings
 from store.cache import login_key
 from store.models import Login
 from tests.api import Account, Api, login_of
-from tests.conftest import REDIS_URL
-from tests.sio import Recorder
+from tests.helpers import Serve
+from tests.sio import Connect, Recorder
 
 
 async def _login(api: Api, account: Account, password: str | None = None) -> str:
@@ -42,9 +40,7 @@ async def _revoked(recorder: Recorder) -> None:
             await asyncio.sleep(0.02)
 
 
-async def test_logout_ends_this_login_its_refreshed_tokens_and_its_sockets(
-    chat_api: Api, connect: Callable[..., Any]
-) -> None:
+async def test_logout_ends_this_login_its_refreshed_tokens_and_its_sockets(chat_api: Api, connect: Connect) -> None:
     api = chat_api
     alice = await api.register()
     session = await api.new_session(alice)
@@ -76,9 +72,7 @@ async def test_logout_ends_this_login_its_refreshed_tokens_and_its_sockets(
     assert ack["ok"] is True
 
 
-async def test_password_change_ends_every_other_login_and_keeps_the_caller(
-    chat_api: Api, connect: Callable[..., Any]
-) -> None:
+async def test_password_change_ends_every_other_login_and_keeps_the_caller(chat_api: Api, connect: Connect) -> None:
     api = chat_api
     alice = await api.register()
     session = await api.new_session(alice)
@@ -115,7 +109,7 @@ async def test_password_change_ends_every_other_login_and_keeps_the_caller(
 
 
 async def test_refresh_keeps_the_login_and_stops_at_its_lifetime(
-    serve: Callable[..., Any], chat_settings: Settings, http: ClientSession, db: async_sessionmaker[AsyncSession]
+    serve: Serve, chat_settings: Settings, http: ClientSession, db: async_sessionmaker[AsyncSession]
 ) -> None:
     lifetime = 600
     server = await serve(replace(chat_settings, login_lifetime_seconds=lifetime))
@@ -146,12 +140,9 @@ async def test_refresh_keeps_the_login_and_stops_at_its_lifetime(
 
 
 async def test_a_logout_on_one_node_ends_the_socket_on_another(
-    serve: Callable[..., Any], chat_settings: Settings, databases: dict[str, str], http: ClientSession
+    serve: Serve, chat_settings: Settings, postgres_url: str, redis_url: str, http: ClientSession
 ) -> None:
-    redis = Redis.from_url(REDIS_URL)
-    await redis.flushdb()
-    await redis.aclose()
-    shared = replace(chat_settings, database_url=databases["postgres"], redis_url=REDIS_URL)
+    shared = replace(chat_settings, database_url=postgres_url, redis_url=redis_url)
     one = await serve(replace(shared, data_dir=shared.data_dir / "one"))
     two = await serve(replace(shared, data_dir=shared.data_dir / "two"))
     api_one, api_two = Api(str(one.make_url("")), http), Api(str(two.make_url("")), http)

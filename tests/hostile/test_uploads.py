@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
+from core.settings import Settings
 from server.routes.web import WEB_DIR
-from server.settings import Settings
 from tests.api import Api, Reply
-from tests.hostile.uploads import upload
 
 HOSTILE_NAMES = (
     "../../../../../../tmp/parley-evil.txt",
@@ -71,7 +70,7 @@ async def test_hostile_file_names_stay_names(hostile_api: Api, hostile_settings:
     accepted = 0
     for index, name in enumerate(HOSTILE_NAMES):
         if name.isprintable():
-            reply = await upload(hostile_api, alice, name, f"document {index}".encode())
+            reply = await hostile_api.upload(alice, name, f"document {index}".encode())
         else:  # aiohttp's client refuses control characters in part headers: write them raw
             raw = f'--b\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n{index}\r\n--b--\r\n'
             reply = await _post(

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from pipelines.chat.model import Completed, PromptMessage, TextDelta
+from pipelines.chat.model import Completed, ImagePart, PromptMessage, TextDelta
 from pipelines.llm.offline import OfflineModel
+
+pytestmark = pytest.mark.slow  # loads the bundled GGUF model
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +56,14 @@ async def test_closing_the_stream_stops_generation_early_and_the_loop_stays_free
     # a second request is served right away: the first generation did not run on to max_tokens
     again = [i async for i in model.stream([PromptMessage("user", "Say hi.")])]
     assert isinstance(again[-1], Completed)
+
+
+async def test_images_are_left_out_the_text_model_answers_from_the_words(model: OfflineModel) -> None:
+    image = ImagePart("image/png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)  # never decoded: not sent at all
+    prompt = [
+        PromptMessage("system", "You are a helpful assistant."),
+        PromptMessage("user", "What is the capital of France? Answer in one sentence.", images=(image,)),
+    ]
+    items = [item async for item in model.stream(prompt)]
+    assert isinstance(items[-1], Completed)
+    assert "paris" in "".join(i.text for i in items if isinstance(i, TextDelta)).lower()

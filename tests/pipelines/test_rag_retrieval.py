@@ -1,4 +1,4 @@
-"""Retrieval quality and vector-store behaviour on real embeddings and Qdrant local mode."""
+"""Retrieval quality and retriever behaviour on real embeddings and the embedded Qdrant Edge shard."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qdrant_client import QdrantClient
 
 from pipelines.rag.embedder import Embedder
 from pipelines.rag.extract import Page, extract
 from pipelines.rag.retrieval import Retriever, SearchOptions
 from pipelines.rag.vectors import create_vector_store
+from pipelines.rag.vectors.server import ServerStore
 from tests.pipelines.rag_corpus import DOCUMENTS, QUESTIONS
+
+pytestmark = pytest.mark.slow  # loads the bundled embedding model
 
 OWNER = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 IDS = {name: uuid.uuid5(OWNER, name) for name in DOCUMENTS}
@@ -79,9 +83,53 @@ async def test_deleting_a_document_and_an_owner(embedder: Embedder, tmp_path: Pa
     owner, keep, drop = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await retriever.ingest(owner, keep, "keep.txt", [Page("Alpha beta gamma. " * 50)])
     await retriever.ingest(owner, drop, "drop.txt", [Page("Delta epsilon zeta. " * 50)])
-    assert retriever.store.count(owner, drop) > 0
+    assert await retriever.count(owner, drop) > 0
     await retriever.delete_document(owner, drop)
-    assert retriever.store.count(owner, drop) == 0 and retriever.store.count(owner, keep) > 0
+    assert await retriever.count(owner, drop) == 0 and await retriever.count(owner, keep) > 0
     await retriever.delete_owner(owner)
-    assert retriever.store.count(owner) == 0
+    assert await retriever.count(owner) == 0
     await retriever.close()
+
+
+async def test_the_server_path_through_the_retriever(embedder: Embedder) -> None:
+    """QDRANT_URL's code path (ServerStore), driven through qdrant-client's local mode: ingest, owner
+    isolation, a session scope, a delete by filter."""
+    store = await asyncio.to_thread(
+        lambda: ServerStore(QdrantClient(":memory:"), embedder.dimensions, payload_indexes=False)
+    )
+    retriever = Retriever(embedder, store)
+    alice, bob, session = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    laptop, bread, bobs = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await retriever.ingest(alice, laptop, "laptop.md", extract("laptop.md", DOCUMENTS["laptop-warranty.md"].encode()))
+    await retriever.ingest(
+        alice, bread, "sourdough.md", extract("sourdough.md", DOCUMENTS["sourdough.md"].encode()), session_id=session
+    )
+    await retriever.ingest(bob, bobs, "bob.md", extract("bob.md", DOCUMENTS["laptop-warranty.md"].encode()))
+    hits = await retriever.search(alice, "How long is the laptop warranty?", SearchOptions(k=10))
+    assert hits[0].document_id == laptop and {h.document_id for h in hits} <= {laptop, bread}
+    other = await retriever.search(alice, "sourdough starter", SearchOptions(k=10, session_id=uuid.uuid4()))
+    assert other and {h.document_id for h in other} == {laptop}  # another session's document is out of scope
+    await retriever.delete_owner(alice)
+    assert await retriever.count(alice) == 0 and await retriever.count(bob) > 0
+    await retriever.close()
+
+
+async def test_a_session_sees_the_library_and_its_own_documents_not_another_sessions(corpus: Retriever) -> None:
+    owner, session_a, session_b = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    library, in_a, in_b = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    texts = {
+        library: "The office wifi password is lantern-42.",
+        in_a: "The access code on the screenshot is 4821-ZEBRA.",
+        in_b: "The access code on the other screenshot is 7730-OTTER.",
+    }
+    for document_id, session in ((library, None), (in_a, session_a), (in_b, session_b)):
+        name = f"{document_id}.txt"
+        await corpus.ingest(owner, document_id, name, extract(name, texts[document_id].encode()), session_id=session)
+
+    async def found(query: str, **options: object) -> set[uuid.UUID]:
+        return {hit.document_id for hit in await corpus.search(owner, query, SearchOptions(k=5, **options))}  # type: ignore[arg-type]
+
+    assert await found("what is the access code?", session_id=session_a) == {library, in_a}
+    assert await found("what is the access code?", session_id=session_b) == {library, in_b}
+    assert await found("access code", session_id=session_a, document_ids=(in_b, library)) == {library}
+    assert await found("access code", hybrid=False, session_id=session_b) == {library, in_b}

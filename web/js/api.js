@@ -1,10 +1,24 @@
+// @ts-check
 // REST client for /api/v1: JSON in and out, the bearer token from session storage.
+
+/**
+ * @typedef {{id: string, username: string, email?: string | null}} User
+ * @typedef {object} Session  a chat session as GET /chat/sessions/{id} returns it
+ * @property {string} id
+ * @property {string | null} title
+ * @property {boolean} is_archived
+ * @property {number} message_count
+ * @property {string} created_at
+ * @property {string | null} [last_message_at]
+ * @property {{auto_tts?: boolean} & {[key: string]: unknown}} [speech_config]
+ */
 
 const TOKEN_KEY = "parley.token";
 const EXPIRES_KEY = "parley.expires_at";
 const USER_KEY = "parley.user";
 
 export class ApiError extends Error {
+  /** @param {number} status @param {string} code @param {string} message @param {unknown} [details] */
   constructor(status, code, message, details) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
@@ -27,6 +41,7 @@ export function storedAuth() {
   return { token, user, expiresAt };
 }
 
+/** @param {{access_token: string, expires_in: number, user: User}} reply */
 export function storeAuth(reply) {
   sessionStorage.setItem(TOKEN_KEY, reply.access_token);
   sessionStorage.setItem(EXPIRES_KEY, String(Date.now() + reply.expires_in * 1000));
@@ -40,17 +55,26 @@ export function clearAuth() {
 }
 
 /** Called with the error whenever the server says the token is no longer valid. */
+/** @type {(error: ApiError) => void} */
 let onUnauthorized = () => {};
+/** @param {(error: ApiError) => void} handler */
 export function setUnauthorizedHandler(handler) {
   onUnauthorized = handler;
 }
 
+/** @param {unknown} details */
 function describe(details) {
   if (!Array.isArray(details) || !details.length) return "";
-  return details.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
+  return details.map((/** @type {{loc?: string[], msg: string}} */ d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ");
 }
 
+/**
+ * @param {string} method @param {string} path
+ * @param {{body?: unknown, form?: FormData, query?: Record<string, any>, auth?: boolean}} [options]
+ * @returns {Promise<any>}
+ */
 async function request(method, path, { body, form, query, auth = true } = {}) {
+  /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
   const stored = storedAuth();
   if (auth && stored) headers.Authorization = `Bearer ${stored.token}`;
@@ -66,14 +90,14 @@ async function request(method, path, { body, form, query, auth = true } = {}) {
   let response;
   try {
     response = await fetch(url, { method, headers, body: payload });
-  } catch (err) {
+  } catch {
     throw new ApiError(0, "network_error", "The server cannot be reached. Check your connection.");
   }
   if (response.status === 204) return null;
   const isJson = (response.headers.get("Content-Type") || "").includes("application/json");
   const data = isJson ? await response.json() : await response.text();
   if (!response.ok) {
-    const error = (isJson && data && data.error) || {};
+    const error = (isJson && data?.error) || {};
     const details = describe(error.details);
     const err = new ApiError(
       response.status,
@@ -90,29 +114,41 @@ async function request(method, path, { body, form, query, auth = true } = {}) {
 }
 
 export const api = {
+  /** @param {{username: string, password: string, email?: string}} fields */
   register: (fields) => request("POST", "/users/register", { body: fields, auth: false }),
+  /** @param {string} username @param {string} password */
   login: (username, password) => request("POST", "/users/login", { body: { username, password }, auth: false }),
   me: () => request("GET", "/users/me"),
   logout: () => request("POST", "/users/logout"),
 
   listSessions: (archived = false) => request("GET", "/chat/sessions", { query: { archived, limit: 200 } }),
+  /** @param {object} [fields] */
   createSession: (fields = {}) => request("POST", "/chat/sessions", { body: fields }),
+  /** @param {string} id */
   getSession: (id) => request("GET", `/chat/sessions/${id}`),
+  /** @param {string} id @param {object} fields */
   updateSession: (id, fields) => request("PUT", `/chat/sessions/${id}`, { body: fields }),
+  /** @param {string} id */
   archiveSession: (id) => request("DELETE", `/chat/sessions/${id}`),
 
-  /** The newest `limit` messages of a session, oldest first. */
+  /** The newest `limit` messages of a session, oldest first. @param {string} sessionId @param {number} [limit] */
   async history(sessionId, limit = 200) {
     const path = `/chat/sessions/${sessionId}/messages`;
     const first = await request("GET", path, { query: { limit } });
     if (first.total <= first.items.length) return first.items;
     return (await request("GET", path, { query: { limit, offset: first.total - limit } })).items;
   },
+  /** @param {string} messageId */
   ragContext: (messageId) => request("GET", `/chat/messages/${messageId}/rag-context`),
 
   listDocuments: () => request("GET", "/documents", { query: { limit: 200 } }),
+  /** @param {string} id */
   deleteDocument: (id) => request("DELETE", `/documents/${id}`),
-  /** Upload with progress (fetch cannot report upload progress; XHR can). */
+  /**
+   * Upload with progress (fetch cannot report upload progress; XHR can).
+   * @param {File} file @param {(fraction: number) => void} [onProgress]
+   * @returns {Promise<any>}
+   */
   uploadDocument(file, onProgress) {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
@@ -127,7 +163,7 @@ export const api = {
       xhr.onload = () => {
         const data = xhr.response;
         if (xhr.status >= 200 && xhr.status < 300) return resolve(data);
-        const error = (data && data.error) || {};
+        const error = data?.error || {};
         const err = new ApiError(xhr.status, error.code || "http_error", error.message || `HTTP ${xhr.status}`);
         if (xhr.status === 401) onUnauthorized(err);
         reject(err);
@@ -138,11 +174,12 @@ export const api = {
     });
   },
 
+  /** @param {string} messageId */
   tts: (messageId) => request("POST", `/chat/messages/${messageId}/tts`),
   speechStatus: () => request("GET", "/speech/status"),
 };
 
-/** A URL for <audio src>: audio GETs accept the token as a query parameter. */
+/** A URL for <audio src>: audio GETs accept the token as a query parameter. @param {string} path */
 export function audioUrl(path) {
   const stored = storedAuth();
   const separator = path.includes("?") ? "&" : "?";

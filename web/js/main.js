@@ -1,15 +1,21 @@
+// @ts-check
 // Parley's web client: wires the views together. No framework, no bundler.
 
 import { api, clearAuth, setUnauthorizedHandler, storedAuth } from "./api.js";
 import { setupAuth } from "./ui/auth.js";
 import { setupChat } from "./ui/chat.js";
-import { $, toast } from "./ui/dom.js";
 import { setupDocuments } from "./ui/documents.js";
+import { $, keepTimesCurrent, toast } from "./ui/dom.js";
 import { setupSessions } from "./ui/sessions.js";
 
+/** @typedef {import("./api.js").User} User @typedef {import("./api.js").Session} Session */
+
 const EXPIRED = "Your login has expired. Log in again to continue.";
+/** @type {{id: string | null, username: string | null}} */
 const me = { id: null, username: null };
-let expiryTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let expiryTimer;
+keepTimesCurrent();
 
 const auth = setupAuth((user) => start(user));
 const sessions = setupSessions({ onOpen: (session) => openSession(session) });
@@ -52,12 +58,13 @@ setUnauthorizedHandler(() => expire());
 function watchExpiry() {
   clearTimeout(expiryTimer);
   const stored = storedAuth();
-  if (!stored || !stored.expiresAt) return;
+  if (!stored?.expiresAt) return;
   const left = stored.expiresAt - Date.now();
   if (left <= 0) return expire();
   expiryTimer = setTimeout(watchExpiry, Math.min(left, 2 ** 31 - 1));
 }
 
+/** @param {string} [notice] */
 function logout(notice) {
   clearTimeout(expiryTimer);
   clearAuth();
@@ -70,6 +77,7 @@ function logout(notice) {
   auth.show(notice);
 }
 
+/** @param {Session} session */
 async function openSession(session) {
   sessions.setCurrent(session.id);
   closeDrawer();
@@ -79,6 +87,7 @@ async function openSession(session) {
   await chat.open(session);
 }
 
+/** @param {User} user */
 async function start(user) {
   Object.assign(me, { id: user.id, username: user.username });
   $("#whoami").textContent = user.username;
@@ -95,20 +104,35 @@ async function start(user) {
   else chat.close();
 }
 
-// new chat
-$("#new-session").addEventListener("click", async () => {
+// new chat (also from the welcome screen, which offers the first upload too)
+async function newChat() {
   try {
     const session = await api.createSession({ session_type: "mixed" });
     sessions.update(session);
     await openSession(session);
   } catch (err) {
-    if (err.status !== 401) toast(`Could not create a chat: ${err.message}`, "error");
+    const e = /** @type {import("./api.js").ApiError} */ (err);
+    if (e.status !== 401) toast(`Could not create a chat: ${e.message}`, "error");
   }
-});
+}
+$("#new-session").addEventListener("click", newChat);
+$("#empty-new-chat").addEventListener("click", newChat);
+$("#empty-upload").addEventListener("click", () => $("#file-input").click());
 
 // end the login on the server too (its token, and its sockets everywhere), then here
 $("#logout").addEventListener("click", () => {
-  api.logout().catch(() => {}).finally(() => logout("You are logged out."));
+  api
+    .logout()
+    .catch(() => {})
+    .finally(() => logout("You are logged out."));
+});
+
+// the skip link lands in the message box (a fragment link alone would only scroll there)
+$(".skip-link").addEventListener("click", (event) => {
+  const box = $("#composer-input");
+  if (box.offsetParent === null) return; // no chat open: nothing to skip to
+  event.preventDefault();
+  box.focus();
 });
 
 // the phone-sized drawer
@@ -125,7 +149,11 @@ menu.addEventListener("click", () => {
   $("#scrim").hidden = !open;
 });
 $("#scrim").addEventListener("click", closeDrawer);
-document.addEventListener("keydown", (event) => event.key === "Escape" && closeDrawer());
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || !document.body.classList.contains("drawer-open")) return;
+  closeDrawer();
+  menu.focus(); // back to what opened it
+});
 
 // boot: a stored, unexpired token goes straight to the app
 (async () => {
@@ -139,9 +167,8 @@ document.addEventListener("keydown", (event) => event.key === "Escape" && closeD
     const user = await api.me();
     await start(user);
   } catch (err) {
-    if (err.status === 401) return; // expire() already ran
-    auth.show(`The server is not reachable: ${err.message}`);
+    const e = /** @type {import("./api.js").ApiError} */ (err);
+    if (e.status === 401) return; // expire() already ran
+    auth.show(`The server is not reachable: ${e.message}`);
   }
 })();
-
-window.parley = { chat, sessions, documents };

@@ -1,3 +1,4 @@
+// @ts-check
 // AudioWorklet: the microphone at the context's rate (usually 48 kHz) → 16 kHz mono pcm16 (s16le).
 //
 // Resampling is a windowed-sinc low-pass evaluated at each output instant (cut-off 7.2 kHz, below the
@@ -11,9 +12,10 @@ const CUTOFF_HZ = 7200;
 const ZERO_CROSSINGS = 8; // half-width of the filter, in periods of the cut-off
 
 export class Pcm16Resampler {
+  /** @param {number} inputRate @param {(pcm: Int16Array, level: number) => void} onChunk */
   constructor(inputRate, onChunk) {
     this.step = inputRate / TARGET_RATE; // input samples per output sample
-    this.fc = Math.min(CUTOFF_HZ, inputRate / 2 * 0.9) / inputRate; // normalised cut-off (cycles/sample)
+    this.fc = Math.min(CUTOFF_HZ, (inputRate / 2) * 0.9) / inputRate; // normalised cut-off (cycles/sample)
     this.half = Math.ceil(ZERO_CROSSINGS / (2 * this.fc)); // filter half-width in input samples
     this.buffer = new Float32Array(0);
     this.base = 0; // absolute index of buffer[0]
@@ -22,9 +24,11 @@ export class Pcm16Resampler {
     this.filled = 0;
     this.squares = 0;
     this.onChunk = onChunk;
+    /** @type {Map<number, Float32Array>} */
     this.cache = new Map();
   }
 
+  /** @param {number} distance */
   kernel(distance) {
     const x = distance / this.half;
     if (x <= -1 || x >= 1) return 0;
@@ -33,7 +37,7 @@ export class Pcm16Resampler {
     return 2 * this.fc * (arg === 0 ? 1 : Math.sin(arg) / arg) * window;
   }
 
-  /** The taps for an output instant `phase` (0 ≤ phase < 1) past an input sample, normalised to unit gain. */
+  /** The taps for an output instant `phase` (0 ≤ phase < 1) past an input sample, normalised to unit gain. @param {number} phase */
   weights(phase) {
     const key = Math.round(phase * 1e6);
     let taps = this.cache.get(key);
@@ -47,7 +51,7 @@ export class Pcm16Resampler {
     return taps;
   }
 
-  /** Feed mono float samples in [-1, 1]. */
+  /** Feed mono float samples in [-1, 1]. @param {Float32Array} samples */
   push(samples) {
     const merged = new Float32Array(this.buffer.length + samples.length);
     merged.set(this.buffer);
@@ -70,6 +74,7 @@ export class Pcm16Resampler {
     }
   }
 
+  /** @param {number} value */
   emitSample(value) {
     const clamped = Math.max(-1, Math.min(1, value));
     this.out[this.filled++] = clamped < 0 ? clamped * 0x8000 : clamped * 0x7fff;
@@ -108,9 +113,10 @@ if (typeof AudioWorkletProcessor !== "undefined") {
       };
     }
 
+    /** @param {Float32Array[][]} inputs */
     process(inputs) {
       const input = inputs[0];
-      if (!input || !input.length || !input[0].length) return true;
+      if (!input?.length || !input[0].length) return true;
       let mono = input[0];
       if (input.length > 1) {
         mono = new Float32Array(input[0].length);

@@ -1,6 +1,7 @@
+// @ts-check
 // One chat session's namespace (/chat/<id>): connection state, answers assembled by seq, resume with `sync`.
 
-import { io } from "/web/vendor/socket.io.esm.min.js";
+import { io } from "socket.io-client";
 import { StreamAssembler } from "./stream.js";
 
 export { StreamAssembler };
@@ -17,25 +18,35 @@ function uuid() {
 export const newClientId = uuid;
 
 /**
- * The live side of a chat view. `view` receives:
- *   state(name, detail)            "connecting" | "connected" | "reconnecting" | "offline" | "refused"
- *   upsert(message)                a message (new or changed) from the server
- *   streamStart(id, replyTo)       an answer starts
- *   streamText(id, text)           the assembled text of an answer grew
- *   streamEnd(id, response)        the answer ended (`assistant_response`, or the stored message after a resync)
- *   typing(userId, isTyping)       another device (or "assistant") types
- *   sessionUpdated(session)
- *   transcript(kind, data)         "partial" | "final"
- *   ttsReady(data)
- *   error(error)                   an `error` event not tied to an ack
- *   expired()                      the token expired or was refused
- *   lastMessageId()                the id of the newest message the view holds (for `sync`)
+ * @typedef {import("./chat/store.js").Message} Message
+ * @typedef {import("./chat/store.js").AnswerEnd} AnswerEnd
+ * @typedef {{code?: string, message?: string, event?: string, retry_after?: number, details?: unknown}} SocketError
+ *
+ * @typedef {object} ChatView  what a ChatConnection tells its chat view
+ * @property {(state: string, detail?: string) => void} state  "connecting" | "connected" | "reconnecting" | "offline" | "refused"
+ * @property {(message: Message) => void} upsert  a message (new or changed) from the server
+ * @property {(id: string, replyTo: string | null) => void} streamStart  an answer starts
+ * @property {(id: string, text: string) => void} streamText  the assembled text of an answer grew
+ * @property {(id: string, response: AnswerEnd) => void} streamEnd  the answer ended (`assistant_response`, or the stored message after a resync)
+ * @property {(userId: string, isTyping: boolean) => void} typing  another device (or "assistant") types
+ * @property {(session: any) => void} sessionUpdated
+ * @property {(kind: "partial" | "final", data: any) => void} transcript
+ * @property {(data: {message_id: string, audio_url: string}) => void} ttsReady
+ * @property {(error: SocketError) => void} error  an `error` event no awaited ack answers (e.g. a refused audio_chunk)
+ * @property {() => void} expired  the token expired or was refused
+ * @property {() => string | null} lastMessageId  the id of the newest message the view holds (for `sync`)
  */
+
+/** The live side of a chat view. */
 export class ChatConnection {
+  /** @param {string} sessionId @param {string} token @param {ChatView} view */
   constructor(sessionId, token, view) {
     this.sessionId = sessionId;
     this.view = view;
-    this.streams = new Map(); // answer id -> StreamAssembler, while streaming
+    /** @type {Map<string, StreamAssembler>} answer id -> its text, while streaming */
+    this.streams = new Map();
+    /** @type {Map<string, number>} event -> calls awaiting their ack: their refusals are the caller's to show */
+    this.awaiting = new Map();
     this.everConnected = false;
     this.closed = false;
     this.socket = io(`${location.origin}/chat/${sessionId}`, {
@@ -66,7 +77,7 @@ export class ChatConnection {
       this.view.state("reconnecting");
     });
     s.on("connect_error", (err) => {
-      const code = err && err.data && err.data.code;
+      const code = err?.data?.code;
       if (code === "unauthorized" || code === "auth_revoked") {
         this.view.state("refused", code === "auth_revoked" ? "You were signed out." : "Your login has expired.");
         this.view.expired();
@@ -92,16 +103,19 @@ export class ChatConnection {
     s.on("transcript_partial", (data) => this.view.transcript("partial", data));
     s.on("transcript_final", (data) => this.view.transcript("final", data));
     s.on("tts_ready", (data) => this.view.ttsReady(data));
-    s.on("error", (error) => {
+    s.on("error", (/** @type {SocketError} */ error) => {
       if (error && (error.code === "auth_expired" || error.code === "auth_revoked")) {
         this.view.state("refused", error.code === "auth_revoked" ? "You were signed out." : "Your login has expired.");
         this.view.expired();
         return;
       }
+      // the server sends a refusal both as the ack and as this event: an awaited ack already tells its caller
+      if (error?.event && this.awaiting.get(error.event)) return;
       this.view.error(error);
     });
   }
 
+  /** @param {string} messageId @param {number} seq @param {string} delta */
   _token(messageId, seq, delta) {
     let stream = this.streams.get(messageId);
     if (!stream) {
@@ -113,12 +127,13 @@ export class ChatConnection {
     if (stream.apply(seq, delta)) this.view.streamText(messageId, stream.text);
   }
 
+  /** @param {string} messageId @param {AnswerEnd} response */
   _end(messageId, response) {
     this.streams.delete(messageId);
     this.view.streamEnd(messageId, response);
   }
 
-  /** Follow an answer that was already streaming when the view loaded (history shows it as `streaming`). */
+  /** Follow an answer that was already streaming when the view loaded (history shows it as `streaming`). @param {string} messageId */
   follow(messageId) {
     if (!this.streams.has(messageId)) this.streams.set(messageId, new StreamAssembler());
   }
@@ -129,48 +144,59 @@ export class ChatConnection {
    */
   async resync() {
     const after = this.view.lastMessageId();
-    const base = after ? { after_message_id: after } : {};
+    let request = after ? { after_message_id: after } : {};
     try {
-      const ack = await this.socket.timeout(15000).emitWithAck("sync", base);
-      if (!ack.ok) throw ack.error;
-      for (const message of ack.messages || []) {
-        this.view.upsert(message);
-        if (message.message_type === "assistant" && message.status === "streaming" && !this.streams.has(message.id)) {
-          this.streams.set(message.id, new StreamAssembler());
-          this.view.streamStart(message.id, message.reply_to);
+      for (;;) {
+        // `sync` answers a page at a time: follow the cursor to the newest message
+        const ack = await this.call("sync", request);
+        for (const message of ack.messages || []) {
+          this.view.upsert(message);
+          if (message.message_type === "assistant" && message.status === "streaming" && !this.streams.has(message.id)) {
+            this.streams.set(message.id, new StreamAssembler());
+            this.view.streamStart(message.id, message.reply_to);
+          }
         }
+        if (!ack.has_more) break;
+        request = { after_message_id: ack.next_after_message_id };
       }
       await Promise.all([...this.streams.entries()].map(([id, stream]) => this._resume(id, stream)));
-    } catch (err) {
+    } catch {
       if (this.socket.connected) this.view.error({ code: "sync_failed", message: "Could not catch up after reconnecting." });
     }
   }
 
+  /** @param {string} messageId @param {StreamAssembler} stream */
   async _resume(messageId, stream) {
     // the text so far was built from seq 1..lastSeq; ask for what came after
-    const ack = await this.socket.timeout(15000).emitWithAck("sync", { message_id: messageId, last_seq: stream.lastSeq });
-    if (!ack.ok) throw ack.error;
+    const ack = await this.call("sync", { message_id: messageId, last_seq: stream.lastSeq });
     const { status, deltas, message } = ack.stream;
     if (this.streams.get(messageId) !== stream) return; // assistant_response arrived meanwhile
     let grew = false;
     for (const { seq, delta } of deltas) grew = stream.apply(seq, delta) || grew;
     if (grew) this.view.streamText(messageId, stream.text);
-    if (status !== "streaming") this._end(messageId, { message_id: messageId, message, content: message.content, status, rag_context: message.rag_context });
+    if (status !== "streaming") this._end(messageId, { message, content: message.content, status, rag_context: message.rag_context });
   }
 
-  /** Emit with an ack; rejects on a refused event (`{code, message}`) or a timeout. */
+  /**
+   * Emit with an ack; rejects on a refused event (`{code, message}`) or a timeout.
+   * @param {string} event @param {object} data @param {number} [timeoutMs]
+   * @returns {Promise<any>} the ack
+   */
   async call(event, data, timeoutMs = 15000) {
     let ack;
+    this.awaiting.set(event, (this.awaiting.get(event) || 0) + 1);
     try {
       ack = await this.socket.timeout(timeoutMs).emitWithAck(event, data);
     } catch {
       throw { code: "timeout", message: "The server did not answer in time." };
+    } finally {
+      this.awaiting.set(event, (this.awaiting.get(event) || 1) - 1);
     }
-    if (!ack || !ack.ok) throw (ack && ack.error) || { code: "unknown", message: "refused" };
+    if (!ack?.ok) throw ack?.error || { code: "unknown", message: "refused" };
     return ack;
   }
 
-  /** Fire and forget (binary audio chunks); refusals come back as `error` events. */
+  /** Fire and forget (binary audio chunks); refusals come back as `error` events, shown by the view. @param {string} event @param {unknown} data */
   emit(event, data) {
     this.socket.emit(event, data);
   }

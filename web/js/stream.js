@@ -1,3 +1,4 @@
+// @ts-check
 // Answers assembled from `assistant_token` deltas by seq (no dependencies: also runs under node for tests).
 
 /**
@@ -9,10 +10,11 @@ export class StreamAssembler {
   constructor(text = "", lastSeq = 0) {
     this.text = text;
     this.lastSeq = lastSeq;
+    /** @type {Map<number, string>} deltas after a gap, by seq */
     this.pending = new Map();
   }
 
-  /** Apply one delta; returns true when the text grew. */
+  /** Apply one delta; returns true when the text grew. @param {number} seq @param {string} delta */
   apply(seq, delta) {
     if (seq <= this.lastSeq || this.pending.has(seq)) return false;
     this.pending.set(seq, delta);

@@ -1,38 +1,52 @@
+// @ts-check
 // Hold-to-talk: microphone → AudioWorklet (16 kHz pcm16) → `audio_start` / `audio_chunk`… / `audio_end`.
 
 const SAMPLE_RATE = 16000;
 const MIN_SECONDS = 0.3; // shorter presses are taken as a tap, not speech
 
 export function voiceSupported() {
-  return Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.AudioWorkletNode);
+  // mediaDevices is missing outside secure contexts, whatever the types say
+  return typeof navigator.mediaDevices?.getUserMedia === "function" && typeof window.AudioWorkletNode === "function";
 }
 
 /**
- * One utterance at a time over a ChatConnection. `events`:
- *   onLevel(rms, seconds)   while recording
- *   onState(state, detail)  "starting" | "recording" | "transcribing" | "idle" | "error"
+ * @typedef {object} RecorderEvents
+ * @property {(rms: number, seconds: number) => void} onLevel  while recording
+ * @property {(state: string, detail?: string) => void} onState  "starting" | "recording" | "transcribing" | "idle" | "error"
+ * @typedef {{code?: string, message?: string}} Refusal
  */
+
+/** One utterance at a time over a ChatConnection. */
 export class VoiceRecorder {
+  /** @param {import("./socket.js").ChatConnection} connection @param {RecorderEvents} events */
   constructor(connection, events) {
     this.connection = connection;
     this.events = events;
+    /** @type {AudioContext | null} */
     this.context = null;
+    /** @type {MediaStream | null} */
     this.stream = null;
+    /** @type {MediaStreamAudioSourceNode | null} */
     this.source = null;
+    /** @type {AudioWorkletNode | null} */
     this.node = null;
     this.active = false;
+    /** @type {Promise<boolean> | null} resolves true once `audio_start` is acknowledged */
     this.startAck = null;
+    /** @type {ArrayBuffer[] | null} chunks recorded before that ack */
     this.queue = [];
     this.samples = 0;
     this.stopRequested = false;
   }
 
+  /** @returns {Promise<AudioContext>} */
   async _ensureContext() {
     if (!this.context) {
       this.context = new AudioContext();
       await this.context.audioWorklet.addModule("/web/js/pcm-worklet.js");
     }
     if (this.context.state === "suspended") await this.context.resume();
+    return this.context;
   }
 
   /** Start recording (on press). */
@@ -43,8 +57,10 @@ export class VoiceRecorder {
     this.samples = 0;
     this.queue = [];
     this.events.onState("starting");
+    /** @type {AudioContext} */
+    let context;
     try {
-      await this._ensureContext();
+      context = await this._ensureContext();
       // a fresh capture per utterance: the mic light goes off between presses
       this.stream = await navigator.mediaDevices.getUserMedia({
         audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
@@ -52,23 +68,24 @@ export class VoiceRecorder {
     } catch (err) {
       this.active = false;
       this._release();
-      const denied = err && (err.name === "NotAllowedError" || err.name === "SecurityError");
-      this.events.onState("error", denied ? "Microphone access was denied." : `Microphone unavailable: ${err.message || err}`);
+      const e = /** @type {DOMException} */ (err);
+      const denied = e && (e.name === "NotAllowedError" || e.name === "SecurityError");
+      this.events.onState("error", denied ? "Microphone access was denied." : `Microphone unavailable: ${e?.message || e}`);
       return;
     }
     this.startAck = this.connection
       .call("audio_start", { sample_rate: SAMPLE_RATE, format: "pcm16" })
       .then(() => {
-        for (const chunk of this.queue) this.connection.emit("audio_chunk", chunk);
+        for (const chunk of this.queue || []) this.connection.emit("audio_chunk", chunk);
         this.queue = null;
         return true;
       })
-      .catch((error) => {
+      .catch((/** @type {Refusal} */ error) => {
         this.events.onState("error", error.message || error.code);
         return false;
       });
-    this.source = this.context.createMediaStreamSource(this.stream);
-    this.node = new AudioWorkletNode(this.context, "pcm16-downsampler");
+    this.source = context.createMediaStreamSource(this.stream);
+    this.node = new AudioWorkletNode(context, "pcm16-downsampler");
     this.node.port.onmessage = ({ data }) => {
       if (!data.pcm) return;
       this.samples += data.pcm.byteLength / 2;
@@ -82,16 +99,18 @@ export class VoiceRecorder {
   }
 
   _flush() {
-    return new Promise((resolve) => {
-      if (!this.node) return resolve();
-      const node = this.node;
-      const previous = node.port.onmessage;
-      node.port.onmessage = (event) => {
-        if (event.data.flushed) resolve();
-        else previous(event);
-      };
-      node.port.postMessage("flush");
-    });
+    return /** @type {Promise<void>} */ (
+      new Promise((resolve) => {
+        if (!this.node) return resolve();
+        const node = this.node;
+        const previous = node.port.onmessage;
+        node.port.onmessage = (event) => {
+          if (event.data.flushed) resolve();
+          else previous?.call(node.port, event);
+        };
+        node.port.postMessage("flush");
+      })
+    );
   }
 
   _release() {
@@ -126,7 +145,8 @@ export class VoiceRecorder {
       const ack = await this.connection.call("audio_end", {}, 120000);
       this.events.onState("idle");
       return ack;
-    } catch (error) {
+    } catch (err) {
+      const error = /** @type {Refusal} */ (err);
       this.events.onState("error", error.code === "no_speech" ? "No speech was recognized. Try again." : error.message);
       return null;
     }

@@ -1,22 +1,28 @@
+// @ts-check
 // The login / register card.
 
 import { api, storeAuth } from "../api.js";
 import { $ } from "./dom.js";
 
+/** @param {(user: import("../api.js").User) => void} onLoggedIn */
 export function setupAuth(onLoggedIn) {
   const form = $("#auth-form");
-  const submit = $("#auth-submit");
   const error = $("#auth-error");
+  const submit = /** @type {HTMLButtonElement} */ ($("#auth-submit"));
+  const username = /** @type {HTMLInputElement} */ ($("#auth-username"));
+  const password = /** @type {HTMLInputElement} */ ($("#auth-password"));
+  const email = /** @type {HTMLInputElement} */ ($("#auth-email"));
   const tabs = { login: $("#tab-login"), register: $("#tab-register") };
   let mode = "login";
 
+  /** @param {"login" | "register"} next */
   function setMode(next) {
     mode = next;
     for (const [name, tab] of Object.entries(tabs)) tab.setAttribute("aria-selected", String(name === next));
-    for (const el of document.querySelectorAll(".register-only")) el.hidden = next !== "register";
+    for (const el of document.querySelectorAll(".register-only")) /** @type {HTMLElement} */ (el).hidden = next !== "register";
     $("#auth-title").textContent = next === "login" ? "Log in" : "Create an account";
     submit.textContent = next === "login" ? "Log in" : "Create account";
-    $("#auth-password").autocomplete = next === "login" ? "current-password" : "new-password";
+    password.autocomplete = next === "login" ? "current-password" : "new-password";
     error.textContent = "";
   }
   tabs.login.addEventListener("click", () => setMode("login"));
@@ -34,35 +40,43 @@ export function setupAuth(onLoggedIn) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
-    const username = $("#auth-username").value.trim();
-    const password = $("#auth-password").value;
-    if (username.length < 3) return (error.textContent = "The username needs at least 3 characters.");
-    if (password.length < 8) return (error.textContent = "The password needs at least 8 characters.");
+    const name = username.value.trim();
+    const secret = password.value;
+    const problem =
+      name.length < 3 ? "The username needs at least 3 characters." : secret.length < 8 ? "The password needs at least 8 characters." : "";
+    if (problem) {
+      error.textContent = problem;
+      return;
+    }
     submit.disabled = true;
     try {
       let reply;
       if (mode === "register") {
-        const email = $("#auth-email").value.trim();
-        reply = await api.register(email ? { username, password, email } : { username, password });
+        const address = email.value.trim();
+        const fields = { username: name, password: secret };
+        reply = await api.register(address ? { ...fields, email: address } : fields);
       } else {
-        reply = await api.login(username, password);
+        reply = await api.login(name, secret);
       }
       storeAuth(reply);
-      $("#auth-password").value = "";
+      password.value = "";
       onLoggedIn(reply.user);
     } catch (err) {
+      const e = /** @type {import("../api.js").ApiError} */ (err);
+      /** @type {{[code: string]: string}} */
       const messages = {
         invalid_credentials: "Wrong username or password.",
         username_taken: "That username is taken.",
         email_taken: "That email is already registered.",
       };
-      error.textContent = messages[err.code] || err.message;
+      error.textContent = messages[e.code] || e.message;
     } finally {
       submit.disabled = false;
     }
   });
 
   return {
+    /** @param {string | null} [notice] */
     show(notice) {
       $("#app-view").hidden = true;
       $("#auth-view").hidden = false;
@@ -70,7 +84,7 @@ export function setupAuth(onLoggedIn) {
       box.hidden = !notice;
       box.textContent = notice || "";
       setMode("login");
-      $("#auth-username").focus();
+      username.focus();
     },
   };
 }

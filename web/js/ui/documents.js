@@ -1,11 +1,25 @@
+// @ts-check
 // Documents: drag-and-drop upload with progress, ingestion status, delete.
 
 import { api } from "../api.js";
 import { $, armed, h, toast } from "./dom.js";
 
 const ACCEPTED = /\.(txt|md|markdown|html?|pdf)$/i;
+/** @type {{[status: string]: string}} */
 const STATUS_TEXT = { pending: "Queued", processing: "Indexing", ready: "Ready", failed: "Failed" };
 
+/**
+ * @typedef {object} Document  a document as GET /documents lists it
+ * @property {string} id
+ * @property {string} filename
+ * @property {string} status  "pending" | "processing" | "ready" | "failed"
+ * @property {number} size_bytes
+ * @property {number} chunk_count
+ * @property {number} chunks_done
+ * @property {string | null} [error]
+ */
+
+/** @param {number} bytes */
 function size(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
@@ -15,11 +29,15 @@ function size(bytes) {
 export function setupDocuments() {
   const list = $("#document-list");
   const zone = $("#dropzone");
-  const input = $("#file-input");
-  const uploads = new Map(); // local key -> {name, fraction}
+  const input = /** @type {HTMLInputElement} */ ($("#file-input"));
+  /** @type {Map<string, {name: string, fraction: number}>} uploads under way, by a local key */
+  const uploads = new Map();
+  /** @type {Document[]} */
   let documents = [];
-  let pollTimer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let pollTimer;
 
+  /** @param {number} fraction @param {string} label */
   function progressBar(fraction, label) {
     const pct = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
     return h(
@@ -47,7 +65,11 @@ export function setupDocuments() {
     }
     for (const doc of documents) {
       const done = doc.chunk_count ? doc.chunks_done / doc.chunk_count : doc.status === "ready" ? 1 : 0;
-      const remove = h("button.icon-button.small.danger-hover", { type: "button", "aria-label": `Delete ${doc.filename}`, title: "Delete" }, "✕");
+      const remove = h(
+        "button.icon-button.small.danger-hover",
+        { type: "button", "aria-label": `Delete ${doc.filename}`, title: "Delete" },
+        "✕",
+      );
       armed(remove, "Delete?", async () => {
         try {
           await api.deleteDocument(doc.id);
@@ -55,7 +77,7 @@ export function setupDocuments() {
           render();
           toast(`Deleted ${doc.filename}`);
         } catch (err) {
-          toast(`Could not delete: ${err.message}`, "error");
+          toast(`Could not delete: ${/** @type {Error} */ (err).message}`, "error");
         }
       });
       const detail =
@@ -72,7 +94,11 @@ export function setupDocuments() {
             "div.doc-row",
             {},
             h("span.doc-name", { title: doc.filename }, doc.filename),
-            h(`span.chip.${doc.status}`, {}, doc.status === "processing" && doc.chunk_count ? `${Math.round(done * 100)}%` : STATUS_TEXT[doc.status] || doc.status),
+            h(
+              `span.chip.${doc.status}`,
+              {},
+              doc.status === "processing" && doc.chunk_count ? `${Math.round(done * 100)}%` : STATUS_TEXT[doc.status] || doc.status,
+            ),
             remove,
           ),
           detail,
@@ -85,7 +111,8 @@ export function setupDocuments() {
     try {
       documents = (await api.listDocuments()).items;
     } catch (err) {
-      if (err.status !== 401) toast(`Could not load documents: ${err.message}`, "error");
+      const e = /** @type {import("../api.js").ApiError} */ (err);
+      if (e.status !== 401) toast(`Could not load documents: ${e.message}`, "error");
       return;
     }
     render();
@@ -93,6 +120,7 @@ export function setupDocuments() {
     if (documents.some((d) => d.status === "pending" || d.status === "processing")) pollTimer = setTimeout(refresh, 1000);
   }
 
+  /** @param {File[]} files */
   async function upload(files) {
     for (const file of files) {
       if (!ACCEPTED.test(file.name)) {
@@ -104,13 +132,14 @@ export function setupDocuments() {
       render();
       try {
         await api.uploadDocument(file, (fraction) => {
-          uploads.get(key).fraction = fraction;
+          const state = uploads.get(key);
+          if (state) state.fraction = fraction;
           const bar = list.querySelector(`[data-upload="${key}"] .progress span`);
-          if (bar) bar.style.width = `${Math.round(fraction * 100)}%`;
+          if (bar instanceof HTMLElement) bar.style.width = `${Math.round(fraction * 100)}%`;
         });
         toast(`Uploaded ${file.name}`);
       } catch (err) {
-        toast(`${file.name}: ${err.message}`, "error");
+        toast(`${file.name}: ${/** @type {Error} */ (err).message}`, "error");
       } finally {
         uploads.delete(key);
       }
@@ -126,7 +155,7 @@ export function setupDocuments() {
     }
   });
   input.addEventListener("change", () => {
-    upload([...input.files]);
+    upload([...(input.files || [])]);
     input.value = "";
   });
   for (const name of ["dragenter", "dragover"]) {

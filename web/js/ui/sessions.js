@@ -1,19 +1,27 @@
+// @ts-check
 // The chat list: newest activity first, create, show archived, restore.
 
 import { api } from "../api.js";
-import { $, h, relativeTime, toast } from "./dom.js";
+import { $, h, timeAgo, toast } from "./dom.js";
 
+/** @typedef {import("../api.js").Session} Session @param {Session} s */
 export const activity = (s) => s.last_message_at || s.created_at;
+/** @param {Session} s */
 export const titleOf = (s) => s.title || "New chat";
 
+/** @param {{onOpen: (session: Session) => void}} options */
 export function setupSessions({ onOpen }) {
   const list = $("#session-list");
   const archivedList = $("#archived-list");
-  const showArchived = $("#show-archived");
+  const showArchived = /** @type {HTMLInputElement} */ ($("#show-archived"));
+  /** @type {Session[]} */
   let sessions = [];
+  /** @type {Session[]} */
   let archived = [];
+  /** @type {string | null} */
   let currentId = null;
 
+  /** @param {Session} session */
   function item(session) {
     const current = session.id === currentId;
     const count = session.message_count;
@@ -29,7 +37,7 @@ export function setupSessions({ onOpen }) {
           onclick: () => onOpen(session),
         },
         h("span.session-title", {}, titleOf(session)),
-        h("span.session-meta", {}, `${relativeTime(activity(session))}${count ? ` · ${count} message${count === 1 ? "" : "s"}` : ""}`),
+        h("span.session-meta", {}, timeAgo(activity(session)), count ? ` · ${count} message${count === 1 ? "" : "s"}` : ""),
       ),
     );
   }
@@ -53,7 +61,8 @@ export function setupSessions({ onOpen }) {
       archived = old.items;
       render();
     } catch (err) {
-      if (err.status !== 401) toast(`Could not load chats: ${err.message}`, "error");
+      const e = /** @type {import("../api.js").ApiError} */ (err);
+      if (e.status !== 401) toast(`Could not load chats: ${e.message}`, "error");
     }
     return sessions;
   }
@@ -62,17 +71,19 @@ export function setupSessions({ onOpen }) {
 
   return {
     refresh,
+    /** @param {string} id */
     setCurrent(id) {
       currentId = id;
       render();
     },
-    /** A session changed (renamed, archived, new activity): move it to the right list and place. */
+    /** A session changed (renamed, archived, new activity): move it to the right list and place. @param {Session} session */
     update(session) {
       sessions = sessions.filter((s) => s.id !== session.id);
       archived = archived.filter((s) => s.id !== session.id);
       (session.is_archived ? archived : sessions).push(session);
       render();
     },
+    /** @param {string} id */
     find: (id) => sessions.find((s) => s.id === id) || archived.find((s) => s.id === id),
     first: () => sessions[0],
     clear() {

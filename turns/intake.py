@@ -1,0 +1,198 @@
+"""The one intake of a user turn, whatever the entry point (socket text or voice, REST messages, rag-query,
+speech upload): validate, authorize, idempotency by client_id, the session's turn gate, limits charged
+only when the message is accepted, persist, broadcast, start the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.errors import Refused
+from core.metrics import Metrics
+from core.ratelimit import Limits, RateLimiter
+from pipelines.chat.turn import TurnRequest
+from pipelines.speech.service import Speech
+from store import messages, sessions
+from store.cache import SESSION_TTL, Cache, session_key
+from store.errors import Conflict, NotFound
+from store.messages import Posted
+from store.models import ContentType, Message
+from store.schemas import MessageOut, SessionOut
+from turns.answers import AnswerHandle, Answers
+from turns.broadcast import Broadcaster
+from turns.control import TurnGate
+from turns.voice import audio_url
+from turns.wire import MessageCreated, SessionUpdated
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who sends the message, from where; `sid` is the sending socket, which gets no `message_created` echo."""
+
+    user_id: uuid.UUID
+    address: str
+    sid: str | None = None
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A voice message's audio: 16 kHz pcm16 from a socket, or a WAV from an upload. Stored only on acceptance."""
+
+    pcm: bytes | None = None
+    wav: bytes | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    content: str
+    content_type: ContentType = ContentType.text
+    client_id: str | None = None
+    recording: Recording | None = None
+    answer: bool = True
+    follow: bool = False  # the caller reads the answer's events from `Accepted.answer` (REST)
+    rag_overrides: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The stored message (the first copy for a repeated client_id) and, when one started, its answer."""
+
+    message: Message
+    created: bool
+    answer: AnswerHandle | None = None
+
+    def payload(self) -> MessageOut:
+        return MessageOut.model_validate(self.message)
+
+
+async def owned_session(cache: Cache, db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionOut:
+    """The user's session from the cache (`session:{id}`, 1 h) or the database; someone else's is not found."""
+    key = session_key(session_id)
+    session = await cache.get(key, SessionOut)
+    if session is None:
+        session = SessionOut.model_validate(await sessions.get_session(db, session_id))
+        await cache.put(key, session, SESSION_TTL)
+    if session.user_id != user_id:
+        raise NotFound("no such session")
+    return session
+
+
+class Intake:
+    """Accepts user messages; one instance per app."""
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        cache: Cache,
+        limiter: RateLimiter,
+        limits: Limits,
+        gate: TurnGate,
+        broadcaster: Broadcaster,
+        answers: Answers,
+        speech: Speech,
+        metrics: Metrics,
+        max_message_chars: int,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._cache = cache
+        self._limiter, self._limits = limiter, limits
+        self._gate = gate
+        self._broadcaster = broadcaster
+        self._answers = answers
+        self._speech = speech
+        self._metrics = metrics
+        self.max_message_chars = max_message_chars
+
+    async def accept(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Accepted:
+        """Store `new` exactly once and start its answer, or raise a refusal having stored and charged nothing."""
+        if len(new.content) > self.max_message_chars:
+            raise Refused("message_too_long", f"a message holds at most {self.max_message_chars} characters")
+        async with self._sessionmaker() as db:
+            session = await owned_session(self._cache, db, session_id, author.user_id)
+            if session.is_archived:
+                raise Conflict("the session is archived and read-only", code="session_archived")
+            if new.client_id is not None:
+                existing = await messages.find_by_client_id(db, session_id, new.client_id)
+                if existing is not None:  # a retry: the first copy, no second answer, nothing charged
+                    return Accepted(existing, False)
+        answer_id = uuid.uuid4() if new.answer else None
+        if answer_id is not None and not await self._gate.acquire(session_id, answer_id):
+            raise Refused(
+                "busy", "the assistant is still answering: wait for assistant_response or stop it", status=409
+            )
+        try:
+            await self._limiter.hit_all(
+                [(self._limits.message_user, author.user_id), (self._limits.message_ip, author.address)]
+            )
+            posted = await self._store(session_id, author, new)
+        except BaseException:
+            if answer_id is not None:
+                await self._gate.release(session_id, answer_id)
+            raise
+        if not posted.created:
+            if answer_id is not None:
+                await self._gate.release(session_id, answer_id)
+            return Accepted(posted.message, False)
+        self._metrics.messages.labels("user").inc()
+        await self._broadcaster.emit(
+            session_id, MessageCreated(message=MessageOut.model_validate(posted.message)), skip_sid=author.sid
+        )
+        await self._broadcaster.emit(session_id, SessionUpdated(session=SessionOut.model_validate(posted.session)))
+        handle = None
+        if answer_id is not None:
+            rag_config = dict(posted.session.rag_config) | (new.rag_overrides or {})
+            request = TurnRequest(session_id, posted.message.id, answer_id, author.user_id, rag_config)
+            handle = self._answers.start(request, follow=new.follow)
+        return Accepted(posted.message, True, handle)
+
+    async def _store(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Posted:
+        """The recording (if any), then the message; a recording whose message is not stored is removed."""
+        message_id = uuid.uuid4()
+        recording = new.recording
+        if recording is not None:
+            if recording.wav is not None:
+                await self._speech.save_wav(author.user_id, message_id, recording.wav)
+            elif recording.pcm is not None:
+                await self._speech.save_recording(author.user_id, message_id, recording.pcm)
+        try:
+            posted = await self.persist(session_id, author.user_id, new, message_id)
+        except BaseException:
+            if recording is not None:
+                await self._forget_recording(author.user_id, message_id)
+            raise
+        if recording is not None and not posted.created:  # a retry won a race: the first copy has its own
+            await self._forget_recording(author.user_id, message_id)
+        return posted
+
+    async def persist(
+        self, session_id: uuid.UUID, user_id: uuid.UUID, new: NewMessage, message_id: uuid.UUID
+    ) -> Posted:
+        """Write one accepted message in a unit of work of its own (the seam a batched writer replaces)."""
+        async with self._sessionmaker() as db:
+            session = await sessions.get_session(db, session_id)
+            posted = await messages.post_user_message(
+                db,
+                session,
+                user_id=user_id,
+                content=new.content,
+                content_type=new.content_type,
+                client_id=new.client_id,
+                message_id=message_id,
+                audio_url=audio_url(message_id) if new.recording is not None else None,
+            )
+            await db.commit()
+        return posted
+
+    async def _forget_recording(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        path = self._speech.audio_path(user_id, message_id)
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(path.unlink, True)

@@ -1,0 +1,262 @@
+"""Every Socket.IO event of the chat namespace, in both directions, as a pydantic model: the one home of wire shapes.
+
+Inbound models (`ClientEvent`) validate what clients send; outbound models (`ServerEvent`) are what the
+broadcaster serialises, so the wire shape is whatever the model says. `event` names the Socket.IO event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer
+from pydantic_core.core_schema import SerializerFunctionWrapHandler
+
+from pipelines.speech.audio import SAMPLE_RATE
+from store.schemas import MessageOut, SessionOut
+
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("content must not be blank")
+    return value
+
+
+# -- client → server ---------------------------------------------------------------------------------
+
+
+class ClientEvent(BaseModel):
+    """Event payloads reject unknown fields and wrong types (no silent coercion of strings)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    event: ClassVar[str]
+
+
+class UserMessageIn(ClientEvent):
+    event: ClassVar[str] = "user_message"
+    content: str = Field(min_length=1)
+    content_type: Literal["text"] = "text"
+    client_id: ClientId | None = None
+
+    _check_content = field_validator("content")(_not_blank)
+
+
+class TypingIn(ClientEvent):
+    event: ClassVar[str] = "typing"
+    is_typing: bool
+
+
+class StopIn(ClientEvent):
+    event: ClassVar[str] = "stop_generation"
+    message_id: uuid.UUID | None = Field(default=None, strict=False)
+
+
+class EditIn(ClientEvent):
+    event: ClassVar[str] = "edit_message"
+    message_id: uuid.UUID = Field(strict=False)
+    content: str = Field(min_length=1)
+
+    _check_content = field_validator("content")(_not_blank)
+
+
+class DeleteIn(ClientEvent):
+    event: ClassVar[str] = "delete_message"
+    message_id: uuid.UUID = Field(strict=False)
+
+
+class SyncIn(ClientEvent):
+    """Messages after `after_message_id` (from the first when absent), a page of at most `limit`;
+    and/or the deltas of answer `message_id` after `last_seq`."""
+
+    event: ClassVar[str] = "sync"
+    after_message_id: uuid.UUID | None = Field(default=None, strict=False)
+    message_id: uuid.UUID | None = Field(default=None, strict=False)
+    last_seq: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=500)
+
+
+class AudioStartIn(ClientEvent):
+    event: ClassVar[str] = "audio_start"
+    sample_rate: int = SAMPLE_RATE
+    format: Literal["pcm16"] = "pcm16"
+    language: str | None = Field(default=None, max_length=16)
+
+
+class AudioChunkIn(ClientEvent):
+    """Documentation only: `audio_chunk` is a bare binary frame of pcm16 samples, not an object."""
+
+    event: ClassVar[str] = "audio_chunk"
+    data: bytes
+
+
+class AudioEndIn(ClientEvent):
+    """Ends the open utterance; after a refusal (`busy`, `rate_limited`) it retries the kept one."""
+
+    event: ClassVar[str] = "audio_end"
+
+
+class AudioCancelIn(ClientEvent):
+    event: ClassVar[str] = "audio_cancel"
+
+
+class TtsRequestIn(ClientEvent):
+    event: ClassVar[str] = "tts_request"
+    message_id: uuid.UUID = Field(strict=False)
+
+
+CLIENT_EVENTS: tuple[type[ClientEvent], ...] = (
+    UserMessageIn,
+    TypingIn,
+    StopIn,
+    EditIn,
+    DeleteIn,
+    SyncIn,
+    AudioStartIn,
+    AudioChunkIn,
+    AudioEndIn,
+    AudioCancelIn,
+    TtsRequestIn,
+)
+
+
+# -- server → client ---------------------------------------------------------------------------------
+
+
+class ServerEvent(BaseModel):
+    """What the server emits; `wire()` is the payload exactly as sent."""
+
+    event: ClassVar[str]
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class MessageCreated(ServerEvent):
+    event: ClassVar[str] = "message_created"
+    message: MessageOut
+
+
+class MessageUpdated(ServerEvent):
+    event: ClassVar[str] = "message_updated"
+    message: MessageOut
+
+
+class MessageDeleted(ServerEvent):
+    event: ClassVar[str] = "message_deleted"
+    message: MessageOut
+
+
+class SessionUpdated(ServerEvent):
+    event: ClassVar[str] = "session_updated"
+    session: SessionOut
+
+
+class TypingIndicator(ServerEvent):
+    """`user_id` is a user's id, or `assistant`."""
+
+    event: ClassVar[str] = "typing_indicator"
+    user_id: str
+    is_typing: bool
+
+
+class AssistantStart(ServerEvent):
+    event: ClassVar[str] = "assistant_start"
+    message_id: uuid.UUID
+    reply_to: uuid.UUID
+
+
+class AssistantToken(ServerEvent):
+    event: ClassVar[str] = "assistant_token"
+    message_id: uuid.UUID
+    seq: int
+    delta: str
+
+
+class AssistantResponse(ServerEvent):
+    """The stored answer and how it ended; `interrupted` when its producer was gone or broke."""
+
+    event: ClassVar[str] = "assistant_response"
+    message_id: uuid.UUID
+    message: MessageOut
+    content: str
+    rag_context: dict[str, Any] | None
+    processing_time: float | None
+    tokens_used: int | None
+    status: str
+    provider: str | None
+    last_seq: int
+    interrupted: bool = False
+
+    @classmethod
+    def of(cls, answer: Any, provider: str | None, last_seq: int, *, interrupted: bool = False) -> AssistantResponse:
+        """The response for a stored answer: the message and its outcome at the top level."""
+        message = MessageOut.model_validate(answer)
+        return cls(
+            message_id=message.id,
+            message=message,
+            content=message.content,
+            rag_context=message.rag_context,
+            processing_time=message.processing_time,
+            tokens_used=message.tokens_used,
+            status=message.status.value,
+            provider=provider,
+            last_seq=last_seq,
+            interrupted=interrupted,
+        )
+
+
+class TranscriptPartial(ServerEvent):
+    event: ClassVar[str] = "transcript_partial"
+    utterance_id: str
+    rev: int
+    text: str
+
+
+class TranscriptFinal(ServerEvent):
+    event: ClassVar[str] = "transcript_final"
+    utterance_id: str
+    text: str
+    message: MessageOut
+
+
+class TtsReady(ServerEvent):
+    event: ClassVar[str] = "tts_ready"
+    message_id: uuid.UUID
+    audio_url: str
+    duration: float
+
+
+class ErrorEvent(ServerEvent):
+    """A refusal: a stable `code`; `event` names the refused event; optional keys are left out when unset."""
+
+    event: ClassVar[str] = "error"
+    code: str
+    message: str
+    refused: str | None = Field(default=None, serialization_alias="event")
+    details: Any = None
+    retry_after: int | None = None
+    #: the utterance an `utterance_timeout` dropped
+    utterance_id: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k in ("code", "message")}
+
+
+SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
+    MessageCreated,
+    MessageUpdated,
+    MessageDeleted,
+    SessionUpdated,
+    TypingIndicator,
+    AssistantStart,
+    AssistantToken,
+    AssistantResponse,
+    TranscriptPartial,
+    TranscriptFinal,
+    TtsReady,
+    ErrorEvent,
+)

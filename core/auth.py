@@ -16,11 +16,12 @@ ALGORITHM = "HS256"
 
 
 class InvalidToken(Exception):
-    """The token is missing, malformed, tampered with or expired."""
+    """The token is missing, malformed, tampered with, expired or revoked; `code` is stable for clients."""
 
-    def __init__(self, message: str, *, expired: bool = False) -> None:
+    def __init__(self, message: str, *, expired: bool = False, code: str = "unauthorized") -> None:
         super().__init__(message)
         self.expired = expired
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class TokenClaims:
     user_id: uuid.UUID
     jti: str
     expires_at: datetime
+    #: the login the token belongs to (see store/logins.py): revoking it ends the token
+    login_id: uuid.UUID
 
 
 class Auth:
@@ -63,13 +66,19 @@ class Auth:
         ok = await loop.run_in_executor(self._executor, verify)
         return ok and password_hash is not None
 
-    def issue_token(self, user_id: uuid.UUID, now: datetime | None = None) -> str:
-        """A signed access token for `user_id` that expires after the configured TTL."""
+    def issue_token(
+        self, user_id: uuid.UUID, login_id: uuid.UUID, *, now: datetime | None = None, until: datetime | None = None
+    ) -> str:
+        """A signed access token of one login; it expires after the TTL, and never after `until`."""
         now = now or datetime.now(UTC)
+        expires = now + timedelta(seconds=self.ttl_seconds)
+        if until is not None:
+            expires = min(expires, until)
         claims = {
             "sub": str(user_id),
+            "sid": str(login_id),
             "iat": int(now.timestamp()),
-            "exp": int((now + timedelta(seconds=self.ttl_seconds)).timestamp()),
+            "exp": int(expires.timestamp()),
             "jti": uuid.uuid4().hex,
         }
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
@@ -78,12 +87,13 @@ class Auth:
         """Check signature, algorithm and expiry; raise `InvalidToken` otherwise."""
         try:
             claims = jwt.decode(
-                token, self._secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "iat", "jti"]}
+                token, self._secret, algorithms=[ALGORITHM], options={"require": ["sub", "sid", "exp", "iat", "jti"]}
             )
             return TokenClaims(
                 user_id=uuid.UUID(str(claims["sub"])),
                 jti=str(claims["jti"]),
                 expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+                login_id=uuid.UUID(str(claims["sid"])),
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("the token has expired", expired=True) from exc

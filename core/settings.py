@@ -150,6 +150,16 @@ class Settings:
         int, Env("PORT", "port `run.py serve` binds (`--port` overrides; the Procfile relies on `PORT`)", minimum=0)
     ] = 8000
     jwt_ttl_seconds: Annotated[int, Env("JWT_TTL_SECONDS", "lifetime of an access token", minimum=60)] = 3600
+    login_lifetime_seconds: Annotated[
+        int,
+        Env(
+            "LOGIN_LIFETIME_SECONDS",
+            "absolute lifetime of a login: tokens refreshed from it never outlive it, and past it `token/refresh` "
+            "answers 401 (log in again)",
+            minimum=60,
+            shown_default="`2592000` (30 days)",
+        ),
+    ] = 30 * 24 * 3600
     cors_origins: Annotated[
         tuple[str, ...],
         Env(
@@ -171,6 +181,17 @@ class Settings:
             minimum=65536,
         ),
     ] = 16 * 1024 * 1024
+    socket_max_queued_bytes: Annotated[
+        int,
+        Env(
+            "SOCKET_MAX_QUEUED_BYTES",
+            "bytes waiting to be written to one connection; a client that stops reading past it gets "
+            '`error {code: "slow_consumer"}` and is disconnected (it reconnects and resumes with `sync`). One '
+            "packet larger than this still goes out to a client that reads",
+            minimum=65536,
+            shown_default="`8388608` (8 MiB)",
+        ),
+    ] = 8 * 1024 * 1024
     max_message_chars: Annotated[
         int, Env("MAX_MESSAGE_CHARS", "longest message text; longer ones get `422 message_too_long`", minimum=1)
     ] = 8000
@@ -334,6 +355,47 @@ class Settings:
     document_max_bytes: Annotated[
         int, Env("DOCUMENT_MAX_BYTES", "largest upload; larger ones get `413`", minimum=1024)
     ] = 20 * 1024 * 1024
+    document_quota_bytes: Annotated[
+        int,
+        Env(
+            "DOCUMENT_QUOTA_BYTES",
+            "all of one user's uploads together; an upload past it gets `413 quota_exceeded` and nothing is stored",
+            minimum=1024,
+            shown_default="`268435456` (256 MiB)",
+        ),
+    ] = 256 * 1024 * 1024
+    ingest_timeout_seconds: Annotated[
+        float,
+        Env(
+            "INGEST_TIMEOUT_SECONDS",
+            "wall time for reading one upload; extraction runs in a child process that is killed past it, and the "
+            "document ends `failed` with the reason in `error`",
+            minimum=1,
+        ),
+    ] = 120.0
+    ingest_max_pages: Annotated[
+        int,
+        Env(
+            "INGEST_MAX_PAGES",
+            'a PDF with more pages ends `failed` ("the PDF has N pages; at most M are read")',
+            minimum=1,
+        ),
+    ] = 2000
+    ingest_max_memory_mb: Annotated[
+        int, Env("INGEST_MAX_MEMORY_MB", "address-space limit of the extraction child process", minimum=256)
+    ] = 2048
+    ingest_concurrency: Annotated[
+        int,
+        Env("INGEST_CONCURRENCY", "documents ingested at once on one node; the rest wait as `pending`", minimum=1),
+    ] = 2
+    ingest_concurrency_per_user: Annotated[
+        int,
+        Env(
+            "INGEST_CONCURRENCY_PER_USER",
+            "documents of one user ingested at once on one node, so one user's batch cannot hold every slot",
+            minimum=1,
+        ),
+    ] = 1
     attachment_max_bytes: Annotated[
         int,
         Env(
@@ -397,6 +459,24 @@ class Settings:
     max_audio_chunk_bytes: Annotated[int, Env("MAX_AUDIO_CHUNK_BYTES", "largest `audio_chunk`", minimum=320)] = (
         64 * 1024
     )
+    utterance_idle_seconds: Annotated[
+        float,
+        Env(
+            "UTTERANCE_IDLE_SECONDS",
+            "an open socket utterance whose client sends no audio for this long (once what it sent is recognized) "
+            'is dropped: `error {code: "utterance_timeout", utterance_id}`',
+            minimum=0.1,
+        ),
+    ] = 10.0
+    stt_queued_seconds_per_user: Annotated[
+        int,
+        Env(
+            "STT_QUEUED_SECONDS_PER_USER",
+            "seconds of one user's audio waiting for recognition at once on a node (sockets and uploads together); "
+            "past it `audio_chunk` answers `stt_busy` and the speech upload `429 stt_busy`",
+            minimum=1,
+        ),
+    ] = 120
     # -- limits per user and per client address (see docs/operations.md)
     rest_per_minute: Annotated[
         int, Env("RATE_LIMIT_REST_PER_MINUTE", "REST calls under `/api/` per user and minute")

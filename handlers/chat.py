@@ -23,6 +23,7 @@ from handlers.context import ChatContext
 from handlers.errors import EventError
 from handlers.events import ChatEvents
 from handlers.speech import SpeechEvents
+from handlers.tokens import verify
 from store import sessions, users
 from store.cache import SESSION_TTL, session_key
 from store.errors import NotFound, StoreError, database_unavailable
@@ -111,10 +112,13 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self._limit_connect(self.ctx.limits.connect_user, claims.user_id)
         try:
             async with self.ctx.sessionmaker() as db:
+                await verify(self.ctx.auth, db, self.ctx.cache, token)
                 user = await users.get_user(db, claims.user_id)
                 session = await self._session(db, session_id)
         except NotFound as exc:
             raise _refuse("unauthorized", "the account behind this token no longer exists") from exc
+        except InvalidToken as exc:
+            raise _refuse(exc.code, str(exc)) from exc
         except Exception as exc:
             if database_unavailable(exc):
                 raise _refuse("unavailable", "the database is unavailable; try again shortly") from exc
@@ -123,7 +127,10 @@ class ChatNamespace(socketio.AsyncNamespace):
             raise _refuse("not_found", "no such session")
         if session.is_archived:
             raise _refuse("archived", "the session is archived and read-only")
-        await self.save_session(sid, {"user_id": user.id, "session_id": session_id, "ip": ip}, namespace=namespace)
+        state = {"user_id": user.id, "session_id": session_id, "ip": ip, "login_id": claims.login_id}
+        await self.save_session(sid, state, namespace=namespace)
+        if self.ctx.revocations is not None:
+            self.ctx.revocations.track(claims.login_id, session_id, sid)
         self.ctx.metrics.connections.labels("chat").inc()
         self._sockets_per_session[namespace] += 1
         if self._sockets_per_session[namespace] == 1:
@@ -164,6 +171,9 @@ class ChatNamespace(socketio.AsyncNamespace):
         handle = self._expiry.pop((namespace, sid), None)
         if handle is not None:  # only connections that were accepted have a timer
             handle.cancel()
+            if self.ctx.revocations is not None:
+                state = await self.get_session(sid, namespace=namespace)
+                self.ctx.revocations.forget(state["login_id"], state["session_id"], sid)
             self.ctx.metrics.connections.labels("chat").dec()
             self._sockets_per_session[namespace] -= 1
             if self._sockets_per_session[namespace] <= 0:

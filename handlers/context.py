@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Auth
 from core.metrics import Metrics
 from core.ratelimit import Limits, RateLimiter
+from handlers.tokens import Revocations
 from pipelines.speech.service import Speech
 from store.cache import Cache
 from turns.broadcast import Broadcaster
@@ -37,6 +38,7 @@ class ChatContext:
     cache: Cache
     trust_forwarded_for: bool = False
     auto_answer: bool = True  # False stores messages without answering (benchmarks, human-only rooms)
+    revocations: Revocations | None = None  # ends the sockets of a revoked login
 
 
 class Connection(Protocol):

@@ -15,7 +15,7 @@ from core.errors import Refused
 from core.ratelimit import RateLimited
 from handlers.context import ChatContext, Connection
 from handlers.errors import EventError, parse
-from pipelines.speech.audio import SAMPLE_RATE, AudioError, check_pcm16
+from pipelines.speech.audio import SAMPLE_RATE, AudioError, charge_ms, check_pcm16
 from pipelines.speech.stt import Utterance
 from pipelines.speech.tts import TtsUnavailable
 from store import messages, sessions
@@ -29,6 +29,7 @@ from turns.wire import (
     AudioEndAck,
     AudioStartAck,
     AudioStartIn,
+    ErrorEvent,
     TranscriptFinal,
     TranscriptPartial,
     TtsAck,
@@ -77,7 +78,7 @@ class SpeechEvents:
             raise EventError("unsupported_sample_rate", f"send pcm16 at {SAMPLE_RATE} Hz mono")
         if (namespace, sid) in self._open:
             raise EventError("utterance_open", "finish or cancel the current utterance first")
-        _, session_id = await self.conn.who(namespace, sid)
+        user_id, session_id = await self.conn.who(namespace, sid)
         self._kept.pop((namespace, sid), None)  # a new utterance replaces one kept for a retry
         utterance_id = uuid.uuid4().hex
 
@@ -85,7 +86,16 @@ class SpeechEvents:
             partial = TranscriptPartial(utterance_id=utterance_id, rev=revision, text=text)
             await self.ctx.broadcaster.emit(session_id, partial)
 
-        self._open[(namespace, sid)] = _Open(utterance_id, await self.speech.utterance(on_partial))
+        async def on_idle() -> None:  # the client went quiet: free the STT work and say why
+            if (current := self._open.get((namespace, sid))) is not None and current.utterance_id == utterance_id:
+                del self._open[(namespace, sid)]
+                seconds = self.speech.limits.utterance_idle_seconds
+                message = f"no audio for {seconds:.0f} s: utterance dropped"
+                timeout = ErrorEvent(code="utterance_timeout", message=message, utterance_id=utterance_id)
+                await self.ctx.broadcaster.emit(session_id, timeout, to=sid)
+
+        utterance = await self.speech.utterance(on_partial, owner=user_id, on_idle=on_idle)
+        self._open[(namespace, sid)] = _Open(utterance_id, utterance)
         return AudioStartAck(utterance_id=utterance_id).wire()
 
     async def audio_chunk(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
@@ -109,10 +119,13 @@ class SpeechEvents:
         limits = self.ctx.limits  # audio seconds per minute, counted in milliseconds of speech
         await self.ctx.limiter.hit_all(
             [(limits.audio_user, user_id), (limits.audio_ip, await self.conn.address(namespace, sid))],
-            cost=len(data) * 1000 // 2 // SAMPLE_RATE,
+            cost=charge_ms(len(data)),
         )
+        try:
+            current.utterance.feed(data)
+        except AudioError as exc:
+            raise EventError(exc.code, str(exc)) from exc
         current.pcm.append(data)
-        current.utterance.feed(data)
         return Ack().wire()
 
     async def audio_end(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:

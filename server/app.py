@@ -23,6 +23,7 @@ from pipelines.media.ocr import Ocr
 from pipelines.media.prepare import AttachmentLimits
 from pipelines.media.service import Attachments
 from pipelines.rag.embedder import Embedder
+from pipelines.rag.extract import ExtractLimits
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.rag.vectors import VectorStore, create_vector_store
@@ -154,7 +155,18 @@ async def rag_ctx(app: web.Application) -> AsyncIterator[None]:
     are queued again."""
     settings = app[keys.SETTINGS]
     retriever = await create_retriever(settings, app[keys.CACHE])
-    ingestor = Ingestor(retriever, app[keys.SESSIONMAKER], settings.data_dir / "documents")
+    ingestor = Ingestor(
+        retriever,
+        app[keys.SESSIONMAKER],
+        settings.data_dir / "documents",
+        limits=ExtractLimits(
+            seconds=settings.ingest_timeout_seconds,
+            max_pages=settings.ingest_max_pages,
+            memory_mb=settings.ingest_max_memory_mb,
+        ),
+        per_node=settings.ingest_concurrency,
+        per_user=settings.ingest_concurrency_per_user,
+    )
     app[keys.RETRIEVER], app[keys.INGESTOR] = retriever, ingestor
     ingestor.resume_soon()
     yield
@@ -191,7 +203,10 @@ async def speech_ctx(app: web.Application) -> AsyncIterator[None]:
     """Speech engines (loaded on first use, off the loop) and the stored-audio folders."""
     settings = app[keys.SETTINGS]
     limits = SpeechLimits(
-        max_utterance_seconds=settings.max_utterance_seconds, max_chunk_bytes=settings.max_audio_chunk_bytes
+        max_utterance_seconds=settings.max_utterance_seconds,
+        max_chunk_bytes=settings.max_audio_chunk_bytes,
+        utterance_idle_seconds=settings.utterance_idle_seconds,
+        stt_queued_seconds_per_user=settings.stt_queued_seconds_per_user,
     )
     metrics = app[keys.METRICS]
     timers = {"stt": metrics.stt_time, "tts": metrics.tts_time}

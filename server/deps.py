@@ -9,7 +9,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import logs
-from core.auth import InvalidToken, bearer_token
+from core.auth import InvalidToken, TokenClaims, bearer_token
+from handlers.tokens import verify
 from server import keys
 from server.errors import ApiError
 from store import audit as store_audit
@@ -48,26 +49,39 @@ async def load_user(request: web.Request, db: AsyncSession, user_id: object) -> 
 
 
 async def authenticate(request: web.Request, db: AsyncSession, *, query_token: bool = False) -> UserOut:
-    """The user behind the request's bearer token, or a 401 `unauthorized`.
+    """The user behind the request's bearer token, or a 401 `unauthorized` (`auth_revoked` for an ended login).
 
     With `query_token`, a `?token=` parameter also works: `<audio src>` cannot send headers.
     """
+    return (await authenticate_token(request, db, query_token=query_token))[0]
+
+
+def request_token(request: web.Request, *, query_token: bool = False) -> str | None:
+    """The bearer token of the request (or its `?token=` with `query_token`)."""
     token = bearer_token(request.headers.get("Authorization"))
     if token is None and query_token:
         token = request.query.get("token") or None
+    return token
+
+
+async def authenticate_token(
+    request: web.Request, db: AsyncSession, *, query_token: bool = False
+) -> tuple[UserOut, TokenClaims]:
+    """`authenticate`, with the token's claims (which login it belongs to)."""
+    token = request_token(request, query_token=query_token)
     if token is None:
         raise ApiError(401, "unauthorized", "sign in first: send Authorization: Bearer <token>")
     try:
-        claims = request.app[keys.AUTH].decode_token(token)
+        claims = await verify(request.app[keys.AUTH], db, request.app[keys.CACHE], token)
         user = await load_user(request, db, claims.user_id)
     except InvalidToken as exc:
-        raise ApiError(401, "unauthorized", str(exc)) from exc
+        raise ApiError(401, exc.code, str(exc)) from exc
     except NotFound as exc:
         raise ApiError(401, "unauthorized", "the account behind this token no longer exists") from exc
     logs.bind(user_id=user.id)
     await users.touch_active(db, user.id, user.last_active_at)
     await db.commit()  # end the read transaction: no pooled connection is held while the body arrives
-    return user
+    return user, claims
 
 
 async def require_admin(request: web.Request, db: AsyncSession) -> UserOut:

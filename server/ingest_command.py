@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from core.settings import Settings
-from pipelines.rag.extract import UnsupportedDocument
+from pipelines.rag.extract import ExtractLimits, UnsupportedDocument
 from pipelines.rag.ingest import Ingestor
 from server.app import create_retriever
 from store import users
@@ -40,7 +40,10 @@ async def ingest_paths(settings: Settings, username: str, paths: list[Path], ses
         except RuntimeError as exc:  # the embedded shard is open in one process at a time
             print(f"{exc}\nStop the server first, or set QDRANT_URL to use a Qdrant server.", file=sys.stderr)
             return len(paths)
-        ingestor = Ingestor(retriever, sessionmaker, settings.data_dir / "documents")
+        limits = ExtractLimits(
+            settings.ingest_timeout_seconds, settings.ingest_max_pages, settings.ingest_max_memory_mb
+        )
+        ingestor = Ingestor(retriever, sessionmaker, settings.data_dir / "documents", limits=limits)
         failed = 0
         for path in paths:
             try:

@@ -14,6 +14,7 @@ from core.auth import Auth
 from core.metrics import Metrics
 from core.ratelimit import Limits, RateLimiter
 from core.settings import Settings
+from handlers.tokens import Revocations
 from pipelines.chat.model import AnswerModel
 from pipelines.media.service import Attachments
 from pipelines.rag.ingest import Ingestor
@@ -47,3 +48,4 @@ METRICS = web.AppKey("metrics", Metrics)
 CACHE = web.AppKey("cache", Cache)
 LIMITER = web.AppKey("limiter", RateLimiter)
 LIMITS = web.AppKey("limits", Limits)
+REVOCATIONS = web.AppKey("revocations", Revocations)

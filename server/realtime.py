@@ -15,7 +15,9 @@ from engineio.async_drivers import aiohttp as engineio_aiohttp
 from core.tasks import TaskSet
 from handlers.chat import ChatNamespace
 from handlers.context import ChatContext
+from handlers.tokens import Revocations
 from server import keys
+from server.outbound import BoundedEngineIO, SocketServer
 from turns.answers import Answers
 from turns.broadcast import Broadcaster, Outbox
 from turns.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
@@ -53,9 +55,14 @@ class ClosingWebSocket(engineio_aiohttp.WebSocket):
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
         socket = self.handler.__self__
+        transports = getattr(self.server, "connections", {})
+        transport = environ["aiohttp.request"].transport
+        if transport is not None:
+            transports[socket.sid] = transport  # so a slow consumer can be cut off (server/outbound.py)
         try:
             return await super().__call__(environ)
         finally:
+            transports.pop(socket.sid, None)
             if not socket.closed:
                 reason = socket.server.reason.TRANSPORT_CLOSE
                 await asyncio.shield(socket.close(wait=False, abort=True, reason=reason))
@@ -69,7 +76,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
     """An AsyncServer for `app`, attached at /socket.io (Redis manager when REDIS_URL is set)."""
     settings = app[keys.SETTINGS]
     manager = RedisManager(settings.redis_url) if settings.redis_url else None
-    sio = socketio.AsyncServer(
+    sio = SocketServer(
         async_mode="aiohttp",
         client_manager=manager,
         namespaces="*",
@@ -77,6 +84,7 @@ def create_sio(app: web.Application) -> socketio.AsyncServer:
         # larger than any payload we accept, so oversized events reach a handler that refuses them with a
         # clear error instead of engine.io dropping the connection
         max_http_buffer_size=settings.socket_max_message_bytes,
+        max_queued_bytes=settings.socket_max_queued_bytes,  # a client that stops reading is disconnected
         logger=False,
         engineio_logger=False,
     )
@@ -132,6 +140,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         await answers.stop(answer_id)
 
     stops = StopBus(on_stop, redis)
+    revocations = app[keys.REVOCATIONS] = Revocations(sio, broadcaster, redis)
     namespace = ChatNamespace(
         ChatContext(
             auth=app[keys.AUTH],
@@ -148,6 +157,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
             cache=app[keys.CACHE],
             trust_forwarded_for=settings.trust_forwarded_for,
             auto_answer=settings.auto_answer,
+            revocations=revocations,
         )
     )
     sio.register_namespace(namespace)
@@ -157,6 +167,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.INTAKE] = intake
     background = TaskSet()
     background.spawn(stops.listen(), name="stop-bus")
+    background.spawn(revocations.listen(), name="revocations")
     background.spawn(answers.sweep_forever(), name="interrupted-answers")
 
     async def on_shutdown(_app: web.Application) -> None:
@@ -164,6 +175,8 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         await _bounded(answers.shutdown(SHUTDOWN_GRACE_SECONDS), "finishing answers", SHUTDOWN_GRACE_SECONDS + 5)
         if sio.eio.sockets:  # every client: they reconnect to another node
             await _bounded(sio.eio.disconnect(), "disconnecting clients", STEP_SECONDS)
+        if isinstance(sio.eio, BoundedEngineIO):
+            sio.eio.abort_connections()  # those that did not read their goodbye
         await _bounded(sio.shutdown(), "stopping Socket.IO", STEP_SECONDS)
 
     app.on_shutdown.append(on_shutdown)

@@ -39,6 +39,11 @@ class LoginIn(Body):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class PasswordChangeIn(Body):
+    old_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
 class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"

@@ -15,6 +15,8 @@ ACTIONS = (
     "register",
     "login",
     "token_refresh",
+    "logout",
+    "password_change",
     "session_archive",
     "message_edit",
     "message_delete",

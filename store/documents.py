@@ -92,6 +92,12 @@ async def ready_document_ids(db: AsyncSession, user_id: uuid.UUID) -> list[uuid.
     return list(rows)
 
 
+async def stored_bytes(db: AsyncSession, user_id: uuid.UUID) -> int:
+    """How many bytes of uploads the user keeps (their storage quota counts these)."""
+    total = await db.scalar(select(func.coalesce(func.sum(Document.size_bytes), 0)).where(Document.user_id == user_id))
+    return int(total or 0)
+
+
 async def unfinished_documents(db: AsyncSession) -> list[Document]:
     """Documents whose ingestion has not ended (pending, or stopped while processing), oldest first."""
     rows = await db.scalars(

@@ -10,7 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import attachments
 from store.cache import mark_stale, messages_key, rag_generation_key, session_key, user_key
-from store.models import Attachment, AuditEvent, ChatSession, Document, Message, MessageType, RagContext, User
+from store.models import (
+    Attachment,
+    AuditEvent,
+    ChatSession,
+    Document,
+    Login,
+    Message,
+    MessageType,
+    RagContext,
+    User,
+)
 from store.schemas import AttachmentRecord, DocumentOut, MessageOut, RagContextOut, SessionOut, UserOut
 
 
@@ -80,6 +90,7 @@ async def erase_user(db: AsyncSession, user_id: uuid.UUID) -> tuple[dict[str, in
     await db.execute(delete(Message).where(Message.user_id == user_id))
     await db.execute(delete(Document).where(Document.user_id == user_id))
     await db.execute(delete(ChatSession).where(ChatSession.user_id == user_id))
+    await db.execute(delete(Login).where(Login.user_id == user_id))
     await db.execute(delete(User).where(User.id == user_id))
     # the audit log keeps that things happened, not from where or with which names
     await db.execute(update(AuditEvent).where(AuditEvent.user_id == user_id).values(ip=None, details={}))

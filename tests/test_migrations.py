@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from store import documents
 from store.db import create_engine, create_sessionmaker
 from store.migrate import downgrade, upgrade
-from store.models import Base, Document, DocumentStatus, Message
+from store.models import Base, Document, DocumentStatus, Login, Message
 from tests.conftest import create_pg_database, drop_pg_database
 
-TABLES = {"users", "chat_sessions", "messages", "rag_contexts", "documents"}
+TABLES = {"users", "chat_sessions", "messages", "rag_contexts", "documents", "logins"}
 
 pytestmark = pytest.mark.slow  # migrates fresh databases down and up
 
@@ -65,9 +65,11 @@ async def test_models_match_migrations_and_downgrade_upgrade_roundtrip(empty_dat
     assert diff == [] and tables >= TABLES
 
 
-async def test_upgrading_an_existing_006_database_keeps_its_rows_and_adds_attachments(
+async def test_upgrading_an_existing_006_database_keeps_its_rows_and_adds_logins_and_attachments(
     empty_database: str,
 ) -> None:
+    """An existing database (at 006, with an account, a session, a message and a document) goes through 007
+    (logins) and 008 (attachments): the rows stay, the account can sign in anew, attachments can be kept."""
     await asyncio.to_thread(upgrade, empty_database, "006")
     user, session, message, document = (uuid.uuid4() for _ in range(4))
     now = datetime.now(UTC)
@@ -140,12 +142,15 @@ async def test_upgrading_an_existing_006_database_keeps_its_rows_and_adds_attach
 
     await asyncio.to_thread(upgrade, empty_database)
     diff, tables = await _inspect(empty_database)
-    assert diff == [] and "attachments" in tables
+    assert diff == [] and {"attachments", "logins"} <= tables
 
     sessionmaker = create_sessionmaker(await asyncio.to_thread(create_engine, empty_database))
     async with sessionmaker() as db:
         old = await db.get(Message, message)
         assert old is not None and old.content == "hello" and old.attachment is None
+        db.add(Login(id=uuid.uuid4(), user_id=user, created_at=now, expires_at=now))  # the old account signs in
+        await db.commit()
+        assert await db.scalar(select(func.count()).select_from(Login).where(Login.user_id == user)) == 1
         # the same file is now allowed once in the library and once per session, and still only once each
         copy = dict(user_id=user, filename="a.txt", content_type="text/plain", size_bytes=5, sha256="ab" * 32)
         scoped, created = await documents.create_document(db, session_id=session, **copy)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.auth import Auth
 from core.settings import Settings, load_jwt_secret
 from store.models import Message
-from tests.api import Account, Api
+from tests.api import Account, Api, login_of
 from tests.fakes.groq import GroqFake
 from tests.helpers import eventually
 from tests.sio import Connect, Recorder
@@ -51,7 +51,7 @@ async def test_connect_is_refused_with_a_code(
     mallory = await chat_api.register()
     ns = f"/chat/{session['id']}"
     expired = Auth(load_jwt_secret(chat_settings), 60).issue_token(
-        uuid.UUID(alice.id), now=datetime.now(UTC) - timedelta(hours=1)
+        uuid.UUID(alice.id), login_of(alice.token), now=datetime.now(UTC) - timedelta(hours=1)
     )
     cases = [
         (ns, None, "unauthorized"),
@@ -303,7 +303,7 @@ async def test_a_token_that_expires_while_connected_disconnects(
 ) -> None:
     alice, session = await _user_and_session(chat_api)
     short = Auth(load_jwt_secret(chat_settings), 60).issue_token(
-        uuid.UUID(alice.id), now=datetime.now(UTC) - timedelta(seconds=59)
+        uuid.UUID(alice.id), login_of(alice.token), now=datetime.now(UTC) - timedelta(seconds=59)
     )
     recorder: Recorder = await connect(session["id"], short)
     await recorder.wait_for(lambda: bool(recorder.events["error"]), seconds=10)

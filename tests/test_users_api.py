@@ -9,7 +9,7 @@ import jwt
 
 from core.auth import Auth
 from core.settings import Settings, load_jwt_secret
-from tests.api import Api
+from tests.api import Api, login_of
 
 
 async def test_register_login_me_round_trip(api: Api) -> None:
@@ -82,7 +82,9 @@ async def test_missing_expired_and_tampered_tokens_are_401(api: Api, settings: S
     assert (await api.call("GET", "/api/v1/users/me", headers={"Authorization": "Basic abc"})).status == 401
 
     auth = Auth(load_jwt_secret(settings), ttl_seconds=60)
-    expired = auth.issue_token(uuid.UUID(account.id), now=datetime.now(UTC) - timedelta(hours=2))
+    expired = auth.issue_token(
+        uuid.UUID(account.id), login_of(account.token), now=datetime.now(UTC) - timedelta(hours=2)
+    )
     reply = await api.call("GET", "/api/v1/users/me", token=expired)
     assert (reply.status, reply.code) == (401, "unauthorized") and "expired" in reply.body["error"]["message"]
 
@@ -99,7 +101,7 @@ async def test_missing_expired_and_tampered_tokens_are_401(api: Api, settings: S
         reply = await api.call("GET", "/api/v1/users/me", token=bad)
         assert (reply.status, reply.code) == (401, "unauthorized"), bad
 
-    token_of_stranger = Auth(load_jwt_secret(settings), 60).issue_token(uuid.uuid4())
+    token_of_stranger = Auth(load_jwt_secret(settings), 60).issue_token(uuid.uuid4(), uuid.uuid4())
     assert (await api.call("GET", "/api/v1/users/me", token=token_of_stranger)).status == 401
 
 

@@ -242,6 +242,8 @@ class ErrorEvent(ServerEvent):
     refused: str | None = Field(default=None, alias="event", exclude_if=_unset)
     details: Any = Field(default=None, exclude_if=_unset)
     retry_after: int | None = Field(default=None, exclude_if=_unset)
+    #: the utterance an `utterance_timeout` dropped
+    utterance_id: str | None = Field(default=None, exclude_if=_unset)
 
 
 SERVER_EVENTS: tuple[type[ServerEvent], ...] = (

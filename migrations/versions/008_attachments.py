@@ -1,7 +1,7 @@
 """attachments, and documents scoped to a session
 
 Revision ID: 008
-Revises: 006
+Revises: 007
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from store.types import UTCDateTime
 
 revision = "008"
-down_revision = "006"
+down_revision = "007"
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.tasks import TaskSet
-from pipelines.rag.extract import SUPPORTED, UnsupportedDocument, extract, kind_of
+from pipelines.rag.extract import SUPPORTED, ExtractLimits, UnsupportedDocument, extract_isolated, kind_of
 from pipelines.rag.retrieval import Progress, Retriever
 from store import documents
 from store.models import Document, DocumentStatus
@@ -24,13 +24,27 @@ log = logging.getLogger(__name__)
 class Ingestor:
     """Keeps uploaded files under `files_dir` and ingests them in background tasks it owns."""
 
-    def __init__(self, retriever: Retriever, sessionmaker: async_sessionmaker[AsyncSession], files_dir: Path) -> None:
+    def __init__(
+        self,
+        retriever: Retriever,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        files_dir: Path,
+        *,
+        limits: ExtractLimits | None = None,
+        per_node: int = 2,
+        per_user: int = 1,
+    ) -> None:
         self.retriever = retriever
         self._sessionmaker = sessionmaker
         self.files_dir = files_dir
+        self.limits = limits or ExtractLimits()
         self._tasks = TaskSet()
         self._running: dict[uuid.UUID, set[asyncio.Task[Any]]] = {}
         self._by_document: dict[uuid.UUID, asyncio.Task[DocumentStatus]] = {}
+        # at most `per_user` of one owner's documents, and `per_node` in all, are ingested at once; the rest wait
+        self._node_slots = asyncio.Semaphore(per_node)
+        self._per_user = per_user
+        self._user_slots: dict[uuid.UUID, tuple[asyncio.Semaphore, int]] = {}  # and how many hold or wait
 
     def path_of(self, document: Document) -> Path:
         return self.files_dir / document.user_id.hex / document.id.hex
@@ -66,12 +80,12 @@ class Ingestor:
         await asyncio.to_thread(write)
 
     def submit(self, document: Document) -> asyncio.Task[DocumentStatus]:
-        """Ingest in the background; progress and the outcome land on the document row (and the task's result).
-        A document that is already being ingested here is not started twice (an upload racing the start-up
-        resume): its running task is returned."""
+        """Ingest in the background, once a slot is free; progress and the outcome land on the document row (and
+        the task's result). A document that is already being ingested here is not started twice (an upload racing
+        the start-up resume): its running task is returned."""
         if (running := self._by_document.get(document.id)) is not None:
             return running
-        task = self._tasks.spawn(self.ingest(document), name=f"ingest-{document.id}")
+        task = self._tasks.spawn(self._queued(document), name=f"ingest-{document.id}")
         owned = self._running.setdefault(document.user_id, set())
         owned.add(task)
         task.add_done_callback(owned.discard)
@@ -104,6 +118,21 @@ class Ingestor:
             self.submit(document)
         return len(queued)
 
+    async def _queued(self, document: Document) -> DocumentStatus:
+        """`ingest` once a slot of the owner's and one of the node's are free (the document stays `pending`)."""
+        owner = document.user_id
+        user_slots, waiting = self._user_slots.get(owner) or (asyncio.Semaphore(self._per_user), 0)
+        self._user_slots[owner] = (user_slots, waiting + 1)
+        try:
+            async with user_slots, self._node_slots:
+                return await self.ingest(document)
+        finally:
+            user_slots, waiting = self._user_slots[owner]
+            if waiting > 1:
+                self._user_slots[owner] = (user_slots, waiting - 1)
+            else:
+                del self._user_slots[owner]  # nobody of this owner is running or waiting
+
     async def _progress(self, document_id: uuid.UUID, status: DocumentStatus, **values: object) -> None:
         async with self._sessionmaker() as db:
             await documents.set_progress(db, document_id, status=status, **values)  # type: ignore[arg-type]
@@ -121,7 +150,7 @@ class Ingestor:
         try:
             await self._progress(document_id, DocumentStatus.processing)
             data = await asyncio.to_thread(path.read_bytes)
-            pages = await asyncio.to_thread(extract, filename, data)
+            pages = await extract_isolated(filename, data, self.limits)
 
             async def progress(done: int, total: int) -> None:
                 await self._progress(document_id, DocumentStatus.processing, done=done, total=total)

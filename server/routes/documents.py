@@ -77,6 +77,10 @@ async def upload(request: web.Request) -> web.Response:
     if session_id is not None:
         async with db_session(request) as db:
             await sessions.get_owned_session(db, session_id, user.id)
+    quota = request.app[keys.SETTINGS].document_quota_bytes
+    async with db_session(request) as db:
+        if await documents.stored_bytes(db, user.id) + len(data) > quota:
+            raise ApiError(413, "quota_exceeded", f"your documents may hold at most {quota} bytes: delete some first")
     ingestor = request.app[keys.INGESTOR]
     try:
         document, created = await ingestor.add(user_id=user.id, session_id=session_id, filename=filename, data=data)
@@ -130,7 +134,7 @@ ENDPOINTS = (
         body=UploadForm,
         response=DocumentOut,
         status=202,
-        errors=(400, 401, 404, 413, 415, 422),
+        errors=(400, 401, 404, 413, 415, 422),  # 413: payload_too_large or quota_exceeded
         body_media_type="multipart/form-data",
     ),
     Endpoint(

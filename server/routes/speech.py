@@ -22,6 +22,8 @@ from store.schemas import MessageOut
 from turns.intake import Author, NewMessage, Recording
 from turns.voice import tts_url, voice_of
 
+AUDIO_STATUS = {"unsupported_audio": 415, "unsupported_sample_rate": 415, "stt_busy": 429}
+
 
 class TtsOut(BaseModel):
     audio_url: str
@@ -114,9 +116,9 @@ async def speech_upload(request: web.Request) -> web.Response:
     if not data:
         raise ApiError(422, "validation_error", "send a WAV body (or multipart field `file`)")
     try:
-        transcript, wav = await speech.transcribe(data)
+        transcript, wav = await speech.transcribe(data, owner=user.id)
     except AudioError as exc:
-        raise ApiError(415 if exc.code == "unsupported_audio" else 422, exc.code, str(exc)) from exc
+        raise ApiError(AUDIO_STATUS.get(exc.code, 422), exc.code, str(exc)) from exc
     if not transcript:
         raise ApiError(422, "no_speech", "no speech was recognized")
     new = NewMessage(transcript, content_type=ContentType.audio, recording=Recording(wav=wav), follow=True)
@@ -169,7 +171,7 @@ ENDPOINTS = (
         "Ask by voice: a WAV body or multipart `file`; transcribed, stored and answered",
         "speech",
         response=SpeechOut,
-        errors=(400, 401, 404, 409, 413, 415, 422),
+        errors=(400, 401, 404, 409, 413, 415, 422, 429),
     ),
     Endpoint(
         "GET",

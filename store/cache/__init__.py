@@ -4,11 +4,13 @@ session class that invalidates on commit (session)."""
 from store.cache.backends import Backend, MemoryBackend, RedisBackend
 from store.cache.cache import Cache, CacheCounter
 from store.cache.keys import (
+    LOGIN_TTL,
     MESSAGES_TTL,
     RAG_CONTEXT_TTL,
     RECENT_MESSAGES,
     SESSION_TTL,
     USER_TTL,
+    login_key,
     messages_key,
     owner_key,
     rag_generation_key,
@@ -19,6 +21,7 @@ from store.cache.keys import (
 from store.cache.session import CachingSession, CachingSyncSession, mark_stale
 
 __all__ = [
+    "LOGIN_TTL",
     "MESSAGES_TTL",
     "RAG_CONTEXT_TTL",
     "RECENT_MESSAGES",
@@ -31,6 +34,7 @@ __all__ = [
     "CachingSyncSession",
     "MemoryBackend",
     "RedisBackend",
+    "login_key",
     "mark_stale",
     "messages_key",
     "owner_key",

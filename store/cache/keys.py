@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import uuid
 
-from store.models import ChatSession, Document, Message, RagContext, User
+from store.models import ChatSession, Document, Login, Message, RagContext, User
 
 SESSION_TTL = 3600
 USER_TTL = 1800
 MESSAGES_TTL = 3600
 RAG_CONTEXT_TTL = 24 * 3600
+#: short: a revocation whose invalidation failed still takes effect this soon
+LOGIN_TTL = 300
 #: how many of a session's newest messages `messages:{id}` holds
 RECENT_MESSAGES = 20
 
@@ -29,6 +31,10 @@ def owner_key(session_id: uuid.UUID) -> str:
 
 def user_key(user_id: uuid.UUID) -> str:
     return f"user:{user_id}"
+
+
+def login_key(login_id: uuid.UUID) -> str:
+    return f"login:{login_id}"
 
 
 def messages_key(session_id: uuid.UUID) -> str:
@@ -52,4 +58,6 @@ def stale_keys(row: object) -> set[str]:
         return {messages_key(row.session_id)}
     if isinstance(row, Document):
         return {rag_generation_key(row.user_id)}
+    if isinstance(row, Login):
+        return {login_key(row.id)}
     return set()

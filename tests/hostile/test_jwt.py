@@ -18,7 +18,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from core.auth import Auth
 from core.settings import Settings, load_jwt_secret
-from tests.api import Api
+from tests.api import Api, login_of
 
 
 def _b64(data: bytes) -> str:
@@ -53,25 +53,31 @@ def _hs512(claims: dict[str, Any], secret: str) -> str:
 
 def _attacks(secret: str, alice_id: str, alice_token: str, bob_id: str, erased_token: str) -> dict[str, str]:
     past = datetime.now(UTC) - timedelta(hours=2)
+    sid = str(login_of(alice_token))  # every forgery names alice's real login: only its own defect differs
     return {
-        "alg none": _unsigned(_claims(alice_id)),
-        "alg None (capitalised)": _unsigned(_claims(alice_id), alg="None"),
-        "alg none with the signature kept": _unsigned(_claims(alice_id)) + alice_token.split(".")[2],
-        "wrong key": jwt.encode(_claims(alice_id), "x" * 40, algorithm="HS256"),
-        "HS512 with the right key": _hs512(_claims(alice_id), secret),
+        "alg none": _unsigned(_claims(alice_id, sid=sid)),
+        "alg None (capitalised)": _unsigned(_claims(alice_id, sid=sid), alg="None"),
+        "alg none with the signature kept": _unsigned(_claims(alice_id, sid=sid)) + alice_token.split(".")[2],
+        "wrong key": jwt.encode(_claims(alice_id, sid=sid), "x" * 40, algorithm="HS256"),
+        "HS512 with the right key": _hs512(_claims(alice_id, sid=sid), secret),
         "tampered sub": _tampered(alice_token, sub=bob_id),
         "tampered exp": _tampered(alice_token, exp=2**40),
-        "header swapped to none": _unsigned(_claims(alice_id)).split(".")[0] + "." + alice_token.split(".", 1)[1],
-        "expired": Auth(secret, 60).issue_token(uuid.UUID(alice_id), now=past),
-        "no exp": jwt.encode(_claims(alice_id, exp=None), secret, algorithm="HS256"),
-        "no sub": jwt.encode(_claims(alice_id, sub=None), secret, algorithm="HS256"),
-        "no jti": jwt.encode(_claims(alice_id, jti=None), secret, algorithm="HS256"),
-        "sub not a uuid": jwt.encode(_claims("alice"), secret, algorithm="HS256"),
-        "sub a number": jwt.encode(_claims(alice_id, sub=12345), secret, algorithm="HS256"),
-        "exp a string": jwt.encode(_claims(alice_id, exp="tomorrow"), secret, algorithm="HS256"),
-        "not yet valid": jwt.encode(_claims(alice_id, nbf=2**40), secret, algorithm="HS256"),
-        "unknown user": jwt.encode(_claims(str(uuid.uuid4())), secret, algorithm="HS256"),
+        "header swapped to none": _unsigned(_claims(alice_id, sid=sid)).split(".")[0]
+        + "."
+        + alice_token.split(".", 1)[1],
+        "expired": Auth(secret, 60).issue_token(uuid.UUID(alice_id), login_of(alice_token), now=past),
+        "no exp": jwt.encode(_claims(alice_id, sid=sid, exp=None), secret, algorithm="HS256"),
+        "no sub": jwt.encode(_claims(alice_id, sid=sid, sub=None), secret, algorithm="HS256"),
+        "no jti": jwt.encode(_claims(alice_id, sid=sid, jti=None), secret, algorithm="HS256"),
+        "sub not a uuid": jwt.encode(_claims("alice", sid=sid), secret, algorithm="HS256"),
+        "sub a number": jwt.encode(_claims(alice_id, sid=sid, sub=12345), secret, algorithm="HS256"),
+        "exp a string": jwt.encode(_claims(alice_id, sid=sid, exp="tomorrow"), secret, algorithm="HS256"),
+        "not yet valid": jwt.encode(_claims(alice_id, sid=sid, nbf=2**40), secret, algorithm="HS256"),
+        "unknown user": jwt.encode(_claims(str(uuid.uuid4()), sid=sid), secret, algorithm="HS256"),
         "erased user": erased_token,
+        "no sid (a token from before logins)": jwt.encode(_claims(alice_id), secret, algorithm="HS256"),
+        "sid of no login": jwt.encode(_claims(alice_id, sid=str(uuid.uuid4())), secret, algorithm="HS256"),
+        "sid not a uuid": jwt.encode(_claims(alice_id, sid="x"), secret, algorithm="HS256"),
         "junk": "not.a.token",
         "two parts": "abc.def",
         "empty segments": "..",

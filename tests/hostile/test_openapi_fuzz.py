@@ -33,8 +33,8 @@ from tests.attach import attach
 #: per operation, per generation mode, per pass (generated ids / real ids); both backends
 MAX_EXAMPLES = 20
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-#: erasing the account ends every later call with 401 (documented), so it goes last
-LAST = ("DELETE", "/api/v1/users/me")
+#: logging out, then erasing the account, end every later call with 401 (documented), so they go last
+LAST = (("POST", "/api/v1/users/logout"), ("DELETE", "/api/v1/users/me"))
 
 
 def _well_formed_429(response: Any) -> None:
@@ -53,7 +53,7 @@ def _fuzz(base: str, token: str, ids: dict[str, str]) -> tuple[list[str], dict[i
     results = list(schema.get_all_operations())
     assert all(isinstance(result, Ok) for result in results), results  # the document itself is valid
     operations = [result.ok() for result in results if isinstance(result, Ok)]
-    operations.sort(key=lambda op: (op.method.upper(), op.path) == LAST)
+    operations.sort(key=lambda op: LAST.index(key) + 1 if (key := (op.method.upper(), op.path)) in LAST else 0)
     failures: list[str] = []
     statuses: dict[int, int] = {}
     headers = {"Authorization": f"Bearer {token}"}

@@ -26,6 +26,30 @@ def make_pdf(pages: list[list[str]]) -> bytes:
             f"/Contents {page_ids[i] + 1} 0 R >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    return _serialize(objects)
+
+
+def make_page_bomb(levels: int = 15) -> bytes:
+    """A few-KB PDF whose page tree names one page 2**levels times (each node lists its child twice)."""
+    stream = b"BT /F1 11 Tf 50 780 Td (the same page again) Tj ET"
+    first_node = 5
+    objects = [
+        f"<< /Type /Catalog /Pages {first_node} 0 R >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Type /Page /Parent {first_node + levels - 1} 0 R /MediaBox [0 0 595 842] "
+        "/Resources << /Font << /F1 2 0 R >> >> /Contents 4 0 R >>".encode(),
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    for level in range(levels):
+        number = first_node + level
+        child = number + 1 if level < levels - 1 else 3
+        parent = f"/Parent {number - 1} 0 R " if level else ""
+        count = 2 ** (levels - level)
+        objects.append(f"<< /Type /Pages {parent}/Kids [{child} 0 R {child} 0 R] /Count {count} >>".encode())
+    return _serialize(objects)
+
+
+def _serialize(objects: list[bytes]) -> bytes:
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

@@ -96,7 +96,7 @@ async def test_tts_round_trip(tts: Pyttsx3Engine, whisper: WhisperEngine) -> Non
     text = "Your parcel will arrive on Thursday morning."
     wav = await tts.synthesize(text)
     assert wav[:4] == b"RIFF"
-    transcript = await asyncio.to_thread(whisper.transcribe, decode_any(wav), beam_size=5)
+    transcript = await asyncio.to_thread(whisper.transcribe, decode_any(wav, 60), beam_size=5)
     assert wer(text, transcript) <= 0.25
 
 
@@ -124,7 +124,7 @@ def test_bad_audio_is_refused_with_codes() -> None:
         check_pcm16(b"\x00\x01\x02")
     assert odd.value.code == "invalid_audio"
     with pytest.raises(AudioError) as not_wav:
-        decode_any(b"RIFF....garbage")
+        decode_any(b"RIFF....garbage", 60)
     assert not_wav.value.code == "unsupported_audio"
     eight_bit = bytearray(to_wav(resample(__import__("numpy").zeros(160, dtype="float32"), 16_000)))
     eight_bit[34] = 8  # bits per sample

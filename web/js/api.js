@@ -105,7 +105,9 @@ async function request(method, path, { body, form, query, auth = true } = {}) {
       details ? `${error.message}: ${details}` : error.message || `HTTP ${response.status}`,
       error.details,
     );
-    if (response.status === 401 && auth && error.code === "unauthorized") onUnauthorized(err);
+    if (response.status === 401 && auth && (error.code === "unauthorized" || error.code === "auth_revoked")) {
+      onUnauthorized(err);
+    }
     throw err;
   }
   return data;
@@ -117,6 +119,7 @@ export const api = {
   /** @param {string} username @param {string} password */
   login: (username, password) => request("POST", "/users/login", { body: { username, password }, auth: false }),
   me: () => request("GET", "/users/me"),
+  logout: () => request("POST", "/users/logout"),
 
   listSessions: (archived = false) => request("GET", "/chat/sessions", { query: { archived, limit: 200 } }),
   /** @param {object} [fields] */

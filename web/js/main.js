@@ -119,7 +119,13 @@ $("#new-session").addEventListener("click", newChat);
 $("#empty-new-chat").addEventListener("click", newChat);
 $("#empty-upload").addEventListener("click", () => $("#file-input").click());
 
-$("#logout").addEventListener("click", () => logout("You are logged out."));
+// end the login on the server too (its token, and its sockets everywhere), then here
+$("#logout").addEventListener("click", () => {
+  api
+    .logout()
+    .catch(() => {})
+    .finally(() => logout("You are logged out."));
+});
 
 // the skip link lands in the message box (a fragment link alone would only scroll there)
 $(".skip-link").addEventListener("click", (event) => {

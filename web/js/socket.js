@@ -78,8 +78,8 @@ export class ChatConnection {
     });
     s.on("connect_error", (err) => {
       const code = err?.data?.code;
-      if (code === "unauthorized") {
-        this.view.state("refused", "Your login has expired.");
+      if (code === "unauthorized" || code === "auth_revoked") {
+        this.view.state("refused", code === "auth_revoked" ? "You were signed out." : "Your login has expired.");
         this.view.expired();
       } else if (code === "archived" || code === "not_found") {
         this.view.state("refused", code === "archived" ? "This chat is archived (read-only)." : "No such chat.");
@@ -104,8 +104,8 @@ export class ChatConnection {
     s.on("transcript_final", (data) => this.view.transcript("final", data));
     s.on("tts_ready", (data) => this.view.ttsReady(data));
     s.on("error", (/** @type {SocketError} */ error) => {
-      if (error && error.code === "auth_expired") {
-        this.view.state("refused", "Your login has expired.");
+      if (error && (error.code === "auth_expired" || error.code === "auth_revoked")) {
+        this.view.state("refused", error.code === "auth_revoked" ? "You were signed out." : "Your login has expired.");
         this.view.expired();
         return;
       }

@@ -1,0 +1,120 @@
+"""The token lifecycle: a token is good while its login is live, and a revoked login reaches every node.
+
+A token names its login (`sid` claim, store/logins.py). Checking a token reads the login through the
+cache (`login:{id}`, invalidated when the row commits), so logout and password change end tokens on
+every node at once. Open sockets of a revoked login are told `error {code: "auth_revoked"}` and
+disconnected, on every node: Redis pub/sub when REDIS_URL is set, this process otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import socketio
+from pydantic import BaseModel
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.auth import Auth, InvalidToken, TokenClaims
+from store import logins
+from store.cache import LOGIN_TTL, Cache, login_key
+from turns.broadcast import Broadcaster, namespace_of
+from turns.wire import ErrorEvent
+
+log = logging.getLogger(__name__)
+REVOKE_CHANNEL = "parley:revoke"
+REVOKED = ErrorEvent(code="auth_revoked", message="this sign-in was ended (logout or password change): log in again")
+
+
+class LoginState(BaseModel):
+    """What a token check needs of a login (cached)."""
+
+    user_id: uuid.UUID
+    expires_at: datetime
+    revoked: bool
+
+
+async def login_state(db: AsyncSession, cache: Cache, login_id: uuid.UUID) -> LoginState | None:
+    """The login from the cache, or from the database into the cache; None if there is no such login."""
+    key = login_key(login_id)
+    cached = await cache.get(key, LoginState)
+    if cached is not None:
+        return cached
+    row = await logins.get(db, login_id)
+    if row is None:
+        return None
+    state = LoginState(user_id=row.user_id, expires_at=row.expires_at, revoked=row.revoked_at is not None)
+    await cache.put(key, state, LOGIN_TTL)
+    return state
+
+
+async def verify(auth: Auth, db: AsyncSession, cache: Cache, token: str) -> TokenClaims:
+    """The claims of a valid token of a live login; `InvalidToken` otherwise."""
+    claims = auth.decode_token(token)
+    state = await login_state(db, cache, claims.login_id)
+    if state is None or state.user_id != claims.user_id:
+        raise InvalidToken("the token's sign-in no longer exists: log in again")
+    if state.revoked:
+        raise InvalidToken(REVOKED.message, code=REVOKED.code)
+    if state.expires_at <= datetime.now(UTC):
+        raise InvalidToken("the sign-in reached its maximum lifetime: log in again", expired=True)
+    return claims
+
+
+class Revocations:
+    """Finds the open sockets of revoked logins, wherever they are connected, and ends them."""
+
+    def __init__(self, sio: socketio.AsyncServer, broadcaster: Broadcaster, redis: Redis | None = None) -> None:
+        self._sio = sio
+        self._broadcaster = broadcaster
+        self._redis = redis
+        self._sockets: defaultdict[uuid.UUID, set[tuple[uuid.UUID, str]]] = defaultdict(set)
+
+    def track(self, login_id: uuid.UUID, session_id: uuid.UUID, sid: str) -> None:
+        """Remember that socket `sid` of session `session_id` was opened with a token of `login_id`."""
+        self._sockets[login_id].add((session_id, sid))
+
+    def forget(self, login_id: uuid.UUID, session_id: uuid.UUID, sid: str) -> None:
+        sockets = self._sockets.get(login_id)
+        if sockets is not None:
+            sockets.discard((session_id, sid))
+            if not sockets:
+                del self._sockets[login_id]
+
+    async def revoke(self, login_ids: list[uuid.UUID]) -> None:
+        """End the sockets of `login_ids` here, and ask every other node to do the same."""
+        await self._end_local(login_ids)
+        if self._redis is not None and login_ids:
+            try:
+                await self._redis.publish(REVOKE_CHANNEL, ",".join(str(login_id) for login_id in login_ids))
+            except RedisError as exc:  # the tokens are refused anyway; other nodes' sockets end at expiry
+                log.warning("revocations: Redis unavailable (%s); sockets ended on this node only", exc)
+
+    async def _end_local(self, login_ids: list[uuid.UUID]) -> None:
+        for login_id in login_ids:
+            for session_id, sid in list(self._sockets.pop(login_id, ())):
+                await self._broadcaster.emit(session_id, REVOKED, to=sid)
+                await self._sio.disconnect(sid, namespace=namespace_of(session_id))
+
+    async def listen(self) -> None:
+        """Serve revocations published by other nodes until cancelled."""
+        if self._redis is None:
+            return
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(REVOKE_CHANNEL)
+                    async for item in pubsub.listen():
+                        if item.get("type") == "message":
+                            raw = item["data"].decode() if isinstance(item["data"], bytes) else item["data"]
+                            await self._end_local([uuid.UUID(part) for part in raw.split(",") if part])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis went away: local revocations still work; retry
+                log.warning("revocations: Redis unavailable (%s); retrying", exc)
+                await asyncio.sleep(1.0)

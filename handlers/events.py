@@ -15,7 +15,7 @@ from store import audit, messages
 from store.errors import NotFound
 from store.models import MessageStatus
 from store.schemas import MessageOut
-from turns.intake import Author, NewMessage
+from turns.intake import Author, NewMessage, Upload
 from turns.wire import (
     DeleteIn,
     EditIn,
@@ -53,7 +53,15 @@ class ChatEvents:
         body: UserMessageIn = parse(UserMessageIn, data)
         user_id, session_id = await self.conn.who(namespace, sid)
         author = Author(user_id, await self.conn.address(namespace, sid), sid)
-        new = NewMessage(body.content, client_id=body.client_id, answer=self.ctx.auto_answer)
+        upload = None
+        if body.attachment is not None and body.filename is not None:
+            upload = Upload(body.attachment, body.filename, body.mime_type)
+        new = NewMessage(
+            body.content.strip() if upload else body.content,
+            client_id=body.client_id,
+            attachment=upload,
+            answer=self.ctx.auto_answer,
+        )
         accepted = await self.ctx.intake.accept(session_id, author, new)
         reply: dict[str, Any] = {"ok": True, "message": _out(accepted.message)}
         if not accepted.created:
@@ -106,6 +114,7 @@ class ChatEvents:
             await self._audit(db, namespace, sid, "message_delete", message.id)
             message = await messages.delete_message(db, message, session)
             await db.commit()
+        await self.ctx.intake.forget_attachment(message.id)
         out = MessageOut.model_validate(message)
         await self.ctx.broadcaster.emit(session_id, MessageDeleted(message=out), skip_sid=sid)
         return {"ok": True, "message": out.model_dump(mode="json")}

@@ -103,6 +103,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.RETRIEVER],
         app[keys.SPEECH],
         app[keys.METRICS],
+        attachments=app[keys.ATTACHMENTS],
     )
     intake = Intake(
         sessionmaker=app[keys.SESSIONMAKER],
@@ -115,6 +116,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         speech=app[keys.SPEECH],
         metrics=app[keys.METRICS],
         max_message_chars=settings.max_message_chars,
+        attachments=app[keys.ATTACHMENTS],
     )
 
     async def on_stop(answer_id: uuid.UUID) -> None:
@@ -159,6 +161,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await _bounded(answers.shutdown(0), "cancelling answers", STEP_SECONDS)
     await _bounded(namespace.tasks.close(), "cancelling connection timers", STEP_SECONDS)
+    await _bounded(intake.close(), "cancelling attachment notices", STEP_SECONDS)
     await _bounded(background.close(), "stopping the stop bus", STEP_SECONDS)
     await _bounded(_close_manager(sio), "closing the Redis client manager", STEP_SECONDS)
 

@@ -8,27 +8,32 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import logs
 from core.errors import Refused
 from core.metrics import Metrics
 from core.ratelimit import Limits, RateLimiter
+from core.tasks import TaskSet
 from pipelines.chat.turn import TurnRequest
+from pipelines.media.prepare import PreparedAttachment
+from pipelines.media.service import Attachments, Indexed
+from pipelines.media.sniff import AttachmentRefused
 from pipelines.speech.service import Speech
 from store import messages, sessions
 from store.cache import SESSION_TTL, Cache, session_key
 from store.errors import Conflict, NotFound
 from store.messages import Posted
-from store.models import ContentType, Message
+from store.models import Attachment, ContentType, Message
 from store.schemas import MessageOut, SessionOut
 from turns.answers import AnswerHandle, Answers
 from turns.broadcast import Broadcaster
 from turns.control import TurnGate
 from turns.voice import audio_url
-from turns.wire import MessageCreated, SessionUpdated
+from turns.wire import ErrorEvent, MessageCreated, SessionUpdated
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +56,21 @@ class Recording:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """One attached file as received; its type is sniffed from `data`, `mime_type` is only a hint."""
+
+    data: bytes
+    filename: str
+    mime_type: str | None = None
+
+
+@dataclass(frozen=True)
 class NewMessage:
     content: str
     content_type: ContentType = ContentType.text
     client_id: str | None = None
     recording: Recording | None = None
+    attachment: Upload | None = None
     answer: bool = True
     follow: bool = False  # the caller reads the answer's events from `Accepted.answer` (REST)
     rag_overrides: dict[str, Any] | None = None
@@ -101,6 +116,7 @@ class Intake:
         speech: Speech,
         metrics: Metrics,
         max_message_chars: int,
+        attachments: Attachments | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._cache = cache
@@ -111,6 +127,8 @@ class Intake:
         self._speech = speech
         self._metrics = metrics
         self.max_message_chars = max_message_chars
+        self._attachments = attachments
+        self._notices = TaskSet()
 
     async def accept(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Accepted:
         """Store `new` exactly once and start its answer, or raise a refusal having stored and charged nothing."""
@@ -124,6 +142,9 @@ class Intake:
                 existing = await messages.find_by_client_id(db, session_id, new.client_id)
                 if existing is not None:  # a retry: the first copy, no second answer, nothing charged
                     return Accepted(existing, False)
+        prepared = await self._prepare(new.attachment)  # before the gate and the limits: a refusal costs nothing
+        if prepared is not None:
+            new = replace(new, content_type=ContentType(prepared.kind))
         answer_id = uuid.uuid4() if new.answer else None
         if answer_id is not None and not await self._gate.acquire(session_id, answer_id):
             raise Refused(
@@ -133,7 +154,7 @@ class Intake:
             await self._limiter.hit_all(
                 [(self._limits.message_user, author.user_id), (self._limits.message_ip, author.address)]
             )
-            posted = await self._store(session_id, author, new)
+            posted, indexing = await self._store(session_id, author, new, prepared)
         except BaseException:
             if answer_id is not None:
                 await self._gate.release(session_id, answer_id)
@@ -143,6 +164,8 @@ class Intake:
                 await self._gate.release(session_id, answer_id)
             return Accepted(posted.message, False)
         self._metrics.messages.labels("user").inc()
+        if indexing is not None:
+            self._notices.spawn(self._tell(session_id, author, indexing), name=f"attachment-notice-{posted.message.id}")
         await self._broadcaster.emit(
             session_id, MessageCreated(message=MessageOut.model_validate(posted.message)), skip_sid=author.sid
         )
@@ -154,8 +177,40 @@ class Intake:
             handle = self._answers.start(request, follow=new.follow)
         return Accepted(posted.message, True, handle)
 
-    async def _store(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Posted:
-        """The recording (if any), then the message; a recording whose message is not stored is removed."""
+    async def _prepare(self, upload: Upload | None) -> PreparedAttachment | None:
+        """The attachment checked, sniffed and made safe (off the loop), or a refusal (413/415/422)."""
+        if upload is None:
+            return None
+        if self._attachments is None:
+            raise Refused("unsupported_attachment", "this server takes no attachments", status=415)
+        try:
+            return await self._attachments.prepare(upload.data, upload.filename, upload.mime_type)
+        except AttachmentRefused as exc:
+            raise Refused(exc.code, str(exc), status=exc.status) from exc
+
+    async def _tell(self, session_id: uuid.UUID, author: Author, task: asyncio.Task[Indexed]) -> None:
+        """When an attachment's text could not be read or indexed, tell the sender (its socket, or the
+        session's sockets for a REST upload) with an `error` event; the message itself stays."""
+        await asyncio.wait([task])  # not `await task`: cancelling this wait must not cancel the indexing
+        if task.cancelled() or task.exception() is not None or (notice := task.result().notice) is None:
+            return
+        error = ErrorEvent(code=notice.code, message=notice.message, refused="user_message")
+        await self._broadcaster.emit(session_id, error, to=author.sid)
+
+    async def forget_attachment(self, message_id: uuid.UUID) -> None:
+        """After a message was deleted: its attachment's session document and vectors go."""
+        if self._attachments is not None:
+            await self._attachments.forget(message_id)
+
+    async def close(self) -> None:
+        """Stop waiting to tell senders about their attachments (shutdown)."""
+        await self._notices.close()
+
+    async def _store(
+        self, session_id: uuid.UUID, author: Author, new: NewMessage, prepared: PreparedAttachment | None = None
+    ) -> tuple[Posted, asyncio.Task[Indexed] | None]:
+        """The recording (if any), then the message (with its attachment); a recording whose message is not
+        stored is removed. An attachment's text is indexed after the commit."""
         message_id = uuid.uuid4()
         recording = new.recording
         if recording is not None:
@@ -164,19 +219,29 @@ class Intake:
             elif recording.pcm is not None:
                 await self._speech.save_recording(author.user_id, message_id, recording.pcm)
         try:
-            posted = await self.persist(session_id, author.user_id, new, message_id)
+            posted, row = await self.persist(session_id, author.user_id, new, message_id, prepared, author.address)
         except BaseException:
             if recording is not None:
                 await self._forget_recording(author.user_id, message_id)
             raise
         if recording is not None and not posted.created:  # a retry won a race: the first copy has its own
             await self._forget_recording(author.user_id, message_id)
-        return posted
+        indexing = None
+        if row is not None and prepared is not None and self._attachments is not None:
+            indexing = self._attachments.index(row, prepared)
+        return posted, indexing
 
     async def persist(
-        self, session_id: uuid.UUID, user_id: uuid.UUID, new: NewMessage, message_id: uuid.UUID
-    ) -> Posted:
-        """Write one accepted message in a unit of work of its own (the seam a batched writer replaces)."""
+        self,
+        session_id: uuid.UUID,
+        user_id: uuid.UUID,
+        new: NewMessage,
+        message_id: uuid.UUID,
+        prepared: PreparedAttachment | None = None,
+        ip: str | None = None,
+    ) -> tuple[Posted, Attachment | None]:
+        """Write one accepted message (and its attachment: row, files, audit record) in a unit of work of
+        its own (the seam a batched writer replaces). A retried client_id stores no second attachment."""
         async with self._sessionmaker() as db:
             session = await sessions.get_session(db, session_id)
             posted = await messages.post_user_message(
@@ -189,8 +254,15 @@ class Intake:
                 message_id=message_id,
                 audio_url=audio_url(message_id) if new.recording is not None else None,
             )
-            await db.commit()
-        return posted
+            if prepared is None or not posted.created or self._attachments is None:
+                await db.commit()
+                return posted, None
+            store = self._attachments.store(
+                db, prepared, message=posted.message, user_id=user_id, ip=ip, request_id=logs.REQUEST_ID.get()
+            )
+            async with store as row:
+                await db.commit()  # inside: a failed commit removes the files again
+        return posted, row
 
     async def _forget_recording(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
         path = self._speech.audio_path(user_id, message_id)

@@ -9,7 +9,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
 from pipelines.speech.audio import SAMPLE_RATE
@@ -35,12 +43,26 @@ class ClientEvent(BaseModel):
 
 
 class UserMessageIn(ClientEvent):
+    """Text, or one binary `attachment` (a Socket.IO binary event) with its `filename` and a `mime_type`
+    hint (the type is sniffed from the bytes); `content` may then be empty."""
+
     event: ClassVar[str] = "user_message"
-    content: str = Field(min_length=1)
+    content: str = ""
     content_type: Literal["text"] = "text"
     client_id: ClientId | None = None
+    attachment: bytes | None = None
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    mime_type: Annotated[str, StringConstraints(max_length=255)] | None = None
 
-    _check_content = field_validator("content")(_not_blank)
+    @model_validator(mode="after")
+    def _text_or_attachment(self) -> UserMessageIn:
+        if self.attachment is None:
+            if self.filename is not None or self.mime_type is not None:
+                raise ValueError("filename and mime_type go with an attachment")
+            _not_blank(self.content)
+        elif self.filename is None:
+            raise ValueError("an attachment needs its filename")
+        return self
 
 
 class TypingIn(ClientEvent):

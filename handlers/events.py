@@ -54,8 +54,8 @@ class ChatEvents:
         user_id, session_id = await self.conn.who(namespace, sid)
         author = Author(user_id, await self.conn.address(namespace, sid), sid)
         upload = None
-        if body.attachment is not None and body.filename is not None:
-            upload = Upload(body.attachment, body.filename, body.mime_type)
+        if body.file is not None and body.filename is not None:
+            upload = Upload(body.file, body.filename, body.mime_type)
         new = NewMessage(
             body.content.strip() if upload else body.content,
             client_id=body.client_id,

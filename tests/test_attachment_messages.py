@@ -202,7 +202,7 @@ async def test_a_socket_binary_user_message_carries_its_attachment(app_server: T
         payload = {
             "content": QUESTION,
             "client_id": "sock-1",
-            "attachment": image,
+            "file": image,
             "filename": "shot.png",
             "mime_type": "image/png",
         }
@@ -221,9 +221,9 @@ async def test_a_socket_binary_user_message_carries_its_attachment(app_server: T
         assert again["duplicate"] is True and again["message"]["id"] == message["id"]
         assert await _count(app_server, Attachment, session["id"]) == 1
 
-        refused = await sender.call("user_message", {**payload, "client_id": "sock-2", "attachment": b"\x00\x01" * 50})
+        refused = await sender.call("user_message", {**payload, "client_id": "sock-2", "file": b"\x00\x01" * 50})
         assert refused["ok"] is False and refused["error"]["code"] == "unsupported_attachment"
-        no_name = await sender.call("user_message", {"content": "x", "attachment": image})
+        no_name = await sender.call("user_message", {"content": "x", "file": image})
         assert no_name["error"]["code"] == "invalid_payload"
         assert await _count(app_server, Message, session["id"]) == 2  # the image and its answer
         assert sender.client.connected

@@ -43,25 +43,25 @@ class ClientEvent(BaseModel):
 
 
 class UserMessageIn(ClientEvent):
-    """Text, or one binary `attachment` (a Socket.IO binary event) with its `filename` and a `mime_type`
-    hint (the type is sniffed from the bytes); `content` may then be empty."""
+    """Text, or one attachment: `file` (bytes: a Socket.IO binary event, as the REST form's part `file`)
+    with its `filename` and a `mime_type` hint (the type is sniffed from the bytes); `content` may then be empty."""
 
     event: ClassVar[str] = "user_message"
     content: str = ""
     content_type: Literal["text"] = "text"
     client_id: ClientId | None = None
-    attachment: bytes | None = None
+    file: bytes | None = None
     filename: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     mime_type: Annotated[str, StringConstraints(max_length=255)] | None = None
 
     @model_validator(mode="after")
     def _text_or_attachment(self) -> UserMessageIn:
-        if self.attachment is None:
+        if self.file is None:
             if self.filename is not None or self.mime_type is not None:
-                raise ValueError("filename and mime_type go with an attachment")
+                raise ValueError("filename and mime_type go with a file")
             _not_blank(self.content)
         elif self.filename is None:
-            raise ValueError("an attachment needs its filename")
+            raise ValueError("a file needs its filename")
         return self
 
 

@@ -29,7 +29,7 @@ const image = await readFile(imagePath);
 const ack = await sender.timeout(30000).emitWithAck("user_message", {
   content: "What is the access code in this screenshot?",
   client_id: "node-attach-1",
-  attachment: image,
+  file: image,
   filename: "shot.png",
   mime_type: "image/png",
 });

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytesseract
 import pytest
 from aiohttp.test_utils import TestServer
 from PIL import Image
@@ -255,3 +256,32 @@ async def _wait_documents(rest: Api, owner: Account, count: int) -> list[dict[st
             if len(listed.body["items"]) == count and all(d["status"] == "ready" for d in listed.body["items"]):
                 return list(listed.body["items"])
             await asyncio.sleep(0.1)
+
+
+async def test_without_tesseract_the_sender_hears_why_the_image_was_not_read(
+    app_server: TestServer, rest: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    owner = await rest.register()
+    session = await rest.new_session(owner)
+    sender = await _socket(app_server, session["id"], owner)
+    other = await _socket(app_server, session["id"], owner)
+    try:
+        payload = {"content": "what does it say?", "file": text_image(["Code 99"]), "filename": "shot.png"}
+        ack = await sender.call("user_message", payload, seconds=30)
+        assert ack["ok"] is True and ack["message"]["attachment"]["content_type"] == "image/png"
+        error = await sender.first("error")
+        assert error["code"] == "ocr_unavailable" and error["event"] == "user_message"
+        assert "tesseract-ocr" in error["message"]
+        await other.first("message_created")
+        assert other.events["error"] == []  # told to the sender's socket only
+
+        # over REST there is no sending socket: the session's sockets are told
+        await other.first("assistant_response", seconds=60)  # the first answer is done: the session is free
+        reply = await rest.attach(owner, session["id"], "again.png", text_image(["Code 98"]), client_id="r-1")
+        assert reply.status == 201, reply.body
+        await other.wait_for(lambda: bool(other.events["error"]))
+        assert other.events["error"][0]["code"] == "ocr_unavailable"
+    finally:
+        await sender.close()
+        await other.close()

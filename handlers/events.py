@@ -12,7 +12,7 @@ from store import messages
 from store.models import MessageStatus
 from store.schemas import MessageOut
 from turns import edits
-from turns.intake import Author, NewMessage
+from turns.intake import Author, NewMessage, Upload
 from turns.wire import (
     Ack,
     DeleteIn,
@@ -51,7 +51,15 @@ class ChatEvents:
         body: UserMessageIn = parse(UserMessageIn, data)
         user_id, session_id = await self.conn.who(namespace, sid)
         author = Author(user_id, await self.conn.address(namespace, sid), sid)
-        new = NewMessage(body.content, client_id=body.client_id, answer=self.ctx.auto_answer)
+        upload = None
+        if body.file is not None and body.filename is not None:
+            upload = Upload(body.file, body.filename, body.mime_type)
+        new = NewMessage(
+            body.content.strip() if upload else body.content,
+            client_id=body.client_id,
+            attachment=upload,
+            answer=self.ctx.auto_answer,
+        )
         accepted = await self.ctx.intake.accept(session_id, author, new)
         message = MessageOut.model_validate(accepted.message)
         return UserMessageAck(message=message, duplicate=not accepted.created).wire()
@@ -92,6 +100,7 @@ class ChatEvents:
         deleted = await edits.delete_message(
             self.ctx.sessionmaker, self.ctx.broadcaster, author, body.message_id, session_id=session_id
         )
+        await self.ctx.intake.forget_attachment(deleted.id)  # its text leaves the session's search
         return MessageAck(message=deleted).wire()
 
     async def _author(self, namespace: str, sid: str) -> tuple[Author, uuid.UUID]:

@@ -112,6 +112,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.RETRIEVER],
         app[keys.SPEECH],
         app[keys.METRICS],
+        attachments=app[keys.ATTACHMENTS],
     )
     writer = BatchWriter(
         app[keys.SESSIONMAKER],
@@ -134,6 +135,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         max_message_chars=settings.max_message_chars,
         writer=writer,
         outbox=outbox,
+        attachments=app[keys.ATTACHMENTS],
     )
 
     async def on_stop(answer_id: uuid.UUID) -> None:
@@ -185,6 +187,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     await _bounded(writer.close(), "storing the last batch of messages", STEP_SECONDS)
     await _bounded(outbox.close(), "sending the last events", STEP_SECONDS)
     await _bounded(namespace.tasks.close(), "cancelling connection timers", STEP_SECONDS)
+    await _bounded(intake.close(), "cancelling attachment notices", STEP_SECONDS)
     await _bounded(background.close(), "stopping the stop bus", STEP_SECONDS)
     await _bounded(_close_manager(sio), "closing the Redis client manager", STEP_SECONDS)
 

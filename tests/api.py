@@ -98,6 +98,27 @@ class Api:
             body: Any = await response.json() if response.content_type == "application/json" else await response.text()
             return Reply(response.status, body, dict(response.headers))
 
+    async def attach(
+        self,
+        account: Account,
+        session_id: str,
+        filename: str,
+        data: bytes,
+        *,
+        content_type: str | None = None,
+        **fields: str,
+    ) -> Reply:
+        """POST a message with an attachment: multipart `file` named `filename`, and text parts `fields`
+        (`content`, `client_id`)."""
+        form = FormData()
+        form.add_field("file", io.BytesIO(data), filename=filename, content_type=content_type)
+        for name, value in fields.items():
+            form.add_field(name, value)
+        url = f"{self.base}/api/v1/chat/sessions/{session_id}/messages"
+        async with self.http.post(url, data=form, headers=account.headers) as response:
+            body: Any = await response.json() if response.content_type == "application/json" else await response.text()
+            return Reply(response.status, body, dict(response.headers))
+
     async def document_ready(self, account: Account, document_id: str, seconds: float = 60) -> dict[str, Any]:
         """The document once its ingestion ended, `ready` or `failed`."""
         async with asyncio.timeout(seconds):

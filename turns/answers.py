@@ -18,7 +18,7 @@ from core.tasks import TaskSet
 from pipelines.chat.coalesce import coalesce
 from pipelines.chat.events import AnswerFinished, AnswerStarted, Token
 from pipelines.chat.model import AnswerModel
-from pipelines.chat.turn import TurnRequest, run_turn
+from pipelines.chat.turn import PromptImages, TurnRequest, run_turn
 from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
 from pipelines.speech.tts import TtsUnavailable
@@ -98,8 +98,10 @@ class Answers:
         retriever: Retriever | None = None,
         speech: Speech | None = None,
         metrics: Metrics | None = None,
+        attachments: PromptImages | None = None,
     ) -> None:
         self._metrics = metrics
+        self._attachments = attachments
         self._retriever = retriever
         self._speech = speech
         self._broadcaster = broadcaster
@@ -148,7 +150,12 @@ class Answers:
         try:
             await self._emit(session_id, TypingIndicator(user_id=ASSISTANT, is_typing=True))
             turn = run_turn(
-                request, sessionmaker=self._sessionmaker, model=self._model, stop=stop, retriever=self._retriever
+                request,
+                sessionmaker=self._sessionmaker,
+                model=self._model,
+                stop=stop,
+                retriever=self._retriever,
+                attachments=self._attachments,
             )
             async for event in coalesce(turn):
                 if isinstance(event, Token):

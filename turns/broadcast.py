@@ -38,21 +38,23 @@ class Outbox:
 
     def __init__(self, broadcaster: Broadcaster) -> None:
         self._broadcaster = broadcaster
-        self._queue: asyncio.Queue[tuple[uuid.UUID, ServerEvent, str | None]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[uuid.UUID, ServerEvent, str | None, str | None]] = asyncio.Queue()
         self._tasks = TaskSet()
         self._sender: asyncio.Task[None] | None = None
 
-    def post(self, session_id: uuid.UUID, event: ServerEvent, *, skip_sid: str | None = None) -> None:
-        """Queue `event` for every socket of the session but `skip_sid`."""
+    def post(
+        self, session_id: uuid.UUID, event: ServerEvent, *, to: str | None = None, skip_sid: str | None = None
+    ) -> None:
+        """Queue `event` for every socket of the session (or only `to`) but `skip_sid`."""
         if self._sender is None or self._sender.done():
             self._sender = self._tasks.spawn(self._send(), name="outbox")
-        self._queue.put_nowait((session_id, event, skip_sid))
+        self._queue.put_nowait((session_id, event, to, skip_sid))
 
     async def _send(self) -> None:
         while True:
-            session_id, event, skip_sid = await self._queue.get()
+            session_id, event, to, skip_sid = await self._queue.get()
             try:
-                await self._broadcaster.emit(session_id, event, skip_sid=skip_sid)
+                await self._broadcaster.emit(session_id, event, to=to, skip_sid=skip_sid)
             except Exception:  # one failed emit (Redis away) must not stop the rest
                 log.exception("broadcast of %s to %s failed", event.event, session_id)
 
@@ -60,8 +62,8 @@ class Outbox:
         """Stop, then send what is still queued."""
         await self._tasks.close()
         while not self._queue.empty():
-            session_id, event, skip_sid = self._queue.get_nowait()
+            session_id, event, to, skip_sid = self._queue.get_nowait()
             try:
-                await self._broadcaster.emit(session_id, event, skip_sid=skip_sid)
+                await self._broadcaster.emit(session_id, event, to=to, skip_sid=skip_sid)
             except Exception:
                 log.exception("broadcast of %s to %s failed", event.event, session_id)

@@ -8,27 +8,32 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import logs
 from core.errors import Refused
 from core.metrics import Metrics
 from core.ratelimit import Limits, RateLimited, RateLimiter
+from core.tasks import TaskSet
 from pipelines.chat.turn import TurnRequest
+from pipelines.media.prepare import PreparedAttachment
+from pipelines.media.service import Attachments, Indexed
+from pipelines.media.sniff import AttachmentRefused
 from pipelines.speech.service import Speech
 from store import messages, sessions
 from store.cache import SESSION_TTL, Cache, owner_key, session_key
 from store.errors import NotFound
 from store.messages import NewUserMessage, Posted
-from store.models import ContentType, Message
+from store.models import Attachment, ContentType, Message
 from store.schemas import MessageOut, SessionOut
 from turns.answers import AnswerHandle, Answers
 from turns.broadcast import Outbox
 from turns.control import TurnGate
 from turns.voice import audio_url
-from turns.wire import MessageCreated, SessionUpdated
+from turns.wire import ErrorEvent, MessageCreated, SessionUpdated
 from turns.writer import BatchWriter, Claims
 
 log = logging.getLogger(__name__)
@@ -55,11 +60,21 @@ class Recording:
 
 
 @dataclass(frozen=True)
+class Upload:
+    """One attached file as received; its type is sniffed from `data`, `mime_type` is only a hint."""
+
+    data: bytes
+    filename: str
+    mime_type: str | None = None
+
+
+@dataclass(frozen=True)
 class NewMessage:
     content: str
     content_type: ContentType = ContentType.text
     client_id: str | None = None
     recording: Recording | None = None
+    attachment: Upload | None = None
     answer: bool = True
     follow: bool = False  # the caller reads the answer's events from `Accepted.answer` (REST)
     rag_overrides: dict[str, Any] | None = None
@@ -107,6 +122,7 @@ class Intake:
         max_message_chars: int,
         writer: BatchWriter,
         outbox: Outbox,
+        attachments: Attachments | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._cache = cache
@@ -119,6 +135,8 @@ class Intake:
         self._writer = writer
         self._outbox = outbox
         self._claims = Claims()
+        self._attachments = attachments
+        self._notices = TaskSet()
 
     async def accept(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Accepted:
         """Store `new` exactly once and start its answer, or raise a refusal having stored and charged nothing."""
@@ -153,6 +171,9 @@ class Intake:
             raise NotFound("no such session")
 
     async def _accept(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Accepted:
+        prepared = await self._prepare(new.attachment)  # before the gate and the limits: a refusal costs nothing
+        if prepared is not None:
+            new = replace(new, content_type=ContentType(prepared.kind))
         answer_id = uuid.uuid4() if new.answer else None
         if answer_id is not None and not await self._gate.acquire(session_id, answer_id):
             if new.client_id is not None and (existing := await self._first_copy(session_id, new.client_id)):
@@ -171,7 +192,7 @@ class Intake:
                 return Accepted(existing, False)  # a retry is never charged
             raise
         try:
-            posted = await self._store(session_id, author, new)
+            posted, indexing = await self._store(session_id, author, new, prepared)
         except BaseException:
             await self._undo(session_id, answer_id, hits)
             raise
@@ -179,6 +200,8 @@ class Intake:
             await self._undo(session_id, answer_id, hits)
             return Accepted(posted.message, False, posted=posted)
         self._metrics.messages.labels("user").inc()
+        if indexing is not None:
+            self._notices.spawn(self._tell(session_id, author, indexing), name=f"attachment-notice-{posted.message.id}")
         self._outbox.post(
             session_id, MessageCreated(message=MessageOut.model_validate(posted.message)), skip_sid=author.sid
         )
@@ -210,8 +233,40 @@ class Intake:
             await self._gate.release(session_id, answer_id)
         await self._limiter.refund_all(hits)
 
-    async def _store(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Posted:
-        """The recording (if any), then the message; a recording whose message is not stored is removed."""
+    async def _prepare(self, upload: Upload | None) -> PreparedAttachment | None:
+        """The attachment checked, sniffed and made safe (off the loop), or a refusal (413/415/422)."""
+        if upload is None:
+            return None
+        if self._attachments is None:
+            raise Refused("unsupported_attachment", "this server takes no attachments", status=415)
+        try:
+            return await self._attachments.prepare(upload.data, upload.filename, upload.mime_type)
+        except AttachmentRefused as exc:
+            raise Refused(exc.code, str(exc), status=exc.status) from exc
+
+    async def _tell(self, session_id: uuid.UUID, author: Author, task: asyncio.Task[Indexed]) -> None:
+        """When an attachment's text could not be read or indexed, tell the sender (its socket, or the
+        session's sockets for a REST upload) with an `error` event; the message itself stays."""
+        await asyncio.wait([task])  # not `await task`: cancelling this wait must not cancel the indexing
+        if task.cancelled() or task.exception() is not None or (notice := task.result().notice) is None:
+            return
+        error = ErrorEvent(code=notice.code, message=notice.message, refused="user_message")
+        self._outbox.post(session_id, error, to=author.sid)
+
+    async def forget_attachment(self, message_id: uuid.UUID) -> None:
+        """After a message was deleted: its attachment's session document and vectors go."""
+        if self._attachments is not None:
+            await self._attachments.forget(message_id)
+
+    async def close(self) -> None:
+        """Stop waiting to tell senders about their attachments (shutdown)."""
+        await self._notices.close()
+
+    async def _store(
+        self, session_id: uuid.UUID, author: Author, new: NewMessage, prepared: PreparedAttachment | None = None
+    ) -> tuple[Posted, asyncio.Task[Indexed] | None]:
+        """The recording (if any), then the message (with its attachment); a recording whose message is not
+        stored is removed. An attachment's text is indexed after the commit."""
         message_id = uuid.uuid4()
         recording = new.recording
         if recording is not None:
@@ -220,19 +275,31 @@ class Intake:
             elif recording.pcm is not None:
                 await self._speech.save_recording(author.user_id, message_id, recording.pcm)
         try:
-            posted = await self.persist(session_id, author.user_id, new, message_id)
+            posted, row = await self.persist(session_id, author.user_id, new, message_id, prepared, author.address)
         except BaseException:
             if recording is not None:
                 await self._forget_recording(author.user_id, message_id)
             raise
         if recording is not None and not posted.created:  # a retry won a race: the first copy has its own
             await self._forget_recording(author.user_id, message_id)
-        return posted
+        indexing = None
+        if row is not None and prepared is not None and self._attachments is not None:
+            indexing = self._attachments.index(row, prepared)
+        return posted, indexing
 
     async def persist(
-        self, session_id: uuid.UUID, user_id: uuid.UUID, new: NewMessage, message_id: uuid.UUID
-    ) -> Posted:
-        """Write one accepted message in the next batch (turns/writer.py): back once that batch committed."""
+        self,
+        session_id: uuid.UUID,
+        user_id: uuid.UUID,
+        new: NewMessage,
+        message_id: uuid.UUID,
+        prepared: PreparedAttachment | None = None,
+        ip: str | None = None,
+    ) -> tuple[Posted, Attachment | None]:
+        """Write one accepted message: in the next batch (turns/writer.py), back once that batch committed;
+        a message with an attachment in a unit of work of its own, with the attachment's row, files and audit
+        record (the files are written inside the transaction, and removed again if it fails). A retried
+        client_id stores no second attachment."""
         row = NewUserMessage(
             id=message_id,
             session_id=session_id,
@@ -243,7 +310,21 @@ class Intake:
             audio_url=audio_url(message_id) if new.recording is not None else None,
             created_at=self._writer.stamp(),
         )
-        return await self._writer.write(row)
+        if prepared is None or self._attachments is None:
+            return await self._writer.write(row), None
+        async with self._sessionmaker() as db:
+            (outcome,) = await messages.post_user_messages(db, [row])
+            if isinstance(outcome, Exception):
+                raise outcome
+            if not outcome.created:
+                await db.commit()
+                return outcome, None
+            store = self._attachments.store(
+                db, prepared, message=outcome.message, user_id=user_id, ip=ip, request_id=logs.REQUEST_ID.get()
+            )
+            async with store as attached:
+                await db.commit()  # inside: a failed commit removes the files again
+        return outcome, attached
 
     async def _forget_recording(self, user_id: uuid.UUID, message_id: uuid.UUID) -> None:
         path = self._speech.audio_path(user_id, message_id)

@@ -9,7 +9,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from pipelines.speech.audio import SAMPLE_RATE
 from store.schemas import MessageOut, SessionOut
@@ -38,12 +45,40 @@ class ClientEvent(BaseModel):
 
 
 class UserMessageIn(ClientEvent):
+    """Text, or one attachment: `file` (bytes: a Socket.IO binary event, as the REST form's part `file`)
+    with its `filename` and a `mime_type` hint (the type is sniffed from the bytes); `content` may then be empty.
+
+    `file` comes first: the later fields' checks read it, so each refusal names its own field.
+    """
+
     event: ClassVar[str] = "user_message"
-    content: str = Field(min_length=1)
+    file: bytes | None = None
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None, validate_default=True
+    )
+    mime_type: Annotated[str, StringConstraints(max_length=255)] | None = None
+    content: str = Field(default="", validate_default=True)
     content_type: Literal["text"] = "text"
     client_id: ClientId | None = None
 
-    _check_content = field_validator("content")(_not_blank)
+    @field_validator("filename")
+    @classmethod
+    def _filename_with_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "file" in info.data and (value is None) != (info.data["file"] is None):  # absent: `file` was refused
+            raise ValueError("a file needs its filename, and a filename its file")
+        return value
+
+    @field_validator("mime_type")
+    @classmethod
+    def _mime_type_with_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("file") is None:
+            raise ValueError("mime_type goes with a file")
+        return value
+
+    @field_validator("content")
+    @classmethod
+    def _text_or_file(cls, value: str, info: ValidationInfo) -> str:
+        return value if info.data.get("file") is not None or "file" not in info.data else _not_blank(value)
 
 
 class TypingIn(ClientEvent):

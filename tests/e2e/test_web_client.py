@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -15,6 +16,7 @@ from playwright.async_api import Browser, Page, WebSocketRoute, expect
 from tests.api import Api
 from tests.e2e.conftest import SPOKEN_QUESTION, WEB_DIR
 from tests.fakes.groq import GroqFake
+from tests.pipelines.media_util import text_image
 from tests.pipelines.speech_util import wer
 from tests.sio import Recorder
 
@@ -523,4 +525,72 @@ async def test_the_web_client_does_everything_in_a_real_browser(
         raise
     finally:
         await context.close()
+    assert not problems, problems
+
+
+PASTE_IMAGE = """([name, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], name, {type: "image/png"}));
+  const box = document.querySelector("#composer-input");
+  box.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true}));
+}"""
+
+
+@pytest.mark.timeout(180)
+async def test_a_pasted_screenshot_is_previewed_sent_shown_and_cited(
+    browser: Browser, chat_server: TestServer, chat_api: Api, groq: GroqFake, artifacts: Path
+) -> None:
+    base = str(chat_server.make_url("")).rstrip("/")
+    account = await chat_api.register()
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 820}, color_scheme="light")).new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
+    await page.goto(base + "/")
+    await page.get_by_label("Username").fill(account.username)
+    await page.get_by_label("Password").fill(account.password)
+    await page.get_by_role("button", name="Log in", exact=True).click()
+    await page.get_by_role("button", name="Start your first chat").click()
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+
+    # paste a screenshot with text in it: a preview with a remove button, then removed and pasted again
+    screenshot = base64.b64encode(text_image(["Access code: 4821-ZEBRA"])).decode()
+    await page.evaluate(PASTE_IMAGE, ["image.png", screenshot])
+    preview = page.locator("#attach-preview")
+    await expect(preview).to_be_visible()
+    await expect(preview.get_by_role("img")).to_have_attribute("alt", re.compile(r"Preview of pasted-.*\.png"))
+    await page.get_by_role("button", name="Remove the attachment").click()
+    await expect(preview).to_be_hidden()
+    await page.evaluate(PASTE_IMAGE, ["image.png", screenshot])
+    await expect(preview).to_be_visible()
+    await assert_accessible(page)
+
+    # ask about it: the message shows the thumbnail, the answer cites the screenshot and links to it
+    groq.script.tokens = ["The ", "access ", "code ", "is ", "4821-ZEBRA ", "[1]."]
+    box = page.get_by_label("Message", exact=True)
+    await box.fill("What is the access code in this screenshot?")
+    await box.press("Enter")
+    await expect(preview).to_be_hidden()
+    mine = page.locator("li.msg.user").last
+    thumbnail = mine.locator("a.attachment-image img")
+    await expect(thumbnail).to_be_visible()
+    assert await thumbnail.evaluate("img => img.complete && img.naturalWidth > 0")
+    answer = answer_item(page)
+    await expect(answer).to_have_attribute("data-status", "complete", timeout=60_000)
+    cite = answer.locator("a.cite")
+    await expect(cite).to_have_text("[1]")
+    await expect(cite).to_have_attribute("title", re.compile(r"Source 1: pasted-.*\.png\.txt"))
+    await cite.click()
+    passage = answer.locator("li.source").first
+    await expect(passage).to_be_focused()
+    await expect(passage.locator("blockquote")).to_contain_text("4821-ZEBRA")
+    link = passage.locator("a.source-attachment")
+    await expect(link).to_have_text(re.compile(r"Image: pasted-.*\.png"))
+    href = await link.get_attribute("href")
+    assert href and href == await mine.locator("a.attachment-image").get_attribute("href")
+    async with chat_api.http.get(base + href) as response:  # the link serves the image (?token=)
+        assert (response.status, response.content_type) == (200, "image/png")
+    await page.screenshot(path=str(artifacts / "web-client-attachment.png"), animations="disabled")
+    await assert_accessible(page)
     assert not problems, problems

@@ -113,6 +113,34 @@ async function request(method, path, { body, form, query, auth = true } = {}) {
   return data;
 }
 
+/**
+ * POST a form with upload progress (fetch cannot report upload progress; XHR can).
+ * @param {string} path @param {FormData} form @param {(fraction: number) => void} [onProgress]
+ * @returns {Promise<any>}
+ */
+function upload(path, form, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/api/v1${path}`);
+    const stored = storedAuth();
+    if (stored) xhr.setRequestHeader("Authorization", `Bearer ${stored.token}`);
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable && onProgress) onProgress(event.loaded / event.total);
+    };
+    xhr.onerror = () => reject(new ApiError(0, "network_error", "The upload failed: the server cannot be reached."));
+    xhr.onload = () => {
+      const data = xhr.response;
+      if (xhr.status >= 200 && xhr.status < 300) return resolve(data);
+      const error = data?.error || {};
+      const err = new ApiError(xhr.status, error.code || "http_error", error.message || `HTTP ${xhr.status}`);
+      if (xhr.status === 401) onUnauthorized(err);
+      reject(err);
+    };
+    xhr.send(form);
+  });
+}
+
 export const api = {
   /** @param {{username: string, password: string, email?: string}} fields */
   register: (fields) => request("POST", "/users/register", { body: fields, auth: false }),
@@ -145,33 +173,28 @@ export const api = {
   /** @param {string} id */
   deleteDocument: (id) => request("DELETE", `/documents/${id}`),
   /**
-   * Upload with progress (fetch cannot report upload progress; XHR can).
+   * Upload a document with progress.
    * @param {File} file @param {(fraction: number) => void} [onProgress]
    * @returns {Promise<any>}
    */
   uploadDocument(file, onProgress) {
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", "/api/v1/documents");
-      const stored = storedAuth();
-      if (stored) xhr.setRequestHeader("Authorization", `Bearer ${stored.token}`);
-      xhr.responseType = "json";
-      xhr.upload.onprogress = (event) => {
-        if (event.lengthComputable && onProgress) onProgress(event.loaded / event.total);
-      };
-      xhr.onerror = () => reject(new ApiError(0, "network_error", "The upload failed: the server cannot be reached."));
-      xhr.onload = () => {
-        const data = xhr.response;
-        if (xhr.status >= 200 && xhr.status < 300) return resolve(data);
-        const error = data?.error || {};
-        const err = new ApiError(xhr.status, error.code || "http_error", error.message || `HTTP ${xhr.status}`);
-        if (xhr.status === 401) onUnauthorized(err);
-        reject(err);
-      };
-      const form = new FormData();
-      form.append("file", file, file.name);
-      xhr.send(form);
-    });
+    const form = new FormData();
+    form.append("file", file, file.name);
+    return upload("/documents", form, onProgress);
+  },
+  /**
+   * Post a message with an attachment (multipart `file`, `content`, `client_id`), with upload progress: 201 with
+   * the message (`content_type` image or file, and its `attachment`); the answer then streams over the socket.
+   * @param {string} sessionId @param {File} file @param {string} content @param {string} clientId
+   * @param {(fraction: number) => void} [onProgress]
+   * @returns {Promise<any>}
+   */
+  sendAttachment(sessionId, file, content, clientId, onProgress) {
+    const form = new FormData();
+    form.append("content", content);
+    form.append("client_id", clientId);
+    form.append("file", file, file.name);
+    return upload(`/chat/sessions/${sessionId}/messages`, form, onProgress);
   },
 
   /** @param {string} messageId */
@@ -179,7 +202,7 @@ export const api = {
   speechStatus: () => request("GET", "/speech/status"),
 };
 
-/** A URL for <audio src>: audio GETs accept the token as a query parameter. @param {string} path */
+/** A URL for <audio src> or <img src>: audio and attachment GETs accept the token as a query parameter. @param {string} path */
 export function audioUrl(path) {
   const stored = storedAuth();
   const separator = path.includes("?") ? "&" : "?";

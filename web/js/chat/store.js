@@ -15,6 +15,14 @@
  * @property {Source[]} [sources]
  * @property {number[]} [citations]  the marker numbers used in the content
  *
+ * @typedef {object} Attachment  `message.attachment`: GET `url` (and `thumbnail_url` for images) with ?token=
+ * @property {string} id
+ * @property {string} filename
+ * @property {string} content_type
+ * @property {number} size_bytes
+ * @property {string} url
+ * @property {string | null} [thumbnail_url]
+ *
  * @typedef {object} Message  a message in the server's shape, plus local fields (pending, failed, editing)
  * @property {string} id
  * @property {string} [session_id]
@@ -30,6 +38,7 @@
  * @property {string | null} [reply_to]
  * @property {RagContext | null} [rag_context]
  * @property {string | null} [audio_url]
+ * @property {Attachment | null} [attachment]  the image or file the message carries
  * @property {boolean} [pending]  an optimistic copy, not yet acknowledged
  * @property {boolean} [editing]  its edit box is open
  *

@@ -151,9 +151,31 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
     onSessionChanged(updated);
   }
 
-  /** @param {string} content @returns {Promise<boolean>} */
-  async function send(content) {
+  /**
+   * A message with an attachment goes over REST (multipart, with upload progress); its answer streams over the socket.
+   * @param {string} content @param {File} file @param {(fraction: number) => void} progress
+   * @returns {Promise<boolean>}
+   */
+  async function sendWithFile(content, file, progress) {
+    if (!session) return false;
+    try {
+      const message = await api.sendAttachment(session.id, file, content, newClientId(), progress);
+      apply(store.upsert(message));
+      return true;
+    } catch (err) {
+      const e = /** @type {{code?: string, message: string}} */ (err);
+      toast(
+        e.code === "busy" ? "The assistant is still answering: wait, or press Stop, then send again." : `Not sent: ${e.message}`,
+        "error",
+      );
+      return false;
+    }
+  }
+
+  /** @param {string} content @param {File | null} file @param {(fraction: number) => void} progress @returns {Promise<boolean>} */
+  async function send(content, file, progress) {
     if (!connection || !session || session.is_archived) return false;
+    if (file) return sendWithFile(content, file, progress);
     const clientId = newClientId();
     const pending = store.addPending({ content, clientId, userId: me.id });
     apply(pending);

@@ -1,11 +1,13 @@
 // @ts-check
 // The message box: Enter sends, Shift+Enter adds a line, Stop ends an answer, and "typing" goes to other devices.
+// One image or file can go with the message: the attach button, a drop onto the chat or a pasted screenshot.
 
-import { $, toast } from "./dom.js";
+import { $, h, toast } from "./dom.js";
 
 /**
  * @typedef {object} ComposerEvents
- * @property {(content: string) => Promise<boolean>} send  resolves false when the message was not sent
+ * @property {(content: string, file: File | null, progress: (fraction: number) => void) => Promise<boolean>} send
+ *   resolves false when the message was not sent
  * @property {() => void} stop
  * @property {(isTyping: boolean) => void} typing
  * @property {() => boolean} busy  an answer is being written (sending waits for it)
@@ -51,6 +53,64 @@ export class Composer {
       this.typing(Boolean(this.input.value.trim()));
     });
     this.stopButton.addEventListener("click", () => this.events.stop());
+    /** @type {File | null} the attachment that goes with the next message */
+    this.file = null;
+    this.previewUrl = "";
+    this.preview = $("#attach-preview");
+    this.progress = /** @type {HTMLProgressElement} */ ($("#attach-progress"));
+    this.setupAttachments();
+  }
+
+  setupAttachments() {
+    const picker = /** @type {HTMLInputElement} */ ($("#attach-input"));
+    $("#attach").addEventListener("click", () => picker.click());
+    picker.addEventListener("change", () => {
+      if (picker.files?.length) this.attach(picker.files[0]);
+      picker.value = "";
+    });
+    $("#attach-remove").addEventListener("click", () => {
+      this.attach(null);
+      this.input.focus();
+    });
+    this.input.addEventListener("paste", (event) => {
+      const file = [...(event.clipboardData?.files || [])][0];
+      if (!file) return;
+      event.preventDefault();
+      this.attach(file.name && file.name !== "image.png" ? file : new File([file], pastedName(file), { type: file.type }));
+    });
+    const pane = $("#chat-pane");
+    pane.addEventListener("dragover", (event) => {
+      if (!event.dataTransfer?.types.includes("Files") || this.form.hidden) return;
+      event.preventDefault();
+      this.form.classList.add("dropping");
+    });
+    pane.addEventListener("dragleave", (event) => {
+      if (!pane.contains(/** @type {Node | null} */ (event.relatedTarget))) this.form.classList.remove("dropping");
+    });
+    pane.addEventListener("drop", (event) => {
+      this.form.classList.remove("dropping");
+      const file = event.dataTransfer?.files[0];
+      if (!file || this.form.hidden) return;
+      event.preventDefault();
+      this.attach(file);
+      this.input.focus();
+    });
+  }
+
+  /** Show `file` ready to go with the next message (a thumbnail or its name), or clear it. @param {File | null} file */
+  attach(file) {
+    if (this.previewUrl) URL.revokeObjectURL(this.previewUrl);
+    this.previewUrl = "";
+    this.file = file;
+    this.progress.hidden = true;
+    this.preview.hidden = !file;
+    const thumb = $("#attach-thumb");
+    thumb.replaceChildren();
+    $("#attach-name").textContent = file ? `${file.name} · ${Math.max(1, Math.round(file.size / 1024))} KB` : "";
+    if (file?.type.startsWith("image/")) {
+      this.previewUrl = URL.createObjectURL(file);
+      thumb.append(h("img", { src: this.previewUrl, alt: `Preview of ${file.name}` }));
+    }
   }
 
   autosize() {
@@ -60,7 +120,8 @@ export class Composer {
 
   async send() {
     const content = this.input.value.trim();
-    if (!content) return;
+    const file = this.file;
+    if (!content && !file) return;
     if (this.events.busy()) {
       toast("Wait for the answer to finish, or press Stop.", "info");
       return;
@@ -68,9 +129,17 @@ export class Composer {
     this.input.value = "";
     this.autosize();
     this.typing(false);
-    const sent = await this.events.send(content);
+    if (file) {
+      this.progress.hidden = false;
+      this.progress.value = 0;
+    }
+    const sent = await this.events.send(content, file, (fraction) => {
+      this.progress.value = fraction;
+    });
+    if (sent && file === this.file) this.attach(null);
+    this.progress.hidden = true;
     if (!sent && !this.input.value) {
-      this.input.value = content; // keep the text: the user stays in control
+      this.input.value = content; // keep the text (and the attachment): the user stays in control
       this.autosize();
     }
   }
@@ -106,6 +175,7 @@ export class Composer {
 
   /** @param {boolean} writable */
   show(writable) {
+    this.attach(null); // an attachment belongs to the chat it was picked in
     this.form.hidden = !writable;
     $("#readonly-note").hidden = writable;
   }
@@ -113,4 +183,10 @@ export class Composer {
   focus() {
     this.input.focus();
   }
+}
+
+/** A pasted screenshot's name (the clipboard calls them all image.png). @param {File} file */
+function pastedName(file) {
+  const extension = (file.type.split("/")[1] || "png").replace("jpeg", "jpg");
+  return `pasted-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-")}.${extension}`;
 }

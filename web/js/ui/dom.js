@@ -123,6 +123,7 @@ const ICONS = {
   stop: "M7 7h10v10H7z",
   play: "M8 5v14l11-7z",
   mic: "M12 3a3 3 0 0 1 3 3v5a3 3 0 0 1-6 0V6a3 3 0 0 1 3-3zM5 11a7 7 0 0 0 14 0M12 18v3",
+  file: "M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8zM14 3v5h5",
 };
 
 /** A small stroked SVG icon (emoji fonts are not everywhere). @param {string} name */

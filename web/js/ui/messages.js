@@ -10,6 +10,7 @@ import { linkCitations, openSource, sourcesBlock } from "./sources.js";
 /**
  * @typedef {import("../chat/store.js").Message} Message
  * @typedef {import("../chat/store.js").Change} Change
+ * @typedef {import("../chat/store.js").Attachment} Attachment
  * @typedef {import("./playback.js").Playback} Playback
  *
  * @typedef {object} MessageActions
@@ -23,6 +24,28 @@ import { linkCitations, openSource, sourcesBlock } from "./sources.js";
  * @property {() => boolean} write  the chat is not archived
  * @property {() => boolean} tts  the server can read answers aloud
  */
+
+/** @param {number} bytes */
+const sizeOf = (bytes) => (bytes < 1024 * 1024 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1048576).toFixed(1)} MB`);
+
+/** An image's thumbnail (opens the full image) or a file's chip (downloads it). @param {Attachment} a */
+export function attachmentView(a) {
+  const url = audioUrl(a.url);
+  if (a.thumbnail_url) {
+    return h(
+      "a.attachment-image",
+      { href: url, target: "_blank", rel: "noopener", title: `Open ${a.filename}`, dataset: { attachment: a.id } },
+      h("img", { src: audioUrl(a.thumbnail_url), alt: a.filename, loading: "lazy" }),
+    );
+  }
+  return h(
+    "a.attachment-file",
+    { href: url, download: a.filename, title: `Download ${a.filename}`, dataset: { attachment: a.id } },
+    icon("file"),
+    h("span.attachment-name", {}, a.filename),
+    h("span.muted", {}, sizeOf(a.size_bytes)),
+  );
+}
 
 export class MessageList {
   /**
@@ -55,6 +78,18 @@ export class MessageList {
       details.removeAttribute("open");
       /** @type {HTMLElement} */ (details.querySelector("summary")).focus();
     });
+  }
+
+  /**
+   * The attachment shown in this chat that a source's document comes from: a file by its name, an image's
+   * text as `<name>.txt`. @param {string} documentName @returns {Attachment | null}
+   */
+  attachmentNamed(documentName) {
+    for (const m of this.shown.values()) {
+      const a = m.attachment;
+      if (a && !m.is_deleted && (a.filename === documentName || `${a.filename}.txt` === documentName)) return a;
+    }
+    return null;
   }
 
   /** @param {string} id @returns {HTMLElement | null} */
@@ -233,6 +268,7 @@ export class MessageList {
       body.append(...this.editor(message));
     } else {
       if (message.content_type === "audio") body.append(h("span.voice-tag", {}, icon("mic"), "Voice"));
+      if (message.attachment) body.append(attachmentView(message.attachment));
       body.append(...[this.content(message)].flat());
     }
     const meta = h("div.meta", {}, timeAgo(message.created_at));
@@ -255,7 +291,7 @@ export class MessageList {
         "aria-busy": message.status === "streaming" ? "true" : null,
       },
       body,
-      assistant && !message.is_deleted ? sourcesBlock(message) : null,
+      assistant && !message.is_deleted ? sourcesBlock(message, (name) => this.attachmentNamed(name)) : null,
       meta,
     );
   }

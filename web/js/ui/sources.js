@@ -2,11 +2,13 @@
 // An answer's sources: the list of passages it used, its `[n]` markers turned into links to them, and opening a
 // passage from its marker (the list opens, the passage is highlighted and takes the focus).
 
+import { audioUrl } from "../api.js";
 import { h } from "./dom.js";
 
 /**
  * @typedef {import("../chat/store.js").Message} Message
  * @typedef {import("../chat/store.js").Source} Source
+ * @typedef {import("../chat/store.js").Attachment} Attachment
  */
 
 /** The number an answer cites a source by: `n` from the server, else its place in the list. @param {Source} source @param {number} index */
@@ -15,8 +17,12 @@ export const markerOf = (source, index) => source.n ?? index + 1;
 /** @param {string} messageId @param {number} n */
 const sourceId = (messageId, n) => `src-${messageId}-${n}`;
 
-/** The collapsible list of an answer's passages, or null when it used none. @param {Message} message */
-export function sourcesBlock(message) {
+/**
+ * The collapsible list of an answer's passages, or null when it used none. A passage from a message's attachment
+ * names it with a link to the attachment itself.
+ * @param {Message} message @param {(documentName: string) => Attachment | null} [attachmentNamed]
+ */
+export function sourcesBlock(message, attachmentNamed = () => null) {
   const sources = message.rag_context?.sources || [];
   if (!sources.length) return null;
   return h(
@@ -35,7 +41,7 @@ export function sourcesBlock(message) {
             "div.source-head",
             {},
             h("span.source-n", { "aria-hidden": "true" }, `${n}`),
-            h("span.source-name", {}, s.document_name),
+            sourceName(s, attachmentNamed(s.document_name)),
             s.page ? h("span.muted", {}, ` · page ${s.page}`) : null,
             s.heading ? h("span.muted", {}, ` · ${s.heading}`) : null,
             h("span.score", { title: "Relevance score" }, `score ${Number(s.score).toFixed(2)}`),
@@ -44,6 +50,16 @@ export function sourcesBlock(message) {
         );
       }),
     ),
+  );
+}
+
+/** @param {Source} source @param {Attachment | null} attachment */
+function sourceName(source, attachment) {
+  if (!attachment) return h("span.source-name", {}, source.document_name);
+  return h(
+    "a.source-name.source-attachment",
+    { href: audioUrl(attachment.url), target: "_blank", rel: "noopener", dataset: { attachment: attachment.id } },
+    `${attachment.thumbnail_url ? "Image" : "File"}: ${attachment.filename}`,
   );
 }
 

@@ -36,10 +36,10 @@ async def _state(api: Api, account: Account, document_id: str) -> dict[str, Any]
 
 @pytest.mark.timeout(400)  # two node starts and about 1.5 ingestions of 130 chunks, on shared cores
 async def test_kill_9_during_ingestion_requeues_the_document(
-    tmp_path: Path, http: ClientSession, databases: dict[str, str]
+    tmp_path: Path, http: ClientSession, sqlite_url: str
 ) -> None:
     env = {
-        "DATABASE_URL": databases["sqlite"],
+        "DATABASE_URL": sqlite_url,
         "JWT_SECRET": "crash-secret-" + "x" * 30,
         "RATE_LIMIT_REST_PER_MINUTE": "100000",  # the test polls
     }

@@ -17,7 +17,6 @@ import pytest
 from aiohttp import ClientSession
 
 from tests.api import Api
-from tests.conftest import REDIS_URL
 from tests.fakes.groq import GroqFake
 from tests.hostile.test_edit_races import _check_round, _outcome, _seen, _stored
 from tests.nodes import Node, start_node
@@ -39,11 +38,11 @@ UNLIMITED = {
 
 @pytest.fixture
 async def nodes(
-    databases: dict[str, str], groq: GroqFake, http: ClientSession, tmp_path: Path
+    postgres_url: str, redis_url: str, groq: GroqFake, http: ClientSession, tmp_path: Path
 ) -> AsyncIterator[list[Node]]:
     env = {
-        "DATABASE_URL": databases["postgres"],
-        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
         "JWT_SECRET": "race-secret-" + "x" * 28,
         "LLM_PROVIDERS": "groq",
         "GROQ_API_KEY": "test-key",

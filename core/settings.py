@@ -63,6 +63,12 @@ def _database_url(raw: str) -> str:
     return url
 
 
+def _working_data_dir(_values: Mapping[str, Any]) -> Path:
+    # a named function, not a lambda: annotations are evaluated with the class namespace as their globals,
+    # so a lambda written in one could not see this module's names (Path) when it runs
+    return Path("data").resolve()
+
+
 def _embedded_database(values: Mapping[str, Any]) -> str:
     return f"sqlite+aiosqlite:///{values['data_dir'] / 'parley.db'}"
 
@@ -101,7 +107,7 @@ class Settings:
             "everything the embedded defaults write: the SQLite database, the generated JWT secret, the vector shard"
             " (`vectors/`), uploaded documents, attachments and audio",
             shown_default="`./data`",
-            derive=lambda _: Path("data").resolve(),
+            derive=_working_data_dir,
         ),
     ]
     database_url: Annotated[

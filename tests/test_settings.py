@@ -137,3 +137,13 @@ def test_answer_budgets(tmp_path: Path) -> None:
     chosen = Settings.from_env(env=env, dotenv=None)
     assert (chosen.llm_history_tokens, chosen.local_llm_max_tokens, chosen.local_llm_max_sentences) == (400, 64, 0)
     assert chosen.local_llm_threads == 2
+
+
+def test_without_a_data_dir_the_defaults_live_in_data_of_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `make run` on a bare laptop gets: nothing set, everything under ./data."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env(env={}, dotenv=None)
+    assert settings.data_dir == (tmp_path / "data").resolve()
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve() / 'data' / 'parley.db'}"

@@ -8,7 +8,6 @@ disconnected, on every node: Redis pub/sub when REDIS_URL is set, this process o
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections import defaultdict
@@ -20,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import pubsub
 from core.auth import Auth, InvalidToken, TokenClaims
 from store import logins
 from store.cache import LOGIN_TTL, Cache, login_key
@@ -103,18 +103,8 @@ class Revocations:
 
     async def listen(self) -> None:
         """Serve revocations published by other nodes until cancelled."""
-        if self._redis is None:
-            return
-        while True:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(REVOKE_CHANNEL)
-                    async for item in pubsub.listen():
-                        if item.get("type") == "message":
-                            raw = item["data"].decode() if isinstance(item["data"], bytes) else item["data"]
-                            await self._end_local([uuid.UUID(part) for part in raw.split(",") if part])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis went away: local revocations still work; retry
-                log.warning("revocations: Redis unavailable (%s); retrying", exc)
-                await asyncio.sleep(1.0)
+        if self._redis is not None:
+            await pubsub.listen(self._redis, REVOKE_CHANNEL, self._revoked_elsewhere, "revocations")
+
+    async def _revoked_elsewhere(self, login_ids: str) -> None:
+        await self._end_local([uuid.UUID(part) for part in login_ids.split(",") if part])

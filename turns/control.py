@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -11,6 +10,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from core import pubsub
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class RedisTurnGate:
             return await self._local.current(session_id)
         if value is None:
             return await self._local.current(session_id)  # a lease taken while Redis was away
-        return uuid.UUID(value.decode() if isinstance(value, bytes) else value)
+        return uuid.UUID(pubsub.text(value))
 
     async def refresh(self, session_id: uuid.UUID, answer_id: uuid.UUID) -> None:
         await self._local.refresh(session_id, answer_id)
@@ -156,21 +157,8 @@ class StopBus:
 
     async def listen(self) -> None:
         """Serve stop requests published by other nodes until cancelled."""
-        if self._redis is None:
-            return
-        while True:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(STOP_CHANNEL)
-                    async for item in pubsub.listen():
-                        if item.get("type") == "message":
-                            await self._on_stop(uuid.UUID(_text(item["data"])))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis went away: keep serving local clients, retry
-                log.warning("stop bus: Redis unavailable (%s); retrying", exc)
-                await asyncio.sleep(1.0)
+        if self._redis is not None:
+            await pubsub.listen(self._redis, STOP_CHANNEL, self._stop_published, "stop bus")
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    async def _stop_published(self, answer_id: str) -> None:
+        await self._on_stop(uuid.UUID(answer_id))

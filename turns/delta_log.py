@@ -11,6 +11,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from core.pubsub import text
+
 log = logging.getLogger(__name__)
 
 #: how long a log outlives its answer, and the longest an unfinished one is kept
@@ -92,14 +94,10 @@ class RedisDeltaLog:
         except RedisError as exc:
             log.warning("delta log: Redis unavailable (%s)", exc)
             return []
-        return [(int(_text(entry_id).split("-")[1]), _text(fields[b"d"])) for entry_id, fields in entries]
+        return [(int(text(entry_id).split("-")[1]), text(fields[b"d"])) for entry_id, fields in entries]
 
     async def finish(self, message_id: uuid.UUID) -> None:
         try:
             await self._redis.expire(self._key(message_id), FINISHED_TTL_SECONDS)
         except RedisError as exc:
             log.warning("delta log: Redis unavailable (%s)", exc)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

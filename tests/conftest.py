@@ -23,7 +23,7 @@ from store.migrate import upgrade
 from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.helpers import Serve, start_app, with_groq
-from tests.sio import Connect, Recorder
+from tests.sio import Connect, ConnectTo, Recorder
 
 PG_ADMIN_URL = os.environ.get("PARLEY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -174,14 +174,14 @@ def chat_api(chat_server: TestServer, http: ClientSession) -> Api:
 
 
 @pytest.fixture
-async def connect(chat_server: TestServer) -> AsyncIterator[Connect]:
-    """Open recorders on a session's namespace; all are closed at the end."""
+async def connect_to() -> AsyncIterator[ConnectTo]:
+    """Open recorders on a session's namespace of any server; all are closed, and checked, at the end."""
     opened: list[Recorder] = []
 
     async def open_(
-        session_id: str, token: str | None, *, transports: list[str] | None = None, how: str = "auth"
+        base_url: str, session_id: str, token: str | None, *, transports: list[str] | None = None, how: str = "auth"
     ) -> Recorder:
-        recorder = Recorder(str(chat_server.make_url("")), f"/chat/{session_id}")
+        recorder = Recorder(base_url, f"/chat/{session_id}")
         await recorder.connect(token, transports=transports, how=how)
         opened.append(recorder)
         return recorder
@@ -192,6 +192,19 @@ async def connect(chat_server: TestServer) -> AsyncIterator[Connect]:
             await recorder.client.disconnect()
     for recorder in opened:
         recorder.check()  # every event and ack a test received matched its model
+
+
+@pytest.fixture
+def connect(chat_server: TestServer, connect_to: ConnectTo) -> Connect:
+    """Open recorders on a session's namespace of the chat server; all are closed at the end."""
+    base_url = str(chat_server.make_url(""))
+
+    async def open_(
+        session_id: str, token: str | None, *, transports: list[str] | None = None, how: str = "auth"
+    ) -> Recorder:
+        return await connect_to(base_url, session_id, token, transports=transports, how=how)
+
+    return open_
 
 
 @pytest.fixture

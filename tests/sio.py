@@ -144,3 +144,17 @@ class Connect(Protocol):
     async def __call__(
         self, session_id: str, token: str | None, *, transports: list[str] | None = None, how: str = "auth"
     ) -> Recorder: ...
+
+
+class ConnectTo(Protocol):
+    """The `connect_to` fixture: like `connect`, on the server at `base_url` (a node of several)."""
+
+    async def __call__(
+        self,
+        base_url: str,
+        session_id: str,
+        token: str | None,
+        *,
+        transports: list[str] | None = None,
+        how: str = "auth",
+    ) -> Recorder: ...

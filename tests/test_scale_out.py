@@ -12,7 +12,7 @@ from aiohttp import ClientSession
 from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.nodes import Node, start_node
-from tests.sio import Recorder
+from tests.sio import ConnectTo
 
 
 @pytest.fixture
@@ -34,30 +34,14 @@ async def nodes(
         await node.stop()
 
 
-@pytest.fixture
-async def recorders() -> AsyncIterator[list[Recorder]]:
-    opened: list[Recorder] = []
-    yield opened
-    for recorder in opened:
-        if recorder.client.connected:
-            await recorder.close()
-
-
-async def _open(opened: list[Recorder], node: Node, session_id: str, token: str) -> Recorder:
-    recorder = Recorder(node.url, f"/chat/{session_id}")
-    await recorder.connect(token)
-    opened.append(recorder)
-    return recorder
-
-
 async def test_a_session_spread_over_two_processes_is_one_conversation(
-    nodes: list[Node], groq: GroqFake, http: ClientSession, recorders: list[Recorder]
+    nodes: list[Node], groq: GroqFake, http: ClientSession, connect_to: ConnectTo
 ) -> None:
     api_a, api_b = Api(nodes[0].url, http), Api(nodes[1].url, http)
     alice = await api_a.register()
     session = await api_b.new_session(alice)  # REST on either node
-    on_a = await _open(recorders, nodes[0], session["id"], alice.token)
-    on_b = await _open(recorders, nodes[1], session["id"], alice.token)
+    on_a = await connect_to(nodes[0].url, session["id"], alice.token)
+    on_b = await connect_to(nodes[1].url, session["id"], alice.token)
     groq.script.tokens = [f"c{i} " for i in range(150)]
     groq.script.delay = 0.002
 
@@ -88,12 +72,12 @@ async def test_a_session_spread_over_two_processes_is_one_conversation(
 
 
 async def test_stop_and_resume_work_across_processes(
-    nodes: list[Node], groq: GroqFake, http: ClientSession, recorders: list[Recorder]
+    nodes: list[Node], groq: GroqFake, http: ClientSession, connect_to: ConnectTo
 ) -> None:
     api = Api(nodes[0].url, http)
     alice = await api.register()
     session = await api.new_session(alice)
-    producer_side = await _open(recorders, nodes[0], session["id"], alice.token)
+    producer_side = await connect_to(nodes[0].url, session["id"], alice.token)
     groq.script.tokens = [f"s{i} " for i in range(3000)]
     groq.script.delay = 0.005
     await producer_side.call("user_message", {"content": "long one"})
@@ -104,7 +88,7 @@ async def test_stop_and_resume_work_across_processes(
     # the client drops and comes back on the other node: sync replays from Redis, then live continues
     seen = {t["seq"]: t["delta"] for t in producer_side.tokens(answer_id)}
     await producer_side.client.eio.disconnect(abort=True)
-    elsewhere = await _open(recorders, nodes[1], session["id"], alice.token)
+    elsewhere = await connect_to(nodes[1].url, session["id"], alice.token)
     reply = await elsewhere.call("sync", {"message_id": answer_id, "last_seq": max(seen)})
     assert reply["stream"]["status"] == "streaming"
     for delta in reply["stream"]["deltas"]:
@@ -130,13 +114,13 @@ async def test_stop_and_resume_work_across_processes(
 
 
 async def test_a_node_shutting_down_stores_and_announces_its_answers(
-    nodes: list[Node], groq: GroqFake, http: ClientSession, recorders: list[Recorder]
+    nodes: list[Node], groq: GroqFake, http: ClientSession, connect_to: ConnectTo
 ) -> None:
     api = Api(nodes[1].url, http)
     alice = await api.register()
     session = await api.new_session(alice)
-    on_dying = await _open(recorders, nodes[0], session["id"], alice.token)
-    on_surviving = await _open(recorders, nodes[1], session["id"], alice.token)
+    on_dying = await connect_to(nodes[0].url, session["id"], alice.token)
+    on_surviving = await connect_to(nodes[1].url, session["id"], alice.token)
     groq.script.tokens = [f"g{i} " for i in range(5000)]
     groq.script.delay = 0.005
     await on_dying.call("user_message", {"content": "keep talking"})

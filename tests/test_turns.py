@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from core.settings import Settings
@@ -21,24 +19,8 @@ from store.models import MessageStatus
 from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.helpers import Serve
-from tests.sio import Connect, Recorder
+from tests.sio import Connect, ConnectTo, Recorder
 from turns.control import RedisTurnGate
-
-
-@pytest.fixture
-async def recorders() -> AsyncIterator[list[Recorder]]:
-    opened: list[Recorder] = []
-    yield opened
-    for recorder in opened:
-        if recorder.client.connected:
-            await recorder.close()
-
-
-async def _open(opened: list[Recorder], server: TestServer, session_id: str, token: str) -> Recorder:
-    recorder = Recorder(str(server.make_url("")), f"/chat/{session_id}")
-    await recorder.connect(token)
-    opened.append(recorder)
-    return recorder
 
 
 @pytest.fixture
@@ -62,7 +44,7 @@ async def test_a_rest_answer_longer_than_the_lease_is_not_swept_and_streams_to_s
     serve: Serve,
     groq: GroqFake,
     http: ClientSession,
-    recorders: list[Recorder],
+    connect_to: ConnectTo,
 ) -> None:
     """Finding 1: a rag-query answer on node A outlives the lease; node B's sweeper leaves it alone."""
     node_a = await serve(redis_settings)
@@ -70,7 +52,7 @@ async def test_a_rest_answer_longer_than_the_lease_is_not_swept_and_streams_to_s
     api_a, api_b = Api(str(node_a.make_url("")), http), Api(str(node_b.make_url("")), http)
     alice = await api_a.register()
     session = await api_b.new_session(alice)
-    on_b = await _open(recorders, node_b, session["id"], alice.token)
+    on_b = await connect_to(str(node_b.make_url("")), session["id"], alice.token)
     groq.script.tokens = [f"slow{i} " for i in range(12)]
     groq.script.delay = 0.3  # about 3.6 s of streaming: over three leases
 

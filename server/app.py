@@ -133,7 +133,11 @@ async def create_retriever(settings: Settings, cache: Cache | None = None) -> Re
     """Embedder (loaded on first use) and vector store (a Qdrant Edge shard under the data dir, or
     QDRANT_URL) for these settings; with `cache`, search results are kept as `rag_context:{hash}` entries.
     Vectors left in the former layout are reported with the command that rebuilds them."""
-    embedder = Embedder(settings.embedding_model_path, settings.embedding_tokenizer_path)
+    embedder = Embedder(
+        settings.embedding_model_path,
+        settings.embedding_tokenizer_path,
+        int8_cache=settings.model_cache_dir if settings.embedding_int8 else None,
+    )
 
     def open_store() -> tuple[VectorStore, list[str]]:
         store = create_vector_store(

@@ -45,12 +45,15 @@ def _document(words: int, rng: np.random.Generator) -> str:
     return " ".join(sentences)
 
 
-async def _ingestion(folder: Path, words: int) -> dict[str, Any]:
-    """The real pipeline (chunking, MiniLM embeddings, sparse vectors, Edge upsert and flush) on one document."""
+async def _ingestion(folder: Path, words: int, int8_cache: Path | None) -> dict[str, Any]:
+    """The real pipeline (chunking, MiniLM embeddings, sparse vectors, Edge upsert and flush) on one document,
+    with the model as shipped or (`int8_cache`) as Parley runs it by default; building the int8 copy is not timed."""
     model, tokenizer = bundled_paths()
-    embedder = Embedder(model, tokenizer)
+    embedder = Embedder(model, tokenizer, int8_cache=int8_cache)
     await embedder.embed(["warm up"])
-    store = await asyncio.to_thread(create_vector_store, embedder.dimensions, path=folder / "ingest")
+    store = await asyncio.to_thread(
+        create_vector_store, embedder.dimensions, path=folder / f"ingest-{'int8' if int8_cache else 'shipped'}"
+    )
     retriever = Retriever(embedder, store)
     text = _document(words, np.random.default_rng(3))
     started = time.perf_counter()
@@ -102,7 +105,9 @@ def _scale(store: VectorStore, sizes: list[int], ctx: Context) -> tuple[dict[str
 async def run(ctx: Context) -> Result:
     folder = ctx.log_dir / "rag"
     folder.mkdir(exist_ok=True)
-    ingestion = await _ingestion(folder, 8_000 if ctx.quick else 15_000)
+    words = 8_000 if ctx.quick else 15_000
+    shipped = await _ingestion(folder, words, None)
+    ingestion = await _ingestion(folder, words, ctx.log_dir / "models")
     sizes = [2_000, 10_000] if ctx.quick else [10_000, 100_000]
     edge = await asyncio.to_thread(create_vector_store, DIMS, path=folder / "shard")
     backends: dict[str, tuple[dict[str, list[float]], dict[int, float]]] = {
@@ -115,16 +120,17 @@ async def run(ctx: Context) -> Result:
         backends["server"] = await asyncio.to_thread(_scale, server, sizes, ctx)
     result = Result("rag")
     ingest_table = Table(
-        "5a. Ingestion: chunk + embed (MiniLM int8, ONNX) + sparse + Edge upsert and flush",
+        "5a. Ingestion: chunk + embed (MiniLM, ONNX) + sparse + Edge upsert and flush",
         ["pipeline", "chunks", "seconds", "chunks/s", "query embedding p50 ms"],
     )
-    ingest_table.add(
-        "Retriever.ingest, one text document",
-        ingestion["chunks"],
-        ingestion["seconds"],
-        ingestion["chunks_per_s"],
-        percentile(ingestion["query_embed_ms"], 50),
-    )
+    for model, measured in (("model as shipped", shipped), ("int8 copy (the default)", ingestion)):
+        ingest_table.add(
+            f"Retriever.ingest, one text document, {model}",
+            measured["chunks"],
+            measured["seconds"],
+            measured["chunks_per_s"],
+            percentile(measured["query_embed_ms"], 50),
+        )
     for backend, (_, rates) in backends.items():
         for size, rate in rates.items():
             ingest_table.add(
@@ -149,8 +155,13 @@ async def run(ctx: Context) -> Result:
         result.target(f"search p99 at {sizes[-1]:,} chunks, Edge, {name}", p99, "<= 10 ms", p99 <= 10)
     rate = ingestion["chunks_per_s"]
     result.target("ingestion chunks/s (chunk + embed + store)", rate, ">= 200", rate >= 200)
+    result.notes.append(
+        f"int8 copy / model as shipped: ingestion {rate / shipped['chunks_per_s']:.2f}x, query embedding p50 "
+        f"{percentile(ingestion['query_embed_ms'], 50) / percentile(shipped['query_embed_ms'], 50):.2f}x"
+    )
     result.data = {
         "ingestion": ingestion,
+        "ingestion_shipped": shipped,
         "backends": {b: {"searches": s, "upsert_per_s": r} for b, (s, r) in backends.items()},
     }
     latency_chart(

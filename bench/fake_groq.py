@@ -1,5 +1,7 @@
 """A token firehose speaking Groq's OpenAI-compatible streaming wire format (the chunk shape of
-`tests/fakes/groq.py`): every answer is `--tokens` tokens of `TOKEN`, written as fast as the socket takes them.
+`tests/fakes/groq.py`): every answer is `--tokens` words of `TOKEN_CHARS` characters, written as fast as the
+socket takes them; no word repeats within an answer or in the answers before it (Parley's loop guard ends an
+answer that repeats itself or the conversation).
 `GET /stats` returns, per request, the provider's own first-token time (request received → first token written).
 
     python -m bench.fake_groq --port 8300 --tokens 500
@@ -16,7 +18,13 @@ from typing import Any
 
 from aiohttp import web
 
-TOKEN = "tok "  # four characters, so delivered tokens = delivered characters / 4
+TOKEN_CHARS = 5  # so delivered tokens = delivered characters / 5
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def token(index: int) -> str:
+    """The index-th token: a four-letter word (26**4 of them before one repeats) and a space."""
+    return "".join(_LETTERS[index // 26**power % 26] for power in (3, 2, 1, 0)) + " "
 
 
 def _chunk(completion_id: str, delta: dict[str, Any], finish: str | None = None, usage: Any = None) -> bytes:
@@ -39,6 +47,7 @@ class Firehose:
 
     tokens: int
     first_token: list[float] = field(default_factory=list)
+    started: int = 0  # answers begun: each takes the next `tokens` words
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
         received = time.perf_counter()
@@ -46,12 +55,13 @@ class Firehose:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
-        token = _chunk(completion_id, {"content": TOKEN})
+        start, self.started = self.started * self.tokens, self.started + 1
+        tokens = [_chunk(completion_id, {"content": token(start + i)}) for i in range(self.tokens)]
         await response.write(_chunk(completion_id, {"role": "assistant", "content": ""}))
-        await response.write(token)
+        await response.write(tokens[0])
         self.first_token.append(time.perf_counter() - received)
-        for _ in range(self.tokens - 1):
-            await response.write(token)
+        for chunk in tokens[1:]:
+            await response.write(chunk)
         usage = {"prompt_tokens": 10, "completion_tokens": self.tokens, "total_tokens": 10 + self.tokens}
         await response.write(_chunk(completion_id, {}, finish="stop", usage=usage))
         await response.write(b"data: [DONE]\n\n")

@@ -20,7 +20,7 @@ from bench import procs
 from bench.cluster import parley
 from bench.context import Context
 from bench.corpus import fill_shard
-from bench.fake_groq import TOKEN
+from bench.fake_groq import TOKEN_CHARS
 from bench.gen import loadgen
 from bench.report import Result, Table, latency_chart, percentile
 from server.app import VECTORS_FOLDER
@@ -83,11 +83,11 @@ def _summary(run: dict[str, Any], provider_ms: list[float]) -> dict[str, Any]:
     ttft = [(r["first"] - r["sent"]) * 1000 for r in asker]
     provider = provider_ms[-len(asker) :] if asker else []
     added = [t - p for t, p in zip(ttft, provider, strict=False)]
-    rates = [r["chars"] / len(TOKEN) / max(r["last"] - r["sent"], 1e-6) for r in rows]
+    rates = [r["chars"] / TOKEN_CHARS / max(r["last"] - r["sent"], 1e-6) for r in rows]
     per_client: dict[int, list[float]] = {}
     for row, rate in zip(rows, rates, strict=True):
         per_client.setdefault(row["client"], []).append(rate)
-    streaming = [r["chars"] / len(TOKEN) / max(r["last"] - r["first"], 1e-6) for r in rows if r["packets"] > 1]
+    streaming = [r["chars"] / TOKEN_CHARS / max(r["last"] - r["first"], 1e-6) for r in rows if r["packets"] > 1]
     per_window = [r["packets"] / ((r["last"] - r["first"]) * 1000 / COALESCE_MS + 1) for r in rows]
     gaps = [g for r in rows for g in r["gaps_ms"]]
     return {
@@ -102,7 +102,7 @@ def _summary(run: dict[str, Any], provider_ms: list[float]) -> dict[str, Any]:
         "packets": [r["packets"] for r in rows],
         "packets_per_30ms": per_window,
         "gaps_ms": gaps,
-        "complete": all(r["chars"] == TOKENS * len(TOKEN) for r in rows),
+        "complete": all(r["chars"] == TOKENS * TOKEN_CHARS for r in rows),
         "errors": run["errors"],
     }
 

@@ -17,7 +17,7 @@ from store.types import utcnow
 
 
 async def start_answer(
-    db: AsyncSession, session_id: uuid.UUID, answer_id: uuid.UUID, reply_to_id: uuid.UUID
+    db: AsyncSession, session_id: uuid.UUID, answer_id: uuid.UUID, reply_to_id: uuid.UUID, created_at: datetime
 ) -> Message:
     """Insert the assistant message an answer streams into."""
     answer = Message(
@@ -27,23 +27,18 @@ async def start_answer(
         content="",
         status=MessageStatus.streaming,
         reply_to_id=reply_to_id,
-        created_at=utcnow(),
+        created_at=created_at,
     )
     db.add(answer)
     await db.flush()
     return answer
 
 
-async def recent_history(db: AsyncSession, session_id: uuid.UUID, *, before: Message, limit: int) -> list[Message]:
-    """The last `limit` live messages before `before`, oldest first."""
+async def recent_history(db: AsyncSession, session_id: uuid.UUID, *, until: datetime, limit: int) -> list[Message]:
+    """The last `limit` live messages created up to `until`, oldest first."""
     rows = await db.scalars(
         select(Message)
-        .where(
-            Message.session_id == session_id,
-            Message.is_deleted.is_(False),
-            Message.id != before.id,
-            Message.created_at <= before.created_at,
-        )
+        .where(Message.session_id == session_id, Message.is_deleted.is_(False), Message.created_at <= until)
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
     )

@@ -31,6 +31,7 @@ from pipelines.chat.sources import Retrieved, context_record, search_options, st
 from pipelines.rag.retrieval import Retriever
 from store import answers
 from store.models import Message, MessageStatus, MessageType
+from store.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,20 @@ async def _retrieve(
     return Retrieved(query, hits, "hybrid" if options.hybrid else "dense", time.monotonic() - started)
 
 
+async def _sources(
+    request: TurnRequest,
+    history: list[Message],
+    retriever: Retriever | None,
+    attachments: PromptImages | None,
+    model: AnswerModel,
+) -> tuple[Mapping[uuid.UUID, tuple[ImagePart, ...]] | None, Retrieved | None]:
+    """The conversation's images and what retrieval found (after the attachments are indexed: they are sources)."""
+    images = await attachments.for_answer(history) if attachments is not None else None
+    max_sources = getattr(model, "max_sources", None)
+    retrieved = await _retrieve(retriever, request, history, max_sources) if retriever is not None else None
+    return images, retrieved
+
+
 @dataclass
 class _Answer:
     """What one answer gathered: the text shown so far and how it ended."""
@@ -168,14 +183,24 @@ async def run_turn(
     """Yield `AnswerStarted`, `Token`s, then `AnswerFinished`; a cancelled task still stores what was said."""
     started = time.monotonic()
     style: AnswerStyle = getattr(model, "style", None) or AnswerStyle()
+    created_at = utcnow()
     async with sessionmaker() as db:
-        answer = await answers.start_answer(db, request.session_id, request.answer_id, request.user_message_id)
-        history = await answers.recent_history(db, request.session_id, before=answer, limit=HISTORY_MESSAGES)
-        await db.commit()
-    yield AnswerStarted(answer)
-    images = await attachments.for_answer(history) if attachments is not None else None
-    max_sources = getattr(model, "max_sources", None)
-    retrieved = await _retrieve(retriever, request, history, max_sources) if retriever is not None else None
+        history = await answers.recent_history(db, request.session_id, until=created_at, limit=HISTORY_MESSAGES)
+        # the sources are gathered (query embedding, search) while the answer's row is written
+        sources = asyncio.ensure_future(_sources(request, history, retriever, attachments, model))
+        try:
+            answer = await answers.start_answer(
+                db, request.session_id, request.answer_id, request.user_message_id, created_at
+            )
+            await db.commit()
+        except BaseException:
+            sources.cancel()
+            raise
+    try:
+        yield AnswerStarted(answer)
+        images, retrieved = await sources
+    finally:
+        sources.cancel()  # a no-op once it is done; else the consumer went away and nobody needs them
     question = next((m.content for m in reversed(history) if m.message_type is MessageType.user), "")
     grounding = await ground(retrieved, question, style, retriever.embedder if retriever is not None else None)
     state = _Answer(grounding, build_prompt(history, grounding.passages, style, images))

@@ -6,7 +6,12 @@ from collections.abc import AsyncGenerator, Sequence
 
 import groq
 import httpx
-from groq.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
+from groq.types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionContentPartParam,
+    ChatCompletionMessageParam,
+)
 
 from pipelines.chat.model import AnswerStyle, Completed, GenerationFailed, PromptMessage, TextDelta
 
@@ -21,6 +26,9 @@ def _wire(message: PromptMessage, vision: bool) -> ChatCompletionMessageParam:
     parts: list[ChatCompletionContentPartParam] = [{"type": "text", "text": message.content}] if message.content else []
     parts += [{"type": "image_url", "image_url": {"url": image.data_uri()}} for image in message.images]
     return {"role": "user", "content": parts}
+
+
+COMPLETIONS_PATH = "/openai/v1/chat/completions"
 
 
 class GroqModel:
@@ -53,11 +61,21 @@ class GroqModel:
         """Text deltas, then `Completed`; HTTP and stream failures become `GenerationFailed`."""
         try:
             vision_model = self._vision_model if any(m.images for m in messages) else None
-            stream = await self._client.chat.completions.create(
-                model=vision_model or self._model,
-                messages=[_wire(m, vision_model is not None) for m in messages],
-                max_tokens=self._max_tokens,
+            body = {
+                "model": vision_model or self._model,
+                "messages": [_wire(m, vision_model is not None) for m in messages],
+                "max_tokens": self._max_tokens,
+                "stream": True,
+            }
+            # `chat.completions.create` is this same POST after a recursive, typing-driven pass over the body
+            # that leaves plain strings as they are: ~7 ms per request for a 20-message history, before the
+            # first byte is sent. The client's documented `post` sends the body as built here.
+            stream = await self._client.post(
+                COMPLETIONS_PATH,
+                body=body,
+                cast_to=ChatCompletion,
                 stream=True,
+                stream_cls=groq.AsyncStream[ChatCompletionChunk],
             )
         except (groq.APIError, httpx.HTTPError) as exc:
             raise GenerationFailed(f"groq: {exc}", self.name) from exc

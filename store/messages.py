@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import String, Table, Uuid, and_, bindparam, func, inspect, or_, select, update
+from sqlalchemy import String, Table, Uuid, and_, bindparam, func, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from store.cache import mark_stale, messages_key, session_key, stale_keys
+from store.crypto import EncryptedText
 from store.errors import Conflict, Forbidden, NotFound, StoreError
 from store.models import ChatSession, ContentType, Message, MessageStatus, MessageType
 from store.types import UTCDateTime, utcnow
@@ -103,13 +105,56 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     return [outcomes[row.id] for row in rows]
 
 
+#: PostgreSQL: the whole batch as arrays, one statement text whatever its size (prepared once per connection;
+#: a multi-row VALUES list is a new text, and a new prepared statement, for every batch size)
+_PG_INSERT = text(
+    """
+    INSERT INTO messages (id, session_id, user_id, message_type, content_type, content, audio_url, status,
+                          client_id, created_at, is_deleted)
+    SELECT r.id, r.session_id, r.user_id, 'user'::message_type, r.content_type::content_type, r.content,
+           r.audio_url, 'complete'::message_status, r.client_id, r.created_at, false
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:session_ids AS uuid[]), CAST(:user_ids AS uuid[]),
+                CAST(:content_types AS text[]), CAST(:contents AS text[]), CAST(:audio_urls AS text[]),
+                CAST(:client_ids AS text[]), CAST(:created_ats AS timestamptz[]))
+         AS r(id, session_id, user_id, content_type, content, audio_url, client_id, created_at)
+    ON CONFLICT (session_id, client_id) DO NOTHING
+    RETURNING id
+    """
+).bindparams(
+    bindparam("contents", type_=postgresql.ARRAY(EncryptedText())),
+    bindparam("created_ats", type_=postgresql.ARRAY(UTCDateTime())),
+)
+_PG_BUMP = text(
+    """
+    UPDATE chat_sessions AS s
+    SET message_count = s.message_count + u.n, last_message_at = u.at, title = coalesce(s.title, u.title),
+        updated_at = :now
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:counts AS integer[]), CAST(:ats AS timestamptz[]),
+                CAST(:titles AS text[])) AS u(id, n, at, title)
+    WHERE s.id = u.id
+    """
+).bindparams(bindparam("ats", type_=postgresql.ARRAY(UTCDateTime())), bindparam("now", type_=UTCDateTime()))
+
+
 async def _insert_skipping_repeats(db: AsyncSession, rows: Sequence[NewUserMessage]) -> set[uuid.UUID]:
-    """INSERT … ON CONFLICT (session_id, client_id) DO NOTHING RETURNING id, as one multi-row statement
-    (SQLAlchemy's "insertmanyvalues": compiled once, expanded per batch); the ids stored."""
-    dialect = db.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    """INSERT … ON CONFLICT (session_id, client_id) DO NOTHING RETURNING id, as one statement (on PostgreSQL
+    from arrays, on SQLite SQLAlchemy's "insertmanyvalues" multi-row form); the ids stored."""
+    if db.get_bind().dialect.name == "postgresql":
+        arrays = {
+            "ids": [row.id for row in rows],
+            "session_ids": [row.session_id for row in rows],
+            "user_ids": [row.user_id for row in rows],
+            "content_types": [row.content_type.value for row in rows],
+            "contents": [row.content for row in rows],
+            "audio_urls": [row.audio_url for row in rows],
+            "client_ids": [row.client_id for row in rows],
+            "created_ats": [row.created_at for row in rows],
+        }
+        return set((await db.execute(_PG_INSERT, arrays)).scalars())
     table = cast(Table, Message.__table__)
-    statement = insert(table).on_conflict_do_nothing(index_elements=["session_id", "client_id"]).returning(table.c.id)
+    statement = (
+        sqlite.insert(table).on_conflict_do_nothing(index_elements=["session_id", "client_id"]).returning(table.c.id)
+    )
     values = [
         {
             "id": row.id,
@@ -142,9 +187,10 @@ async def _first_copies(
 async def _bump_sessions(
     db: AsyncSession, live: dict[uuid.UUID, ChatSession], created: Sequence[NewUserMessage]
 ) -> None:
-    """One UPDATE statement (executemany) for every session of the batch: count its new messages, stamp the
-    last one's time, title an untitled session from its first message. The rows are locked by this
-    transaction, so the values the ORM objects get here are the values stored."""
+    """One UPDATE statement for every session of the batch (from arrays on PostgreSQL, executemany on
+    SQLite): count its new messages, stamp the last one's time, title an untitled session from its first
+    message. The rows are locked by this transaction, so the values the ORM objects get here are the values
+    stored."""
     counts: dict[uuid.UUID, int] = {}
     last: dict[uuid.UUID, datetime] = {}
     titles: dict[uuid.UUID, str | None] = {}
@@ -153,20 +199,27 @@ async def _bump_sessions(
         last[row.session_id] = max(row.created_at, last.get(row.session_id, row.created_at))
         if titles.get(row.session_id) is None:
             titles[row.session_id] = title_from(row.content) if row.content.strip() else None
-    table = cast(Table, ChatSession.__table__)
     now = utcnow()
-    params = [{"sid": sid, "n": n, "at": last[sid], "new_title": titles[sid], "now": now} for sid, n in counts.items()]
-    await db.execute(
-        update(table)
-        .where(table.c.id == bindparam("sid"))
-        .values(
-            message_count=table.c.message_count + bindparam("n"),
-            last_message_at=bindparam("at", type_=UTCDateTime),
-            title=func.coalesce(table.c.title, bindparam("new_title", type_=String)),
-            updated_at=bindparam("now", type_=UTCDateTime),
-        ),
-        params,
-    )
+    if db.get_bind().dialect.name == "postgresql":
+        arrays = {"ids": list(counts), "counts": list(counts.values()), "now": now}
+        arrays |= {"ats": [last[sid] for sid in counts], "titles": [titles[sid] for sid in counts]}
+        await db.execute(_PG_BUMP, arrays)
+    else:
+        table = cast(Table, ChatSession.__table__)
+        params = [
+            {"sid": sid, "n": n, "at": last[sid], "new_title": titles[sid], "now": now} for sid, n in counts.items()
+        ]
+        await db.execute(
+            update(table)
+            .where(table.c.id == bindparam("sid"))
+            .values(
+                message_count=table.c.message_count + bindparam("n"),
+                last_message_at=bindparam("at", type_=UTCDateTime),
+                title=func.coalesce(table.c.title, bindparam("new_title", type_=String)),
+                updated_at=bindparam("now", type_=UTCDateTime),
+            ),
+            params,
+        )
     for sid, n in counts.items():
         session = live[sid]
         set_committed_value(session, "message_count", session.message_count + n)
@@ -177,8 +230,11 @@ async def _bump_sessions(
 
 
 def _message_of(row: NewUserMessage) -> Message:
-    """The Message as inserted (no read back: every column is known)."""
-    return Message(
+    """The Message as inserted (no read back: every column is known), built the way the ORM builds a loaded
+    row (its values set as loaded, no change history): a tenth of the cost of `Message(...)`, which fires an
+    attribute event per column. Detached: nothing adds it to a unit of work."""
+    message: Message = _MESSAGES.new_instance()
+    message.__dict__.update(
         id=row.id,
         session_id=row.session_id,
         user_id=row.user_id,
@@ -196,6 +252,10 @@ def _message_of(row: NewUserMessage) -> Message:
         edited_at=None,
         is_deleted=False,
     )
+    return message
+
+
+_MESSAGES = manager_of_class(Message)
 
 
 async def get_owned_message(db: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Message, ChatSession]:

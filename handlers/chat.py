@@ -193,7 +193,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         state = await self.get_session(sid, namespace=namespace)
         logs.bind(request_id=logs.new_request_id(), user_id=state.get("user_id"), session_id=state.get("session_id"))
         try:
-            await self._limit_event(namespace, sid, event)
+            await self._limit_event(state, event)
             if handler is None:
                 raise EventError("unknown_event", f"no such event: {event!r}")
             return await handler(namespace, sid, data)
@@ -215,12 +215,11 @@ class ChatNamespace(socketio.AsyncNamespace):
             log.exception("event %s on %s (sid %s) failed (incident %s)", event, namespace, sid, incident)
             return await self._refuse_event(namespace, sid, event, "internal_error", f"internal error ({incident})")
 
-    async def _limit_event(self, namespace: str, sid: str, event: str) -> None:
+    async def _limit_event(self, state: dict[str, Any], event: str) -> None:
         """Every event spends the socket's event allowances (the costlier ones more), before anything runs."""
-        user_id, _ = await self.who(namespace, sid)
         limits = self.ctx.limits
         await self.ctx.limiter.hit_all(
-            [(limits.event_user, user_id), (limits.event_ip, await self.address(namespace, sid))],
+            [(limits.event_user, state["user_id"]), (limits.event_ip, str(state.get("ip", "unknown")))],
             cost=EVENT_COST.get(event, 1),
         )
 

@@ -61,8 +61,7 @@ class ChatEvents:
             answer=self.ctx.auto_answer,
         )
         accepted = await self.ctx.intake.accept(session_id, author, new)
-        message = MessageOut.model_validate(accepted.message)
-        return UserMessageAck(message=message, duplicate=not accepted.created).wire()
+        return UserMessageAck(message=accepted.payload(), duplicate=not accepted.created).wire()
 
     async def typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: TypingIn = parse(TypingIn, data)

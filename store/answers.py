@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import attributes
 
 from store.cache import mark_stale, messages_key, session_key
 from store.errors import NotFound
@@ -58,6 +59,14 @@ class RetrievalRecord:
     summary: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A finished answer, and its session as this finish left it (None when it was finished already)."""
+
+    message: Message
+    session: ChatSession | None
+
+
 async def finish_answer(
     db: AsyncSession,
     answer_id: uuid.UUID,
@@ -67,11 +76,11 @@ async def finish_answer(
     processing_time: float,
     tokens_used: int | None,
     retrieval: RetrievalRecord | None = None,
-) -> Message:
+) -> Finished:
     """Store the answer's text and final status, and count it in its session's activity.
 
     Only an answer still `streaming` is finished: one that was swept or finished meanwhile is returned as
-    stored, unchanged and not counted again.
+    stored, unchanged and not counted again. Both updates return their rows (no reads after them).
     """
     values: dict[str, Any] = {
         "content": content,
@@ -81,20 +90,20 @@ async def finish_answer(
     }
     if retrieval is not None:
         values["rag_context"] = retrieval.summary
-    result = await db.execute(
+    answer = await db.scalar(
         update(Message)
         .where(Message.id == answer_id, Message.status == MessageStatus.streaming)
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .returning(Message)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]  # nothing written
+    if answer is None:  # nothing written
         stored = await db.get(Message, answer_id, populate_existing=True)
         if stored is None:
             raise NotFound("no such answer")
-        return stored
-    answer = await db.get(Message, answer_id, populate_existing=True)
-    if answer is None:
-        raise NotFound("no such answer")
+        return Finished(stored, None)
+    if "attachment" in attributes.instance_state(answer).unloaded:  # RETURNING brings no joined row
+        attributes.set_committed_value(answer, "attachment", None)  # and an answer has no attachment
     if retrieval is not None:
         db.add(
             RagContext(
@@ -109,14 +118,15 @@ async def finish_answer(
             )
         )
     now = utcnow()
-    await db.execute(
+    session = await db.scalar(
         update(ChatSession)
         .where(ChatSession.id == answer.session_id)
         .values(last_message_at=now, message_count=ChatSession.message_count + 1)
-        .execution_options(synchronize_session=False)
+        .returning(ChatSession)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
     mark_stale(db, session_key(answer.session_id), messages_key(answer.session_id))
-    return answer
+    return Finished(answer, session)
 
 
 async def stale_streaming(db: AsyncSession, started_before: datetime, limit: int = 100) -> list[Message]:

@@ -11,15 +11,17 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import Settings
 from server.app import create_app
+from store.db import create_engine
 from store.models import Message, MessageType
 from tests.api import Api
 from tests.conftest import PG_ADMIN_URL
 from tests.fakes.groq import GroqFake
+from tests.helpers import eventually
 from tests.sio import Recorder
 
 
@@ -119,6 +121,20 @@ async def _blocked_backends(database: str) -> list[int]:
     return [row["pid"] for row in rows]
 
 
+async def _gone(pid: int) -> None:
+    """Wait until the backend `pid` has exited (its client has then read the end of its connection)."""
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+
+        async def exited() -> bool:
+            return not await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)
+
+        await eventually(exited)
+        await asyncio.sleep(0.01)  # a turn of the loop or two to read the end of the connection
+    finally:
+        await conn.close()
+
+
 async def _terminate(pids: list[int]) -> None:
     conn = await asyncpg.connect(PG_ADMIN_URL)
     try:
@@ -179,3 +195,19 @@ def _responses(recorder: Recorder, count: int) -> Callable[[], bool]:
 
 def _answered(recorder: Recorder, message_id: str) -> Callable[[], bool]:
     return lambda: any(r["reply_to"] == message_id for r in recorder.events["assistant_start"])
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(postgres_url: str) -> None:
+    """What pool pre-ping did, without its round trips: a terminated backend (as after a PostgreSQL restart)
+    is noticed while its connection sits in the pool, and the next unit of work gets a new one, no error."""
+    engine = await asyncio.to_thread(create_engine, postgres_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            first = await conn.scalar(text("SELECT pg_backend_pid()"))
+        await _terminate([int(first)])
+        await _gone(int(first))
+        async with engine.connect() as conn:
+            second = await conn.scalar(text("SELECT pg_backend_pid()"))
+        assert second != first
+    finally:
+        await engine.dispose()

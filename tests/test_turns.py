@@ -110,7 +110,8 @@ async def test_finishing_an_answer_that_is_no_longer_streaming_changes_nothing(
             processing_time=1.0,
             tokens_used=None,
         )
-    assert again.status is MessageStatus.complete and again.content != "overwritten"
+    assert again.message.status is MessageStatus.complete and again.message.content != "overwritten"
+    assert again.session is None  # not counted again
     stored = await chat_api.call("GET", f"/api/v1/chat/sessions/{session['id']}", token=alice.token)
     assert stored.body["message_count"] == 2
 

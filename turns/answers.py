@@ -174,7 +174,7 @@ class Answers:
                     # free the session before announcing the end, so a reply to the response is not `busy`
                     await self._gate.release(session_id, answer_id)
                     await self._emit(session_id, AssistantResponse.of(event.message, event.provider, seq), handle)
-                    session = await self._emit_session(session_id)
+                    session = await self._emit_session(session_id, event.session)
                     if session.speech_config.get("auto_tts") and event.message.content:
                         await self._speak(session_id, event.message, session.speech_config)
         except Exception:
@@ -217,9 +217,11 @@ class Answers:
         ready = TtsReady(message_id=message.id, audio_url=tts_url(message.id), duration=synthesis.duration)
         await self._emit(session_id, ready)
 
-    async def _emit_session(self, session_id: uuid.UUID) -> ChatSession:
-        async with self._sessionmaker() as db:
-            session = await get_session(db, session_id)
+    async def _emit_session(self, session_id: uuid.UUID, session: ChatSession | None = None) -> ChatSession:
+        """Announce the session as the answer's finish left it (read it when that finish was not this one)."""
+        if session is None:
+            async with self._sessionmaker() as db:
+                session = await get_session(db, session_id)
         await self._emit(session_id, SessionUpdated(session=SessionOut.model_validate(session)))
         return session
 

@@ -7,6 +7,7 @@ import logging
 import uuid
 
 import socketio
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from core.tasks import TaskSet
 from turns.wire import ServerEvent
@@ -29,7 +30,20 @@ class Broadcaster:
         self, session_id: uuid.UUID, event: ServerEvent, *, to: str | None = None, skip_sid: str | None = None
     ) -> None:
         """Send `event` to every socket of the session, or only to `to`, or to all but `skip_sid`."""
-        await self._sio.emit(event.event, event.wire(), namespace=namespace_of(session_id), to=to, skip_sid=skip_sid)
+        namespace = namespace_of(session_id)
+        if self._nobody(namespace, to, skip_sid):
+            return
+        await self._sio.emit(event.event, event.wire(), namespace=namespace, to=to, skip_sid=skip_sid)
+
+    def _nobody(self, namespace: str, to: str | None, skip_sid: str | None) -> bool:
+        """Nobody would receive it: no socket of the room is connected here but `skip_sid`, and no other node
+        could have one (no Redis manager). Then the event is not serialised at all: the sender of a message
+        alone in its session gets its ack and no `message_created` encoded for nobody."""
+        manager = self._sio.manager
+        if isinstance(manager, AsyncPubSubManager):
+            return False
+        room = manager.rooms.get(namespace, {}).get(to)
+        return not room or (len(room) == 1 and skip_sid in room)
 
 
 class Outbox:

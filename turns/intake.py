@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import logs
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 #: a repeated client_id refused by the turn gate looks for its first copy this often, this far apart
 REPEAT_LOOKUPS = 4
 REPEAT_LOOKUP_SECONDS = 0.05
+#: sessions whose owner a node remembers (an entry is two UUIDs)
+OWNERS_REMEMBERED = 100_000
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,10 @@ class Accepted:
     created: bool
     answer: AnswerHandle | None = None
     posted: Posted | None = None
+    wire: MessageOut | None = None  # the message as sent in `message_created`, when that was sent
 
     def payload(self) -> MessageOut:
-        return MessageOut.model_validate(self.message)
+        return self.wire if self.wire is not None else MessageOut.model_validate(self.message)
 
 
 async def owned_session(cache: Cache, db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionOut:
@@ -135,6 +139,10 @@ class Intake:
         self._writer = writer
         self._outbox = outbox
         self._claims = Claims()
+        #: session id -> its owner's id, as checked once: an owner never changes (a deleted session is refused
+        #: by the batch, which finds no row to lock)
+        self._owners: LRUCache[uuid.UUID, uuid.UUID] = LRUCache(maxsize=OWNERS_REMEMBERED)
+        self._user_messages = metrics.messages.labels("user")
         self._attachments = attachments
         self._notices = TaskSet()
 
@@ -159,8 +167,10 @@ class Intake:
                 self._claims.settle(key, posted)
 
     async def _owner_check(self, session_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        """Someone else's session is not found: from the cache (an owner never changes), or the database once.
-        Whether the session is archived is checked by the batch, under its lock."""
+        """Someone else's session is not found: from this node's memory, the cache (an owner never changes), or
+        the database once. Whether the session is archived is checked by the batch, under its lock."""
+        if self._owners.get(session_id) == user_id:
+            return
         key = owner_key(session_id)
         owner = await self._cache.get_json(key)
         if owner is None:
@@ -169,6 +179,7 @@ class Intake:
             await self._cache.put_json(key, owner, SESSION_TTL)
         if owner != str(user_id):
             raise NotFound("no such session")
+        self._owners[session_id] = user_id
 
     async def _accept(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Accepted:
         prepared = await self._prepare(new.attachment)  # before the gate and the limits: a refusal costs nothing
@@ -199,19 +210,18 @@ class Intake:
         if not posted.created:  # a retry: the first copy, no second answer, nothing charged
             await self._undo(session_id, answer_id, hits)
             return Accepted(posted.message, False, posted=posted)
-        self._metrics.messages.labels("user").inc()
+        self._user_messages.inc()
         if indexing is not None:
             self._notices.spawn(self._tell(session_id, author, indexing), name=f"attachment-notice-{posted.message.id}")
-        self._outbox.post(
-            session_id, MessageCreated(message=MessageOut.model_validate(posted.message)), skip_sid=author.sid
-        )
+        wire = MessageOut.model_validate(posted.message)
+        self._outbox.post(session_id, MessageCreated(message=wire), skip_sid=author.sid)
         self._outbox.post(session_id, SessionUpdated(session=SessionOut.model_validate(posted.session)))
         handle = None
         if answer_id is not None:
             rag_config = dict(posted.session.rag_config) | (new.rag_overrides or {})
             request = TurnRequest(session_id, posted.message.id, answer_id, author.user_id, rag_config)
             handle = self._answers.start(request, follow=new.follow)
-        return Accepted(posted.message, True, handle, posted)
+        return Accepted(posted.message, True, handle, posted, wire)
 
     async def _first_copy(
         self, session_id: uuid.UUID, client_id: str, attempts: int = REPEAT_LOOKUPS

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from store.models import Message
+from store.models import ChatSession, Message
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class AnswerFinished:
     rag_context: dict[str, Any] | None = None
     provider: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: the session as the finish left it (counted, stamped); None when another finish came first
+    session: ChatSession | None = None
 
 
 TurnEvent = AnswerStarted | Token | AnswerFinished

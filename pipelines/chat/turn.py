@@ -242,9 +242,11 @@ async def run_turn(
     finally:
         await pump.close()
 
-    stored = await _finish(sessionmaker, answer, state, started, retrieved)
-    timings = _timings(state, started, retrieved)
-    yield AnswerFinished(stored, rag_context=stored.rag_context, provider=state.provider, timings=timings)
+    finished = await _finish(sessionmaker, answer, state, started, retrieved)
+    stored, timings = finished.message, _timings(state, started, retrieved)
+    yield AnswerFinished(
+        stored, rag_context=stored.rag_context, provider=state.provider, timings=timings, session=finished.session
+    )
 
 
 def _timings(state: _Answer, started: float, retrieved: Retrieved | None) -> dict[str, float]:
@@ -266,7 +268,7 @@ async def _finish(
     state: _Answer,
     started: float,
     retrieved: Retrieved | None,
-) -> Message:
+) -> answers.Finished:
     content, citations = state.content()
     record = None
     if retrieved is not None:

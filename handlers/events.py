@@ -67,7 +67,8 @@ class ChatEvents:
     async def typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: TypingIn = parse(TypingIn, data)
         user_id, session_id = await self.conn.who(namespace, sid)
-        indicator = TypingIndicator(user_id=str(user_id), is_typing=body.is_typing)
+        username = await self.conn.username(namespace, sid)
+        indicator = TypingIndicator(user_id=str(user_id), username=username, is_typing=body.is_typing)
         await self.ctx.broadcaster.emit(session_id, indicator, skip_sid=sid)
         return Ack().wire()
 
@@ -90,7 +91,13 @@ class ChatEvents:
             raise Refused("message_too_long", f"a message holds at most {limit} characters")
         author, session_id = await self._author(namespace, sid)
         edited = await edits.edit_message(
-            self.ctx.sessionmaker, self.ctx.broadcaster, author, body.message_id, body.content, session_id=session_id
+            self.ctx.sessionmaker,
+            self.ctx.access,
+            self.ctx.broadcaster,
+            author,
+            body.message_id,
+            body.content,
+            session_id=session_id,
         )
         return MessageAck(message=edited).wire()
 
@@ -98,7 +105,7 @@ class ChatEvents:
         body: DeleteIn = parse(DeleteIn, data)
         author, session_id = await self._author(namespace, sid)
         deleted = await edits.delete_message(
-            self.ctx.sessionmaker, self.ctx.broadcaster, author, body.message_id, session_id=session_id
+            self.ctx.sessionmaker, self.ctx.access, self.ctx.broadcaster, author, body.message_id, session_id=session_id
         )
         await self.ctx.intake.forget_attachment(deleted.id)  # its text leaves the session's search
         return MessageAck(message=deleted).wire()

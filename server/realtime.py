@@ -18,11 +18,13 @@ from handlers.context import ChatContext
 from handlers.tokens import Revocations
 from server import keys
 from server.outbound import BoundedEngineIO, SocketServer
+from turns.access import Access
 from turns.answers import Answers
 from turns.broadcast import Broadcaster, Outbox
 from turns.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
 from turns.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
 from turns.intake import Intake
+from turns.presence import MemoryPresence, Presence, RedisPresence
 from turns.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -123,9 +125,10 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         observe=app[keys.METRICS].message_batch.observe,
     )
     outbox = Outbox(broadcaster)
+    access = app[keys.ACCESS] = Access(app[keys.CACHE], app[keys.SESSIONMAKER])
     intake = Intake(
         sessionmaker=app[keys.SESSIONMAKER],
-        cache=app[keys.CACHE],
+        access=access,
         limiter=app[keys.LIMITER],
         limits=app[keys.LIMITS],
         gate=gate,
@@ -143,6 +146,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
 
     stops = StopBus(on_stop, redis)
     revocations = app[keys.REVOCATIONS] = Revocations(sio, broadcaster, redis)
+    presence: Presence = RedisPresence(redis) if redis is not None else MemoryPresence()
     namespace = ChatNamespace(
         ChatContext(
             auth=app[keys.AUTH],
@@ -157,6 +161,8 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
             limits=app[keys.LIMITS],
             metrics=app[keys.METRICS],
             cache=app[keys.CACHE],
+            access=access,
+            presence=presence,
             trust_forwarded_for=settings.trust_forwarded_for,
             auto_answer=settings.auto_answer,
             revocations=revocations,
@@ -170,6 +176,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     background = TaskSet()
     background.spawn(stops.listen(), name="stop-bus")
     background.spawn(revocations.listen(), name="revocations")
+    background.spawn(presence.run(), name="presence")
     background.spawn(answers.sweep_forever(), name="interrupted-answers")
 
     async def on_shutdown(_app: web.Application) -> None:

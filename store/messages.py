@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from store.cache import mark_stale, messages_key, session_key, stale_keys
 from store.errors import Conflict, Forbidden, NotFound, StoreError
-from store.models import ChatSession, ContentType, Message, MessageStatus, MessageType
+from store.models import ChatSession, ContentType, Message, MessageStatus, MessageType, User
 from store.types import UTCDateTime, utcnow
 
 TITLE_CHARS = 60
@@ -89,6 +89,9 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     if not accepted:
         return [outcomes[row.id] for row in rows]
     inserted = await _insert_skipping_repeats(db, accepted)
+    authors = {
+        user.id: user for user in await db.scalars(select(User).where(User.id.in_({r.user_id for r in accepted})))
+    }
     created = [row for row in accepted if row.id in inserted]
     firsts = await _first_copies(db, [row for row in accepted if row.id not in inserted])
     if created:
@@ -96,7 +99,7 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     for row in accepted:
         session = live[row.session_id]
         if row.id in inserted:
-            outcomes[row.id] = Posted(_message_of(row), True, session)
+            outcomes[row.id] = Posted(_message_of(row, authors.get(row.user_id)), True, session)
         else:
             first = firsts.get((row.session_id, row.client_id))
             outcomes[row.id] = Posted(first, False, session) if first is not None else NotFound("no such message")
@@ -176,8 +179,8 @@ async def _bump_sessions(
     mark_stale(db, *(key for sid in counts for key in (session_key(sid), messages_key(sid))))
 
 
-def _message_of(row: NewUserMessage) -> Message:
-    """The Message as inserted (no read back: every column is known)."""
+def _message_of(row: NewUserMessage, author: User | None) -> Message:
+    """The Message as inserted (no read back: every column is known), with its author's account."""
     return Message(
         id=row.id,
         session_id=row.session_id,
@@ -195,16 +198,18 @@ def _message_of(row: NewUserMessage) -> Message:
         created_at=row.created_at,
         edited_at=None,
         is_deleted=False,
+        author=author,
     )
 
 
-async def get_owned_message(db: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Message, ChatSession]:
-    """A message in a session the user owns, with that session; otherwise `NotFound`."""
+async def get_with_session(db: AsyncSession, message_id: uuid.UUID) -> tuple[Message, ChatSession]:
+    """A message with its session, or `NotFound` (callers authorize with turns/access.py: a stranger to the
+    session is told the same `NotFound`)."""
     row = (
         await db.execute(
             select(Message, ChatSession)
             .join(ChatSession, ChatSession.id == Message.session_id)
-            .where(Message.id == message_id, ChatSession.user_id == user_id)
+            .where(Message.id == message_id)
         )
     ).first()
     if row is None:
@@ -295,6 +300,7 @@ async def _update_live(db: AsyncSession, message_id: uuid.UUID, **values: object
     )
     if message is not None:
         mark_stale(db, *stale_keys(message))
-        if "attachment" in inspect(message).unloaded:  # RETURNING brings the row, not its joined attachment
-            await db.refresh(message, ["attachment"])
+        unloaded = [name for name in ("attachment", "author") if name in inspect(message).unloaded]
+        if unloaded:  # RETURNING brings the row, not its joined attachment and author
+            await db.refresh(message, unloaded)
     return message

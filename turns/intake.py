@@ -23,12 +23,11 @@ from pipelines.media.prepare import PreparedAttachment
 from pipelines.media.service import Attachments, Indexed
 from pipelines.media.sniff import AttachmentRefused
 from pipelines.speech.service import Speech
-from store import messages, sessions
-from store.cache import SESSION_TTL, Cache, owner_key, session_key
-from store.errors import NotFound
+from store import messages
 from store.messages import NewUserMessage, Posted
 from store.models import Attachment, ContentType, Message
 from store.schemas import MessageOut, SessionOut
+from turns.access import Access, Need
 from turns.answers import AnswerHandle, Answers
 from turns.broadcast import Outbox
 from turns.control import TurnGate
@@ -93,18 +92,6 @@ class Accepted:
         return MessageOut.model_validate(self.message)
 
 
-async def owned_session(cache: Cache, db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionOut:
-    """The user's session from the cache (`session:{id}`, 1 h) or the database; someone else's is not found."""
-    key = session_key(session_id)
-    session = await cache.get(key, SessionOut)
-    if session is None:
-        session = SessionOut.model_validate(await sessions.get_session(db, session_id))
-        await cache.put(key, session, SESSION_TTL)
-    if session.user_id != user_id:
-        raise NotFound("no such session")
-    return session
-
-
 class Intake:
     """Accepts user messages; one instance per app."""
 
@@ -112,7 +99,7 @@ class Intake:
         self,
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
-        cache: Cache,
+        access: Access,
         limiter: RateLimiter,
         limits: Limits,
         gate: TurnGate,
@@ -125,7 +112,7 @@ class Intake:
         attachments: Attachments | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._cache = cache
+        self._access = access
         self._limiter, self._limits = limiter, limits
         self._gate = gate
         self._answers = answers
@@ -142,7 +129,9 @@ class Intake:
         """Store `new` exactly once and start its answer, or raise a refusal having stored and charged nothing."""
         if len(new.content) > self.max_message_chars:
             raise Refused("message_too_long", f"a message holds at most {self.max_message_chars} characters")
-        await self._owner_check(session_id, author.user_id)
+        # a stranger: not found; a viewer: forbidden. Whether the session is archived is checked by the
+        # batch, under its lock
+        await self._access.require(session_id, author.user_id, Need.write)
         key = (session_id, new.client_id) if new.client_id is not None else None
         while key is not None and (first := self._claims.pending(key)) is not None:
             earlier = await first  # the same client_id on another socket of this node: its outcome is ours
@@ -157,18 +146,6 @@ class Intake:
         finally:
             if key is not None and claim is not None:
                 self._claims.settle(key, posted)
-
-    async def _owner_check(self, session_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        """Someone else's session is not found: from the cache (an owner never changes), or the database once.
-        Whether the session is archived is checked by the batch, under its lock."""
-        key = owner_key(session_id)
-        owner = await self._cache.get_json(key)
-        if owner is None:
-            async with self._sessionmaker() as db:
-                owner = str((await sessions.get_session(db, session_id)).user_id)
-            await self._cache.put_json(key, owner, SESSION_TTL)
-        if owner != str(user_id):
-            raise NotFound("no such session")
 
     async def _accept(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Accepted:
         prepared = await self._prepare(new.attachment)  # before the gate and the limits: a refusal costs nothing

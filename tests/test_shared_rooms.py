@@ -285,7 +285,8 @@ async def test_presence_and_removal_across_two_nodes(
     removed = await api_b.call("DELETE", f"{SESSIONS}/{sid}/members/{people['max'].id}", token=people["olivia"].token)
     assert removed.status == 200
     for recorder in (max_phone, max_laptop):
-        await recorder.wait_for(lambda r=recorder: any(e["code"] == "removed" for e in r.events["error"]))
+        errors = recorder.events["error"]
+        await recorder.wait_for(lambda errors=errors: any(e["code"] == "removed" for e in errors))
         await _ended(endings[id(recorder)])
     await olivia.wait_for(lambda: devices(olivia) == {people["olivia"].username: 1})
     again = await connect_to(urls[1], sid, people["vera"].token)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,10 @@ async def test_socket_matrix_of_a_shared_room(chat_api: Api, groq: GroqFake, con
     await olivia.wait_for(lambda: here(olivia) == names - {people["max"].username})
 
 
+def _told(recorder: Recorder, code: str) -> bool:
+    return any(e["code"] == code for e in recorder.events["error"])
+
+
 def _ending(recorder: Recorder) -> asyncio.Event:
     """Set once the server closes the recorder's namespace."""
     ended = asyncio.Event()
@@ -285,8 +290,7 @@ async def test_presence_and_removal_across_two_nodes(
     removed = await api_b.call("DELETE", f"{SESSIONS}/{sid}/members/{people['max'].id}", token=people["olivia"].token)
     assert removed.status == 200
     for recorder in (max_phone, max_laptop):
-        errors = recorder.events["error"]
-        await recorder.wait_for(lambda errors=errors: any(e["code"] == "removed" for e in errors))
+        await recorder.wait_for(partial(_told, recorder, "removed"))
         await _ended(endings[id(recorder)])
     await olivia.wait_for(lambda: devices(olivia) == {people["olivia"].username: 1})
     again = await connect_to(urls[1], sid, people["vera"].token)

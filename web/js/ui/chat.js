@@ -51,6 +51,9 @@ export function setupChat({ me, onSessionChanged, onLeft, onExpired }) {
       onLeft();
       toast("You left the chat.");
     },
+    onMembers: () => {
+      for (const m of store.list()) messages.refresh(m.id); // authors are named once the chat is shared
+    },
   });
   /** The open chat takes my messages (not archived, and I am not a viewer there). */
   const writable = () => Boolean(session && !session.is_archived && session.role !== "viewer");
@@ -224,10 +227,7 @@ export function setupChat({ me, onSessionChanged, onLeft, onExpired }) {
       if (change && change.message.status === "complete") messages.announce(change.message);
     },
     typing: (userId, isTyping, username) => typing.set(userId, isTyping, username),
-    presence(users) {
-      room.presence(users);
-      for (const m of store.list()) messages.refresh(m.id); // authors are named once the chat is shared
-    },
+    presence: (users) => room.presence(users),
     sessionUpdated(updated) {
       if (!session || updated.id !== session.id) return;
       changed({ ...session, ...updated });
@@ -271,10 +271,11 @@ export function setupChat({ me, onSessionChanged, onLeft, onExpired }) {
     $("#chat-pane").hidden = false;
     header.endRename();
     header.show(next, speech.tts);
-    composer.show(writable());
-    room.show(next).then(() => {
-      if (mine === generation) for (const m of store.list()) messages.refresh(m.id);
-    });
+    composer.show(
+      writable(),
+      next.role === "viewer" && !next.is_archived ? "You are a viewer in this chat: you can read it, not write to it." : undefined,
+    );
+    room.show(next);
     const list = $("#messages");
     list.append(h("li.loading", {}, "Loading messages…"));
     /** @type {Message[]} */

@@ -12,10 +12,11 @@ import { $, h, toast } from "./dom.js";
  */
 
 export class Room {
-  /** @param {{me: {id: string | null}, onLeft: () => void}} options */
-  constructor({ me, onLeft }) {
+  /** @param {{me: {id: string | null}, onLeft: () => void, onMembers: () => void}} options */
+  constructor({ me, onLeft, onMembers }) {
     this.me = me;
     this.onLeft = onLeft;
+    this.onMembers = onMembers; // the member list changed: whether the chat is shared may have too
     /** @type {Session | null} */
     this.session = null;
     /** @type {Member[]} */
@@ -80,6 +81,7 @@ export class Room {
       return; // the list stays as it was; the chat itself works on
     }
     this.renderMembers();
+    this.onMembers();
   }
 
   renderMembers() {

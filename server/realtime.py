@@ -33,7 +33,22 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 STEP_SECONDS = 5.0
 
 
-class RedisManager(socketio.AsyncRedisManager):
+class ConnectedOnly(socketio.AsyncManager):
+    """Room events reach connected sockets only.
+
+    python-socketio puts a connecting socket in its namespace's room before the connect handler runs, and
+    sends it the room's events from then on: a `presence` or `message_created` could arrive before the
+    socket's own CONNECT packet (and before it was authorized). Its events start once it is connected.
+    """
+
+    def get_participants(self, namespace: str, room: Any) -> Any:
+        pending = self.pending_connect.get(namespace, ())
+        for sid, eio_sid in super().get_participants(namespace, room):
+            if sid not in pending:
+                yield sid, eio_sid
+
+
+class RedisManager(ConnectedOnly, socketio.AsyncRedisManager):
     """python-socketio's Redis manager, connecting once.
 
     Upstream, the publisher and the listener each call `_redis_connect`, and the second call replaces
@@ -77,7 +92,7 @@ class ClosingWebSocket(engineio_aiohttp.WebSocket):
 def create_sio(app: web.Application) -> socketio.AsyncServer:
     """An AsyncServer for `app`, attached at /socket.io (Redis manager when REDIS_URL is set)."""
     settings = app[keys.SETTINGS]
-    manager = RedisManager(settings.redis_url) if settings.redis_url else None
+    manager = RedisManager(settings.redis_url) if settings.redis_url else ConnectedOnly()
     sio = SocketServer(
         async_mode="aiohttp",
         client_manager=manager,

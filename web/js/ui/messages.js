@@ -282,8 +282,9 @@ export class MessageList {
     if (message.status === "failed") meta.append(h("span.chip.failed", {}, "Failed"));
     meta.append(this.buttons(message));
     const assistant = message.message_type === "assistant";
+    const theirs = message.message_type === "user" && Boolean(message.user_id !== this.me.id && !message.pending);
     return h(
-      `li.msg.${message.message_type}`,
+      `li.msg.${message.message_type}${theirs ? ".theirs" : ""}`,
       {
         dataset: {
           id: message.id,

@@ -161,7 +161,9 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
 
     stops = StopBus(on_stop, redis)
     revocations = app[keys.REVOCATIONS] = Revocations(sio, broadcaster, redis)
-    presence: Presence = RedisPresence(redis) if redis is not None else MemoryPresence()
+    presence: Presence = (
+        RedisPresence(redis, settings.presence_node_ttl_seconds) if redis is not None else MemoryPresence()
+    )
     namespace = ChatNamespace(
         ChatContext(
             auth=app[keys.AUTH],

@@ -2,9 +2,9 @@
 
 One process keeps the counts in memory. With Redis, each node adds its sockets to a hash per session
 (`parley:presence:{session_id}`, field `{node}|{user_id}|{username}`, value: that node's socket count) and
-keeps a liveness key (`parley:presence_node:{node}`, NODE_TTL_SECONDS) refreshed every third of its life.
+keeps a liveness key (`parley:presence_node:{node}`, PRESENCE_NODE_TTL_SECONDS) refreshed every third of its life.
 Readers skip, and delete, the fields of nodes whose liveness key expired: a node that dies leaves no ghost
-past NODE_TTL_SECONDS (clients see it gone with the next `presence` of that room).
+past that time (clients see it gone with the next `presence` of that room).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from core import pubsub
 
 log = logging.getLogger(__name__)
-NODE_TTL_SECONDS = 30
+NODE_TTL_SECONDS = 30  # the default of PRESENCE_NODE_TTL_SECONDS
 #: a room's hash outlives its last change by this much; live nodes touch it on every join and leave
 ROOM_TTL_SECONDS = 24 * 3600
 # HINCRBY, and HDEL once the count reaches zero, atomically: a join racing the last leave is never lost
@@ -89,8 +89,9 @@ class MemoryPresence:
 class RedisPresence:
     """Every node's counts in Redis; see the module's docstring."""
 
-    def __init__(self, redis: Redis, node: str | None = None) -> None:
+    def __init__(self, redis: Redis, node_ttl: int = NODE_TTL_SECONDS, node: str | None = None) -> None:
         self._redis = redis
+        self._ttl = max(1, node_ttl)
         self.node = node or uuid.uuid4().hex
         self._add = redis.register_script(_ADD)
 
@@ -106,7 +107,7 @@ class RedisPresence:
         field = f"{self.node}|{user_id}|{username}"
         try:
             if delta > 0:
-                await self._redis.set(self._alive(self.node), b"1", ex=NODE_TTL_SECONDS)
+                await self._redis.set(self._alive(self.node), b"1", ex=self._ttl)
             await self._add(keys=[self._room(session_id)], args=[field, delta, ROOM_TTL_SECONDS])
         except RedisError as exc:  # presence is advisory: the socket itself works on
             log.warning("presence: Redis unavailable (%s)", exc)
@@ -139,7 +140,7 @@ class RedisPresence:
     async def run(self) -> None:
         while True:
             try:
-                await self._redis.set(self._alive(self.node), b"1", ex=NODE_TTL_SECONDS)
+                await self._redis.set(self._alive(self.node), b"1", ex=self._ttl)
             except RedisError as exc:
                 log.warning("presence: Redis unavailable (%s); retrying", exc)
-            await asyncio.sleep(NODE_TTL_SECONDS / 3)
+            await asyncio.sleep(self._ttl / 3)

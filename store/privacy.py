@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import attachments
+from store import attachments, members
 from store.cache import access_key, mark_stale, messages_key, rag_generation_key, session_key, user_key
 from store.models import (
     Attachment,
@@ -35,7 +35,7 @@ async def export_user(db: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
     session_ids = [s.id for s in sessions]
     in_mine_or_by_me = Message.session_id.in_(session_ids) | (Message.user_id == user_id)
     messages = list(await db.scalars(select(Message).where(in_mine_or_by_me).order_by(Message.created_at, Message.id)))
-    joined = list(await db.scalars(select(SessionMember).where(SessionMember.user_id == user_id)))
+    joined = await members.memberships(db, user_id)
     contexts = list(await db.scalars(select(RagContext).where(RagContext.session_id.in_(session_ids))))
     documents = list(await db.scalars(select(Document).where(Document.user_id == user_id)))
     attached = await attachments.of_user(db, user_id)
@@ -73,7 +73,7 @@ async def erase_user(db: AsyncSession, user_id: uuid.UUID) -> tuple[dict[str, in
     (the room's conversation), attributed to no one (`user_id` null: "a deleted user"), without their
     recordings and attachments. Returns how many rows of each kind went, and the ids of the sessions that went."""
     session_ids = list(await db.scalars(select(ChatSession.id).where(ChatSession.user_id == user_id)))
-    joined = list(await db.scalars(select(SessionMember.session_id).where(SessionMember.user_id == user_id)))
+    joined = [member.session_id for member in await members.memberships(db, user_id)]
     written = select(Message.session_id).where(Message.user_id == user_id, Message.session_id.not_in(session_ids))
     elsewhere = set(await db.scalars(written.distinct())) | set(joined)
     counts = {

@@ -50,7 +50,7 @@ class ChatEvents:
     async def user_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: UserMessageIn = parse(UserMessageIn, data)
         user_id, session_id = await self.conn.who(namespace, sid)
-        author = Author(user_id, await self.conn.address(namespace, sid), sid)
+        author = Author(user_id, await self.conn.address(namespace, sid), sid, await self.conn.username(namespace, sid))
         upload = None
         if body.file is not None and body.filename is not None:
             upload = Upload(body.file, body.filename, body.mime_type)

@@ -62,6 +62,8 @@ class NewUserMessage:
     client_id: str | None
     audio_url: str | None
     created_at: datetime
+    #: the author's username, for the message's wire shape; None: read from the database with the batch
+    username: str | None = None
 
 
 async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -> list[Posted | StoreError]:
@@ -89,9 +91,12 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     if not accepted:
         return [outcomes[row.id] for row in rows]
     inserted = await _insert_skipping_repeats(db, accepted)
-    authors = {
-        user.id: user for user in await db.scalars(select(User).where(User.id.in_({r.user_id for r in accepted})))
-    }
+    names = {row.user_id: row.username for row in accepted if row.username is not None}
+    unnamed = {row.user_id for row in accepted} - names.keys()
+    if unnamed:  # callers that did not know the author's name (none of the app's entry points)
+        names.update(
+            (row[0], row[1]) for row in await db.execute(select(User.id, User.username).where(User.id.in_(unnamed)))
+        )
     created = [row for row in accepted if row.id in inserted]
     firsts = await _first_copies(db, [row for row in accepted if row.id not in inserted])
     if created:
@@ -99,7 +104,7 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     for row in accepted:
         session = live[row.session_id]
         if row.id in inserted:
-            outcomes[row.id] = Posted(_message_of(row, authors.get(row.user_id)), True, session)
+            outcomes[row.id] = Posted(_message_of(row, names.get(row.user_id)), True, session)
         else:
             first = firsts.get((row.session_id, row.client_id))
             outcomes[row.id] = Posted(first, False, session) if first is not None else NotFound("no such message")
@@ -179,8 +184,8 @@ async def _bump_sessions(
     mark_stale(db, *(key for sid in counts for key in (session_key(sid), messages_key(sid))))
 
 
-def _message_of(row: NewUserMessage, author: User | None) -> Message:
-    """The Message as inserted (no read back: every column is known), with its author's account."""
+def _message_of(row: NewUserMessage, username: str | None) -> Message:
+    """The Message as inserted (no read back: every column is known), with its author's name."""
     return Message(
         id=row.id,
         session_id=row.session_id,
@@ -198,7 +203,7 @@ def _message_of(row: NewUserMessage, author: User | None) -> Message:
         created_at=row.created_at,
         edited_at=None,
         is_deleted=False,
-        author=author,
+        author=User(id=row.user_id, username=username) if username is not None else None,
     )
 
 

@@ -43,11 +43,13 @@ REPEAT_LOOKUP_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class Author:
-    """Who sends the message, from where; `sid` is the sending socket, which gets no `message_created` echo."""
+    """Who sends the message, from where; `sid` is the sending socket, which gets no `message_created` echo.
+    `username` goes on the stored message's wire shape (read from the database when not given)."""
 
     user_id: uuid.UUID
     address: str
     sid: str | None = None
+    username: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,9 @@ class Intake:
             elif recording.pcm is not None:
                 await self._speech.save_recording(author.user_id, message_id, recording.pcm)
         try:
-            posted, row = await self.persist(session_id, author.user_id, new, message_id, prepared, author.address)
+            posted, row = await self.persist(
+                session_id, author.user_id, new, message_id, prepared, author.address, author.username
+            )
         except BaseException:
             if recording is not None:
                 await self._forget_recording(author.user_id, message_id)
@@ -272,6 +276,7 @@ class Intake:
         message_id: uuid.UUID,
         prepared: PreparedAttachment | None = None,
         ip: str | None = None,
+        username: str | None = None,
     ) -> tuple[Posted, Attachment | None]:
         """Write one accepted message: in the next batch (turns/writer.py), back once that batch committed;
         a message with an attachment in a unit of work of its own, with the attachment's row, files and audit
@@ -281,6 +286,7 @@ class Intake:
             id=message_id,
             session_id=session_id,
             user_id=user_id,
+            username=username,
             content=new.content,
             content_type=new.content_type,
             client_id=new.client_id,

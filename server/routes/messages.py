@@ -84,7 +84,8 @@ async def post_message(request: web.Request) -> web.Response:
     else:
         body = await parse_body(request, MessageCreate)
         new = NewMessage(body.content, content_type=body.content_type, client_id=body.client_id, answer=False)
-    accepted = await request.app[keys.INTAKE].accept(session_id, Author(user.id, client_ip(request)), new)
+    author = Author(user.id, client_ip(request), username=user.username)
+    accepted = await request.app[keys.INTAKE].accept(session_id, author, new)
     return json_response(accepted.payload(), status=201 if accepted.created else 200)
 
 

@@ -50,7 +50,8 @@ async def rag_query(request: web.Request) -> web.StreamResponse:
     session_id = path_uuid(request, "session_id")
     body = await parse_body(request, RagQueryIn)
     new = NewMessage(body.query, follow=True, rag_overrides={"k": body.k} if body.k else None)
-    accepted = await request.app[keys.INTAKE].accept(session_id, Author(user.id, client_ip(request)), new)
+    author = Author(user.id, client_ip(request), username=user.username)
+    accepted = await request.app[keys.INTAKE].accept(session_id, author, new)
     assert accepted.answer is not None, "a new message with answer=True always starts one"
     response: web.StreamResponse | None = None
     final: AssistantResponse | None = None

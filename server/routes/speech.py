@@ -124,7 +124,8 @@ async def speech_upload(request: web.Request) -> web.Response:
     if not transcript:
         raise ApiError(422, "no_speech", "no speech was recognized")
     new = NewMessage(transcript, content_type=ContentType.audio, recording=Recording(wav=wav), follow=True)
-    accepted = await request.app[keys.INTAKE].accept(session.id, Author(user.id, client_ip(request)), new)
+    author = Author(user.id, client_ip(request), username=user.username)
+    accepted = await request.app[keys.INTAKE].accept(session.id, author, new)
     assert accepted.answer is not None, "a new message with answer=True always starts one"
     final = await accepted.answer.response()
     if final is None:

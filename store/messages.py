@@ -94,9 +94,8 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     names = {row.user_id: row.username for row in accepted if row.username is not None}
     unnamed = {row.user_id for row in accepted} - names.keys()
     if unnamed:  # callers that did not know the author's name (none of the app's entry points)
-        names.update(
-            (row[0], row[1]) for row in await db.execute(select(User.id, User.username).where(User.id.in_(unnamed)))
-        )
+        known = await db.execute(select(User.id, User.username).where(User.id.in_(unnamed)))
+        names.update((found[0], found[1]) for found in known)
     created = [row for row in accepted if row.id in inserted]
     firsts = await _first_copies(db, [row for row in accepted if row.id not in inserted])
     if created:

@@ -3,7 +3,10 @@ leave. A removed member's sockets are ended at once, on every node (handlers/tok
 
 from __future__ import annotations
 
+import uuid
+
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
 from server.deps import audit, authenticate, db_session, require, session_for
@@ -24,6 +27,17 @@ def _out(member: SessionMember) -> MemberOut:
     return MemberOut(
         user_id=member.user_id, username=member.user.username, role=member.role.value, added_at=member.added_at
     )
+
+
+def _audit(
+    request: web.Request,
+    db: AsyncSession,
+    action: str,
+    actor: uuid.UUID,
+    session_id: uuid.UUID,
+    details: dict[str, str],
+) -> None:
+    audit(request, db, action, user_id=actor, target_type="session", target_id=session_id, details=details)
 
 
 async def list_members(request: web.Request) -> web.Response:
@@ -49,15 +63,7 @@ async def add_member(request: web.Request) -> web.Response:
             raise ApiError(404, "user_not_found", "no user by that name")
         session = await sessions.get_session(db, session_id)
         member = await members.add_member(db, session, invited.id, MemberRole(body.role))
-        audit(
-            request,
-            db,
-            "member_add",
-            user_id=user.id,
-            target_type="session",
-            target_id=session_id,
-            details={"member": str(invited.id), "role": body.role},
-        )
+        _audit(request, db, "member_add", user.id, session_id, {"member": str(invited.id), "role": body.role})
         await db.commit()
         out = _out(member)
     return json_response(out, status=201)
@@ -71,15 +77,7 @@ async def update_member(request: web.Request) -> web.Response:
         body = await parse_body(request, MemberRoleIn)
         await require(request, db, session_id, user.id, Need.manage)
         member = await members.set_role(db, await members.get_member(db, session_id, member_id), MemberRole(body.role))
-        audit(
-            request,
-            db,
-            "member_role",
-            user_id=user.id,
-            target_type="session",
-            target_id=session_id,
-            details={"member": str(member_id), "role": body.role},
-        )
+        _audit(request, db, "member_role", user.id, session_id, {"member": str(member_id), "role": body.role})
         await db.commit()
         out = _out(member)
     await request.app[keys.REVOCATIONS].membership_changed(session_id, member_id, body.role)
@@ -96,15 +94,7 @@ async def remove_member(request: web.Request) -> web.Response:
         member = await members.get_member(db, session_id, member_id)
         out = _out(member)
         await members.remove_member(db, member)
-        audit(
-            request,
-            db,
-            "member_remove",
-            user_id=user.id,
-            target_type="session",
-            target_id=session_id,
-            details={"member": str(member_id)},
-        )
+        _audit(request, db, "member_remove", user.id, session_id, {"member": str(member_id)})
         await db.commit()
     await request.app[keys.REVOCATIONS].membership_changed(session_id, member_id, None)
     return json_response(out)

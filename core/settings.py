@@ -248,6 +248,14 @@ class Settings:
             "producer renews its lease every third of this)",
         ),
     ] = 30.0
+    presence_node_ttl_seconds: Annotated[
+        int,
+        Env(
+            "PRESENCE_NODE_TTL_SECONDS",
+            "with Redis: how long the sockets of a node that died still count in its rooms' `presence` (each "
+            "live node renews its liveness every third of this)",
+        ),
+    ] = 30
     db_pool_size: Annotated[
         int, Env("DB_POOL_SIZE", "PostgreSQL connection pool size (and as many overflow connections)", minimum=1)
     ] = 10

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections import Counter
@@ -28,13 +29,30 @@ from store import sessions, users
 from store.cache import SESSION_TTL, session_key
 from store.errors import NotFound, StoreError, database_unavailable
 from store.schemas import SessionOut
+from turns.access import Role
 from turns.broadcast import namespace_of
-from turns.wire import ErrorEvent, Refusal
+from turns.wire import ErrorEvent, PresenceEvent, PresentUser, Refusal
 
 log = logging.getLogger(__name__)
 CHAT_PREFIX = "/chat/"
 #: what an event costs of the socket event allowances: the ones that read or compute much cost more
 EVENT_COST = {"sync": 5, "tts_request": 10, "edit_message": 2, "delete_message": 2}
+#: events that change the room: a viewer's are refused `forbidden` (sync and tts_request only read)
+WRITE_EVENTS = frozenset(
+    {
+        "user_message",
+        "typing",
+        "stop_generation",
+        "edit_message",
+        "delete_message",
+        "audio_start",
+        "audio_chunk",
+        "audio_end",
+        "audio_cancel",
+    }
+)
+#: how long the announcement of a join waits for the socket to be fully connected (it then goes anyway)
+ANNOUNCE_WAIT_SECONDS = 5.0
 
 
 def session_id_of(namespace: str) -> uuid.UUID | None:
@@ -114,7 +132,8 @@ class ChatNamespace(socketio.AsyncNamespace):
             async with self.ctx.sessionmaker() as db:
                 await verify(self.ctx.auth, db, self.ctx.cache, token)
                 user = await users.get_user(db, claims.user_id)
-                session = await self._session(db, session_id)
+                role = await self.ctx.access.role(session_id, user.id, db)
+                session = await self._session(db, session_id) if role is not None else None
         except NotFound as exc:
             raise _refuse("unauthorized", "the account behind this token no longer exists") from exc
         except InvalidToken as exc:
@@ -123,14 +142,22 @@ class ChatNamespace(socketio.AsyncNamespace):
             if database_unavailable(exc):
                 raise _refuse("unavailable", "the database is unavailable; try again shortly") from exc
             raise
-        if session is None or session.user_id != user.id:  # unknown or someone else's: the same answer
+        if session is None or role is None:  # unknown, or someone else's: the same answer
             raise _refuse("not_found", "no such session")
         if session.is_archived:
             raise _refuse("archived", "the session is archived and read-only")
-        state = {"user_id": user.id, "session_id": session_id, "ip": ip, "login_id": claims.login_id}
+        state = {
+            "user_id": user.id,
+            "username": user.username,
+            "session_id": session_id,
+            "ip": ip,
+            "login_id": claims.login_id,
+            "role": role.value,
+        }
         await self.save_session(sid, state, namespace=namespace)
         if self.ctx.revocations is not None:
-            self.ctx.revocations.track(claims.login_id, session_id, sid)
+            self.ctx.revocations.track(claims.login_id, session_id, sid, user.id)
+        await self.ctx.presence.join(session_id, user.id, user.username)
         self.ctx.metrics.connections.labels("chat").inc()
         self._sockets_per_session[namespace] += 1
         if self._sockets_per_session[namespace] == 1:
@@ -139,6 +166,21 @@ class ChatNamespace(socketio.AsyncNamespace):
         self._expiry[(namespace, sid)] = asyncio.get_running_loop().call_later(
             max(0.0, delay), lambda: self.tasks.spawn(self._expire(namespace, sid), name=f"expire-{sid}")
         )
+        self.tasks.spawn(self._announce(session_id, namespace, sid), name=f"presence-{sid}")
+
+    async def _announce(self, session_id: uuid.UUID, namespace: str, sid: str | None = None) -> None:
+        """Tell the room who is in it; for a join, once the joining socket is fully connected (python-socketio
+        adds it to the room only after `on_connect` returns), so it hears the announcement too."""
+        if sid is not None:
+            manager = self.server.manager
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ANNOUNCE_WAIT_SECONDS):
+                    # python-socketio has no hook for "fully connected": look, briefly
+                    while (namespace, sid) in self._expiry and not manager.is_connected(sid, namespace):  # noqa: ASYNC110
+                        await asyncio.sleep(0.01)
+        present = await self.ctx.presence.users(session_id)
+        users_here = [PresentUser(user_id=p.user_id, username=p.username, devices=p.devices) for p in present]
+        await self.ctx.broadcaster.emit(session_id, PresenceEvent(users=users_here))
 
     async def _limit_connect(self, limit: Limit, subject: object) -> None:
         try:
@@ -171,9 +213,11 @@ class ChatNamespace(socketio.AsyncNamespace):
         handle = self._expiry.pop((namespace, sid), None)
         if handle is not None:  # only connections that were accepted have a timer
             handle.cancel()
+            state = await self.get_session(sid, namespace=namespace)
             if self.ctx.revocations is not None:
-                state = await self.get_session(sid, namespace=namespace)
-                self.ctx.revocations.forget(state["login_id"], state["session_id"], sid)
+                self.ctx.revocations.forget(state["login_id"], state["session_id"], sid, state["user_id"])
+            await self.ctx.presence.leave(state["session_id"], state["user_id"], state["username"])
+            self.tasks.spawn(self._announce(state["session_id"], namespace), name=f"presence-left-{sid}")
             self.ctx.metrics.connections.labels("chat").dec()
             self._sockets_per_session[namespace] -= 1
             if self._sockets_per_session[namespace] <= 0:
@@ -196,6 +240,8 @@ class ChatNamespace(socketio.AsyncNamespace):
             await self._limit_event(state, event)
             if handler is None:
                 raise EventError("unknown_event", f"no such event: {event!r}")
+            if event in WRITE_EVENTS and state.get("role") == Role.viewer:
+                raise Refused("forbidden", "viewers read this session but may not write to it", status=403)
             return await handler(namespace, sid, data)
         except RateLimited as exc:
             return await self._refuse_event(
@@ -249,6 +295,10 @@ class ChatNamespace(socketio.AsyncNamespace):
         """The client address the socket connected from."""
         state = await self.get_session(sid, namespace=namespace)
         return str(state.get("ip", "unknown"))
+
+    async def username(self, namespace: str, sid: str) -> str:
+        state = await self.get_session(sid, namespace=namespace)
+        return str(state["username"])
 
 
 def _refuse(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:

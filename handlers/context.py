@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,10 +14,12 @@ from core.ratelimit import Limits, RateLimiter
 from handlers.tokens import Revocations
 from pipelines.speech.service import Speech
 from store.cache import Cache
+from turns.access import Access
 from turns.broadcast import Broadcaster
 from turns.control import StopBus, TurnGate
 from turns.delta_log import DeltaLog
 from turns.intake import Intake
+from turns.presence import MemoryPresence, Presence
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,11 @@ class ChatContext:
     limits: Limits
     metrics: Metrics
     cache: Cache
+    access: Access
     trust_forwarded_for: bool = False
     auto_answer: bool = True  # False stores messages without answering (benchmarks, human-only rooms)
-    revocations: Revocations | None = None  # ends the sockets of a revoked login
+    revocations: Revocations | None = None  # ends the sockets of a revoked login or a removed member
+    presence: Presence = field(default_factory=MemoryPresence)
 
 
 class Connection(Protocol):
@@ -50,4 +54,8 @@ class Connection(Protocol):
 
     async def address(self, namespace: str, sid: str) -> str:
         """The client address the socket connected from."""
+        ...
+
+    async def username(self, namespace: str, sid: str) -> str:
+        """The username of the socket's user."""
         ...

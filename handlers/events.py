@@ -50,7 +50,7 @@ class ChatEvents:
     async def user_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: UserMessageIn = parse(UserMessageIn, data)
         user_id, session_id = await self.conn.who(namespace, sid)
-        author = Author(user_id, await self.conn.address(namespace, sid), sid)
+        author = Author(user_id, await self.conn.address(namespace, sid), sid, await self.conn.username(namespace, sid))
         upload = None
         if body.file is not None and body.filename is not None:
             upload = Upload(body.file, body.filename, body.mime_type)
@@ -66,7 +66,8 @@ class ChatEvents:
     async def typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: TypingIn = parse(TypingIn, data)
         user_id, session_id = await self.conn.who(namespace, sid)
-        indicator = TypingIndicator(user_id=str(user_id), is_typing=body.is_typing)
+        username = await self.conn.username(namespace, sid)
+        indicator = TypingIndicator(user_id=str(user_id), username=username, is_typing=body.is_typing)
         await self.ctx.broadcaster.emit(session_id, indicator, skip_sid=sid)
         return Ack().wire()
 
@@ -89,7 +90,13 @@ class ChatEvents:
             raise Refused("message_too_long", f"a message holds at most {limit} characters")
         author, session_id = await self._author(namespace, sid)
         edited = await edits.edit_message(
-            self.ctx.sessionmaker, self.ctx.broadcaster, author, body.message_id, body.content, session_id=session_id
+            self.ctx.sessionmaker,
+            self.ctx.access,
+            self.ctx.broadcaster,
+            author,
+            body.message_id,
+            body.content,
+            session_id=session_id,
         )
         return MessageAck(message=edited).wire()
 
@@ -97,7 +104,7 @@ class ChatEvents:
         body: DeleteIn = parse(DeleteIn, data)
         author, session_id = await self._author(namespace, sid)
         deleted = await edits.delete_message(
-            self.ctx.sessionmaker, self.ctx.broadcaster, author, body.message_id, session_id=session_id
+            self.ctx.sessionmaker, self.ctx.access, self.ctx.broadcaster, author, body.message_id, session_id=session_id
         )
         await self.ctx.intake.forget_attachment(deleted.id)  # its text leaves the session's search
         return MessageAck(message=deleted).wire()

@@ -131,7 +131,7 @@ class SpeechEvents:
     async def audio_end(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         kept = await self._finish(namespace, sid)
         user_id, session_id = await self.conn.who(namespace, sid)
-        author = Author(user_id, await self.conn.address(namespace, sid), sid)
+        author = Author(user_id, await self.conn.address(namespace, sid), sid, await self.conn.username(namespace, sid))
         new = NewMessage(
             kept.text,
             content_type=ContentType.audio,

@@ -14,11 +14,12 @@ from handlers.tokens import verify
 from server import keys
 from server.errors import ApiError
 from store import audit as store_audit
-from store import users
+from store import messages, users
 from store.cache import USER_TTL, user_key
 from store.errors import NotFound
+from store.models import ChatSession, Message
 from store.schemas import SessionOut, UserOut
-from turns.intake import owned_session as turns_owned_session
+from turns.access import Need, Role
 
 
 def db_session(request: web.Request) -> AsyncSession:
@@ -107,8 +108,28 @@ def audit(
     )
 
 
-async def owned_session(
-    request: web.Request, db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID
-) -> SessionOut:
-    """The user's session from the cache (`session:{id}`, 1 h) or the database; someone else's is not found."""
-    return await turns_owned_session(request.app[keys.CACHE], db, session_id, user_id)
+async def session_for(
+    request: web.Request, db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID, need: Need
+) -> tuple[SessionOut, Role]:
+    """The session and the user's role in it, if the role grants `need` (turns/access.py): a stranger's
+    is not found (404), a member short of the role is `forbidden` (403)."""
+    return await request.app[keys.ACCESS].session(session_id, user_id, need, db)
+
+
+async def require(
+    request: web.Request, db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID, need: Need
+) -> Role:
+    """The user's role in the session if it grants `need` (404 for a stranger, 403 short of it)."""
+    return await request.app[keys.ACCESS].require(session_id, user_id, need, db)
+
+
+async def message_for(
+    request: web.Request, db: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID, need: Need = Need.read
+) -> tuple[Message, ChatSession]:
+    """A message and its session, if the user's role there grants `need`; a stranger's is not found."""
+    message, session = await messages.get_with_session(db, message_id)
+    try:
+        await require(request, db, session.id, user_id, need)
+    except NotFound:
+        raise NotFound("no such message") from None
+    return message, session

@@ -21,6 +21,7 @@ from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
 from store.cache import Cache
+from turns.access import Access
 from turns.answers import Answers
 from turns.broadcast import Broadcaster
 from turns.control import TurnGate
@@ -49,3 +50,4 @@ CACHE = web.AppKey("cache", Cache)
 LIMITER = web.AppKey("limiter", RateLimiter)
 LIMITS = web.AppKey("limits", Limits)
 REVOCATIONS = web.AppKey("revocations", Revocations)
+ACCESS = web.AppKey("access", Access)

@@ -18,11 +18,13 @@ from handlers.context import ChatContext
 from handlers.tokens import Revocations
 from server import keys
 from server.outbound import BoundedEngineIO, SocketServer
+from turns.access import Access
 from turns.answers import Answers
 from turns.broadcast import Broadcaster, Outbox
 from turns.control import MemoryTurnGate, RedisTurnGate, StopBus, TurnGate
 from turns.delta_log import DeltaLog, MemoryDeltaLog, RedisDeltaLog
 from turns.intake import Intake
+from turns.presence import MemoryPresence, Presence, RedisPresence
 from turns.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,22 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 STEP_SECONDS = 5.0
 
 
-class RedisManager(socketio.AsyncRedisManager):
+class ConnectedOnly(socketio.AsyncManager):
+    """Room events reach connected sockets only.
+
+    python-socketio puts a connecting socket in its namespace's room before the connect handler runs, and
+    sends it the room's events from then on: a `presence` or `message_created` could arrive before the
+    socket's own CONNECT packet (and before it was authorized). Its events start once it is connected.
+    """
+
+    def get_participants(self, namespace: str, room: Any) -> Any:
+        pending = self.pending_connect.get(namespace, ())
+        for sid, eio_sid in super().get_participants(namespace, room):
+            if sid not in pending:
+                yield sid, eio_sid
+
+
+class RedisManager(ConnectedOnly, socketio.AsyncRedisManager):
     """python-socketio's Redis manager, connecting once.
 
     Upstream, the publisher and the listener each call `_redis_connect`, and the second call replaces
@@ -75,7 +92,7 @@ class ClosingWebSocket(engineio_aiohttp.WebSocket):
 def create_sio(app: web.Application) -> socketio.AsyncServer:
     """An AsyncServer for `app`, attached at /socket.io (Redis manager when REDIS_URL is set)."""
     settings = app[keys.SETTINGS]
-    manager = RedisManager(settings.redis_url) if settings.redis_url else None
+    manager = RedisManager(settings.redis_url) if settings.redis_url else ConnectedOnly()
     sio = SocketServer(
         async_mode="aiohttp",
         client_manager=manager,
@@ -123,9 +140,10 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         observe=app[keys.METRICS].message_batch.observe,
     )
     outbox = Outbox(broadcaster)
+    access = app[keys.ACCESS] = Access(app[keys.CACHE], app[keys.SESSIONMAKER])
     intake = Intake(
         sessionmaker=app[keys.SESSIONMAKER],
-        cache=app[keys.CACHE],
+        access=access,
         limiter=app[keys.LIMITER],
         limits=app[keys.LIMITS],
         gate=gate,
@@ -143,6 +161,9 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
 
     stops = StopBus(on_stop, redis)
     revocations = app[keys.REVOCATIONS] = Revocations(sio, broadcaster, redis)
+    presence: Presence = (
+        RedisPresence(redis, settings.presence_node_ttl_seconds) if redis is not None else MemoryPresence()
+    )
     namespace = ChatNamespace(
         ChatContext(
             auth=app[keys.AUTH],
@@ -157,6 +178,8 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
             limits=app[keys.LIMITS],
             metrics=app[keys.METRICS],
             cache=app[keys.CACHE],
+            access=access,
+            presence=presence,
             trust_forwarded_for=settings.trust_forwarded_for,
             auto_answer=settings.auto_answer,
             revocations=revocations,
@@ -170,6 +193,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     background = TaskSet()
     background.spawn(stops.listen(), name="stop-bus")
     background.spawn(revocations.listen(), name="revocations")
+    background.spawn(presence.run(), name="presence")
     background.spawn(answers.sweep_forever(), name="interrupted-answers")
 
     async def on_shutdown(_app: web.Application) -> None:

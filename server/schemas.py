@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from store.models import ContentType, SessionType
-from store.schemas import AttachmentRecord, DocumentOut, MessageOut, RagContextOut, SessionOut, UserOut
+from store.schemas import AttachmentRecord, DocumentOut, MemberOut, MessageOut, RagContextOut, SessionOut, UserOut
 
 Username = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 Email = Annotated[
@@ -204,6 +204,12 @@ class AuditEventOut(BaseModel):
     details: dict[str, Any]
 
 
+class MembershipRecord(BaseModel):
+    session_id: uuid.UUID
+    role: str
+    added_at: datetime
+
+
 class ExportOut(BaseModel):
     """Everything Parley stores about the caller."""
 
@@ -213,7 +219,26 @@ class ExportOut(BaseModel):
     rag_contexts: list[RagContextOut]
     documents: list[DocumentOut]
     attachments: list[AttachmentRecord] = []
+    #: the sessions of others I am a member of (their messages by me are in `messages`)
+    memberships: list[MembershipRecord] = []
 
 
 class EraseOut(BaseModel):
     erased: dict[str, int]
+
+
+class MemberIn(Body):
+    """Invite someone by username: `member` reads, writes and asks; `viewer` reads only."""
+
+    username: str = Field(min_length=1, max_length=64)
+    role: Literal["member", "viewer"] = "member"
+
+
+class MemberRoleIn(Body):
+    role: Literal["member", "viewer"]
+
+
+class MembersOut(BaseModel):
+    """Everyone who may join the session: its owner first, then its members in the order they were added."""
+
+    items: list[MemberOut]

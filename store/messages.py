@@ -18,7 +18,7 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 from store.cache import mark_stale, messages_key, session_key, stale_keys
 from store.crypto import EncryptedText
 from store.errors import Conflict, Forbidden, NotFound, StoreError
-from store.models import ChatSession, ContentType, Message, MessageStatus, MessageType
+from store.models import ChatSession, ContentType, Message, MessageStatus, MessageType, User
 from store.types import UTCDateTime, utcnow
 
 TITLE_CHARS = 60
@@ -64,6 +64,8 @@ class NewUserMessage:
     client_id: str | None
     audio_url: str | None
     created_at: datetime
+    #: the author's username, for the message's wire shape; None: read from the database with the batch
+    username: str | None = None
 
 
 async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -> list[Posted | StoreError]:
@@ -78,6 +80,11 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     else:
         live, inserted = await _sqlite_batch(db, rows)
     outcomes: dict[uuid.UUID, Posted | StoreError] = {}
+    names = {row.user_id: row.username for row in rows if row.username is not None}
+    unnamed = {row.user_id for row in rows if row.id in inserted} - names.keys()
+    if unnamed:  # callers that did not know the author's name (none of the app's entry points)
+        known = await db.execute(select(User.id, User.username).where(User.id.in_(unnamed)))
+        names.update((found[0], found[1]) for found in known)
     repeats = []
     for row in rows:
         session = live.get(row.session_id)
@@ -86,7 +93,7 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
         elif session.is_archived:
             outcomes[row.id] = Conflict("the session is archived and read-only", code="session_archived")
         elif row.id in inserted:
-            outcomes[row.id] = Posted(_message_of(row), True, session)
+            outcomes[row.id] = Posted(_message_of(row, names.get(row.user_id)), True, session)
         else:
             repeats.append(row)
     firsts = await _first_copies(db, repeats)
@@ -283,10 +290,10 @@ async def _bump_sessions(
     mark_stale(db, *(key for sid in counts for key in (session_key(sid), messages_key(sid))))
 
 
-def _message_of(row: NewUserMessage) -> Message:
-    """The Message as inserted (no read back: every column is known), built the way the ORM builds a loaded
-    row (its values set as loaded, no change history): a tenth of the cost of `Message(...)`, which fires an
-    attribute event per column. Detached: nothing adds it to a unit of work."""
+def _message_of(row: NewUserMessage, username: str | None) -> Message:
+    """The Message as inserted (no read back: every column is known) with its author's name, built the way the
+    ORM builds a loaded row (its values set as loaded, no change history): a tenth of the cost of
+    `Message(...)`, which fires an attribute event per column. Detached: nothing adds it to a unit of work."""
     message: Message = _MESSAGES.new_instance()
     message.__dict__.update(
         id=row.id,
@@ -305,6 +312,7 @@ def _message_of(row: NewUserMessage) -> Message:
         created_at=row.created_at,
         edited_at=None,
         is_deleted=False,
+        author=User(id=row.user_id, username=username) if username is not None else None,
     )
     return message
 
@@ -312,13 +320,14 @@ def _message_of(row: NewUserMessage) -> Message:
 _MESSAGES = manager_of_class(Message)
 
 
-async def get_owned_message(db: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID) -> tuple[Message, ChatSession]:
-    """A message in a session the user owns, with that session; otherwise `NotFound`."""
+async def get_with_session(db: AsyncSession, message_id: uuid.UUID) -> tuple[Message, ChatSession]:
+    """A message with its session, or `NotFound` (callers authorize with turns/access.py: a stranger to the
+    session is told the same `NotFound`)."""
     row = (
         await db.execute(
             select(Message, ChatSession)
             .join(ChatSession, ChatSession.id == Message.session_id)
-            .where(Message.id == message_id, ChatSession.user_id == user_id)
+            .where(Message.id == message_id)
         )
     ).first()
     if row is None:
@@ -409,6 +418,7 @@ async def _update_live(db: AsyncSession, message_id: uuid.UUID, **values: object
     )
     if message is not None:
         mark_stale(db, *stale_keys(message))
-        if "attachment" in inspect(message).unloaded:  # RETURNING brings the row, not its joined attachment
-            await db.refresh(message, ["attachment"])
+        unloaded = [name for name in ("attachment", "author") if name in inspect(message).unloaded]
+        if unloaded:  # RETURNING brings the row, not its joined attachment and author
+            await db.refresh(message, unloaded)
     return message

@@ -52,6 +52,13 @@ class ContentType(enum.StrEnum):
     file = "file"
 
 
+class MemberRole(enum.StrEnum):
+    """What a member of someone else's session may do: `member` reads, writes and asks; `viewer` reads."""
+
+    member = "member"
+    viewer = "viewer"
+
+
 class MessageStatus(enum.StrEnum):
     """How an assistant answer ended; user messages are always `complete`."""
 
@@ -137,12 +144,35 @@ class Message(Base):
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     #: the image or file sent with a user message; joined into every message read (no extra round trip)
     attachment: Mapped[Attachment | None] = relationship(lazy="joined", uselist=False, back_populates="message")
+    #: the author's account (for the username on the wire); joined like the attachment, never written through
+    author: Mapped[User | None] = relationship(lazy="joined", viewonly=True)
+
+    @property
+    def username(self) -> str | None:
+        """The author's username; None for assistant and system messages and for an erased author's."""
+        return self.author.username if self.author is not None else None
 
 
 @event.listens_for(Message, "init")
 def _no_attachment_yet(target: Message, _args: Any, kwargs: dict[str, Any]) -> None:
     """A new message knows it has no attachment: reading it later must not try a lazy load."""
     kwargs.setdefault("attachment", None)
+    kwargs.setdefault("author", None)
+
+
+class SessionMember(Base):
+    """Someone other than the owner who may join a session (a shared room); the owner is `chat_sessions.user_id`."""
+
+    __tablename__ = "session_members"
+    __table_args__ = (UniqueConstraint("session_id", "user_id", name="uq_session_members_session_user"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[MemberRole] = mapped_column(_enum(MemberRole, "member_role"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined", viewonly=True)
 
 
 class RagContext(Base):

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import attachments
-from store.cache import mark_stale, messages_key, rag_generation_key, session_key, user_key
+from store import attachments, members
+from store.cache import access_key, mark_stale, messages_key, rag_generation_key, session_key, user_key
 from store.models import (
     Attachment,
     AuditEvent,
@@ -19,23 +19,23 @@ from store.models import (
     Message,
     MessageType,
     RagContext,
+    SessionMember,
     User,
 )
 from store.schemas import AttachmentRecord, DocumentOut, MessageOut, RagContextOut, SessionOut, UserOut
 
 
 async def export_user(db: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
-    """The user's account, sessions, messages (deleted ones too), attachments, RAG contexts and documents, as JSON.
+    """The user's account, sessions, messages (deleted ones too), attachments, RAG contexts and documents, as JSON;
+    of the sessions of others shared with them, the memberships and the messages they wrote there.
 
     Attachment bytes are not inlined: each message's `attachment.url` serves them."""
     user = await db.get(User, user_id)
     sessions = list(await db.scalars(select(ChatSession).where(ChatSession.user_id == user_id)))
     session_ids = [s.id for s in sessions]
-    messages = list(
-        await db.scalars(
-            select(Message).where(Message.session_id.in_(session_ids)).order_by(Message.created_at, Message.id)
-        )
-    )
+    in_mine_or_by_me = Message.session_id.in_(session_ids) | (Message.user_id == user_id)
+    messages = list(await db.scalars(select(Message).where(in_mine_or_by_me).order_by(Message.created_at, Message.id)))
+    joined = await members.memberships(db, user_id)
     contexts = list(await db.scalars(select(RagContext).where(RagContext.session_id.in_(session_ids))))
     documents = list(await db.scalars(select(Document).where(Document.user_id == user_id)))
     attached = await attachments.of_user(db, user_id)
@@ -50,6 +50,9 @@ async def export_user(db: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
         "rag_contexts": dump(RagContextOut, contexts),
         "documents": dump(DocumentOut, documents),
         "attachments": dump(AttachmentRecord, attached),
+        "memberships": [
+            {"session_id": str(m.session_id), "role": m.role.value, "added_at": m.added_at.isoformat()} for m in joined
+        ],
     }
 
 
@@ -66,8 +69,13 @@ async def assistant_texts(db: AsyncSession, user_id: uuid.UUID) -> list[tuple[st
 async def erase_user(db: AsyncSession, user_id: uuid.UUID) -> tuple[dict[str, int], list[uuid.UUID]]:
     """Delete the user's rows and strip their audit trail down to bare events; the caller commits.
 
-    Returns how many rows of each kind went, and the ids of the sessions that went."""
+    In the sessions of others shared with them, their memberships go; the messages they wrote there stay
+    (the room's conversation), attributed to no one (`user_id` null: "a deleted user"), without their
+    recordings and attachments. Returns how many rows of each kind went, and the ids of the sessions that went."""
     session_ids = list(await db.scalars(select(ChatSession.id).where(ChatSession.user_id == user_id)))
+    joined = [member.session_id for member in await members.memberships(db, user_id)]
+    written = select(Message.session_id).where(Message.user_id == user_id, Message.session_id.not_in(session_ids))
+    elsewhere = set(await db.scalars(written.distinct())) | set(joined)
     counts = {
         "sessions": len(session_ids),
         "messages": len(list(await db.scalars(select(Message.id).where(Message.session_id.in_(session_ids))))),
@@ -81,13 +89,16 @@ async def erase_user(db: AsyncSession, user_id: uuid.UUID) -> tuple[dict[str, in
                 )
             )
         ),
+        "memberships": len(joined),
     }
     # explicit deletes, children first: no reliance on the database's cascade settings
+    await db.execute(delete(SessionMember).where(SessionMember.session_id.in_(session_ids)))
+    await db.execute(delete(SessionMember).where(SessionMember.user_id == user_id))
     await db.execute(delete(RagContext).where(RagContext.session_id.in_(session_ids)))
     await db.execute(delete(Attachment).where(Attachment.session_id.in_(session_ids) | (Attachment.user_id == user_id)))
     await db.execute(update(Message).where(Message.session_id.in_(session_ids)).values(reply_to_id=None))
     await db.execute(delete(Message).where(Message.session_id.in_(session_ids)))
-    await db.execute(delete(Message).where(Message.user_id == user_id))
+    await db.execute(update(Message).where(Message.user_id == user_id).values(user_id=None, audio_url=None))
     await db.execute(delete(Document).where(Document.user_id == user_id))
     await db.execute(delete(ChatSession).where(ChatSession.user_id == user_id))
     await db.execute(delete(Login).where(Login.user_id == user_id))
@@ -95,6 +106,6 @@ async def erase_user(db: AsyncSession, user_id: uuid.UUID) -> tuple[dict[str, in
     # the audit log keeps that things happened, not from where or with which names
     await db.execute(update(AuditEvent).where(AuditEvent.user_id == user_id).values(ip=None, details={}))
     mark_stale(db, user_key(user_id), rag_generation_key(user_id))
-    for session_id in session_ids:
-        mark_stale(db, session_key(session_id), messages_key(session_id))
+    for session_id in (*session_ids, *elsewhere):
+        mark_stale(db, session_key(session_id), messages_key(session_id), access_key(session_id))
     return counts, session_ids

@@ -53,6 +53,21 @@ class SessionOut(_FromRow):
     last_message_at: datetime | None
 
 
+class SessionWithRole(SessionOut):
+    """A session as its owner or one of its members lists it: `role` is the caller's (owner, member, viewer)."""
+
+    role: str
+
+
+class MemberOut(BaseModel):
+    """Someone who may join a session: its owner, or a member (`member` or `viewer`)."""
+
+    user_id: uuid.UUID
+    username: str
+    role: str
+    added_at: datetime
+
+
 ATTACHMENTS_PATH = "/api/v1/attachments"
 
 
@@ -104,7 +119,10 @@ class AttachmentRecord(_FromRow):
 class MessageOut(_FromRow):
     id: uuid.UUID
     session_id: uuid.UUID
+    #: the author of a user message; null for answers, and once the author's account was erased
     user_id: uuid.UUID | None
+    #: the author's username, with `user_id`
+    username: str | None = None
     message_type: MessageType
     content_type: ContentType
     content: str

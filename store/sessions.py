@@ -1,15 +1,15 @@
-"""Chat sessions, always scoped to their owner."""
+"""Chat sessions: owned by one user, shared with the members of store/members.py."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.errors import NotFound
-from store.models import ChatSession, SessionType
+from store.models import ChatSession, SessionMember, SessionType
 from store.types import utcnow
 
 
@@ -55,15 +55,17 @@ async def get_owned_session(db: AsyncSession, session_id: uuid.UUID, user_id: uu
 
 async def list_sessions(
     db: AsyncSession, *, user_id: uuid.UUID, archived: bool, limit: int, offset: int
-) -> tuple[list[ChatSession], int]:
-    """The owner's sessions, newest activity first, and how many there are in all."""
-    where = (ChatSession.user_id == user_id, ChatSession.is_archived.is_(archived))
+) -> tuple[list[tuple[ChatSession, str]], int]:
+    """The user's sessions and those shared with them, newest activity first, each with the user's role
+    (`owner`, `member`, `viewer`), and how many there are in all."""
+    mine = and_(SessionMember.session_id == ChatSession.id, SessionMember.user_id == user_id)
+    where = (or_(ChatSession.user_id == user_id, SessionMember.id.is_not(None)), ChatSession.is_archived.is_(archived))
     activity = func.coalesce(ChatSession.last_message_at, ChatSession.created_at)
-    rows = await db.scalars(
-        select(ChatSession).where(*where).order_by(activity.desc(), ChatSession.id.desc()).limit(limit).offset(offset)
-    )
-    total = await db.scalar(select(func.count()).select_from(ChatSession).where(*where))
-    return list(rows), int(total or 0)
+    query = select(ChatSession, SessionMember.role).outerjoin(SessionMember, mine).where(*where)
+    rows = await db.execute(query.order_by(activity.desc(), ChatSession.id.desc()).limit(limit).offset(offset))
+    total = await db.scalar(select(func.count()).select_from(ChatSession).outerjoin(SessionMember, mine).where(*where))
+    found = [(session, "owner" if session.user_id == user_id else str(role)) for session, role in rows.all()]
+    return found, int(total or 0)
 
 
 async def update_session(db: AsyncSession, session: ChatSession, changes: dict[str, Any]) -> ChatSession:

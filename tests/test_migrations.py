@@ -15,10 +15,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from store import documents
+from store import documents, members, sessions
 from store.db import create_engine, create_sessionmaker
 from store.migrate import downgrade, upgrade
-from store.models import Base, Document, DocumentStatus, Login, Message
+from store.models import Base, Document, DocumentStatus, Login, MemberRole, Message, SessionMember
 from tests.conftest import create_pg_database, drop_pg_database
 
 TABLES = {"users", "chat_sessions", "messages", "rag_contexts", "documents", "logins"}
@@ -158,6 +158,82 @@ async def test_upgrading_an_existing_006_database_keeps_its_rows_and_adds_logins
         again, created = await documents.create_document(db, session_id=None, **copy)
         assert (again.id, created) == (document, False)
         db.add(Document(id=uuid.uuid4(), status=DocumentStatus.ready, chunk_count=0, chunks_done=0, **copy))
+        with pytest.raises(IntegrityError):
+            await db.commit()
+    await sessionmaker.kw["bind"].dispose()
+
+
+async def test_upgrading_an_existing_008_database_adds_members_to_its_sessions(empty_database: str) -> None:
+    """An existing database at 008 (two accounts, a session with a message) goes through 009: the rows stay,
+    the message names its author, the session can be shared once per user, and lists with roles."""
+    await asyncio.to_thread(upgrade, empty_database, "008")
+    owner, guest, session, message = (uuid.uuid4() for _ in range(4))
+    now = datetime.now(UTC)
+    model_tables = Base.metadata.tables
+    engine = await asyncio.to_thread(create_engine, empty_database)
+    try:
+        async with engine.begin() as conn:
+            for user_id, name in ((owner, "owner"), (guest, "guest")):
+                await conn.execute(
+                    model_tables["users"].insert(),
+                    {
+                        "id": user_id,
+                        "username": name,
+                        "username_key": name,
+                        "password_hash": "x",
+                        "preferences": {},
+                        "is_active": True,
+                        "is_admin": False,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+            await conn.execute(
+                model_tables["chat_sessions"].insert(),
+                {
+                    "id": session,
+                    "user_id": owner,
+                    "session_type": "rag",
+                    "rag_config": {},
+                    "speech_config": {},
+                    "metadata": {},
+                    "is_archived": False,
+                    "message_count": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            await conn.execute(
+                model_tables["messages"].insert(),
+                {
+                    "id": message,
+                    "session_id": session,
+                    "user_id": owner,
+                    "message_type": "user",
+                    "content_type": "text",
+                    "content": "hello",
+                    "status": "complete",
+                    "created_at": now,
+                    "is_deleted": False,
+                },
+            )
+    finally:
+        await engine.dispose()
+
+    await asyncio.to_thread(upgrade, empty_database)
+    diff, tables = await _inspect(empty_database)
+    assert diff == [] and "session_members" in tables
+
+    sessionmaker = create_sessionmaker(await asyncio.to_thread(create_engine, empty_database))
+    async with sessionmaker() as db:
+        old = await db.get(Message, message)
+        assert old is not None and old.content == "hello" and old.username == "owner"
+        chat = await sessions.get_session(db, session)
+        await members.add_member(db, chat, guest, MemberRole.viewer)
+        await db.commit()
+        listed, total = await sessions.list_sessions(db, user_id=guest, archived=False, limit=10, offset=0)
+        assert total == 1 and [(s.id, role) for s, role in listed] == [(session, "viewer")]
+        db.add(SessionMember(session_id=session, user_id=guest, role=MemberRole.member))
         with pytest.raises(IntegrityError):
             await db.commit()
     await sessionmaker.kw["bind"].dispose()

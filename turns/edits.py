@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import logs
 from store import audit, messages
-from store.errors import NotFound
+from store.errors import Forbidden, NotFound
 from store.models import ChatSession, Message
 from store.schemas import MessageOut
+from turns.access import Access, Need, Role
 from turns.broadcast import Broadcaster
 from turns.intake import Author
 from turns.wire import MessageDeleted, MessageUpdated
@@ -25,6 +26,7 @@ from turns.wire import MessageDeleted, MessageUpdated
 
 async def edit_message(
     sessionmaker: async_sessionmaker[AsyncSession],
+    access: Access,
     broadcaster: Broadcaster,
     author: Author,
     message_id: uuid.UUID,
@@ -35,7 +37,7 @@ async def edit_message(
     """Store an edit of the author's own message (of `session_id`, when given) and announce it; the message
     as edited. A deleted message is refused `message_deleted`, and then nothing is stored or sent."""
     async with sessionmaker() as db:
-        message, session = await _owned(db, author, message_id, session_id)
+        message, session, _ = await _writable(db, access, author, message_id, session_id)
         edited = MessageOut.model_validate(
             await messages.edit_message(db, message, session, user_id=author.user_id, content=content)
         )
@@ -52,16 +54,20 @@ async def edit_message(
 
 async def delete_message(
     sessionmaker: async_sessionmaker[AsyncSession],
+    access: Access,
     broadcaster: Broadcaster,
     author: Author,
     message_id: uuid.UUID,
     *,
     session_id: uuid.UUID | None = None,
 ) -> MessageOut:
-    """Soft-delete a message of the author's session (of `session_id`, when given) and announce it; the
-    deleted message. Deleting a deleted message changes and sends nothing."""
+    """Soft-delete a message (of `session_id`, when given) and announce it; the deleted message. The owner
+    may delete any message of the session, a member only their own. Deleting a deleted message changes and
+    sends nothing."""
     async with sessionmaker() as db:
-        message, session = await _owned(db, author, message_id, session_id)
+        message, session, role = await _writable(db, access, author, message_id, session_id)
+        if role is not Role.owner and message.user_id != author.user_id:
+            raise Forbidden("members delete only their own messages", code="forbidden")
         deleted = await messages.delete_message(db, message, session)
         _audit(db, author, "message_delete", message_id)
         if deleted is None:
@@ -73,13 +79,19 @@ async def delete_message(
     return out
 
 
-async def _owned(
-    db: AsyncSession, author: Author, message_id: uuid.UUID, session_id: uuid.UUID | None
-) -> tuple[Message, ChatSession]:
-    message, session = await messages.get_owned_message(db, message_id, author.user_id)
+async def _writable(
+    db: AsyncSession, access: Access, author: Author, message_id: uuid.UUID, session_id: uuid.UUID | None
+) -> tuple[Message, ChatSession, Role]:
+    """The message, its session and the author's role there, which must let them write; a message of a
+    session they are a stranger to is not found."""
+    message, session = await messages.get_with_session(db, message_id)
     if session_id is not None and session.id != session_id:
         raise NotFound("no such message")
-    return message, session
+    try:
+        role = await access.require(session.id, author.user_id, Need.write, db)
+    except NotFound:
+        raise NotFound("no such message") from None
+    return message, session, role
 
 
 def _audit(db: AsyncSession, author: Author, action: str, message_id: uuid.UUID) -> None:

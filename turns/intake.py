@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cachetools import LRUCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import logs
@@ -24,12 +23,11 @@ from pipelines.media.prepare import PreparedAttachment
 from pipelines.media.service import Attachments, Indexed
 from pipelines.media.sniff import AttachmentRefused
 from pipelines.speech.service import Speech
-from store import messages, sessions
-from store.cache import SESSION_TTL, Cache, owner_key, session_key
-from store.errors import NotFound
+from store import messages
 from store.messages import NewUserMessage, Posted
 from store.models import Attachment, ContentType, Message
 from store.schemas import MessageOut, SessionOut
+from turns.access import Access, Need
 from turns.answers import AnswerHandle, Answers
 from turns.broadcast import Outbox
 from turns.control import TurnGate
@@ -41,17 +39,17 @@ log = logging.getLogger(__name__)
 #: a repeated client_id refused by the turn gate looks for its first copy this often, this far apart
 REPEAT_LOOKUPS = 4
 REPEAT_LOOKUP_SECONDS = 0.05
-#: sessions whose owner a node remembers (an entry is two UUIDs)
-OWNERS_REMEMBERED = 100_000
 
 
 @dataclass(frozen=True)
 class Author:
-    """Who sends the message, from where; `sid` is the sending socket, which gets no `message_created` echo."""
+    """Who sends the message, from where; `sid` is the sending socket, which gets no `message_created` echo.
+    `username` goes on the stored message's wire shape (read from the database when not given)."""
 
     user_id: uuid.UUID
     address: str
     sid: str | None = None
+    username: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,18 +95,6 @@ class Accepted:
         return self.wire if self.wire is not None else MessageOut.model_validate(self.message)
 
 
-async def owned_session(cache: Cache, db: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID) -> SessionOut:
-    """The user's session from the cache (`session:{id}`, 1 h) or the database; someone else's is not found."""
-    key = session_key(session_id)
-    session = await cache.get(key, SessionOut)
-    if session is None:
-        session = SessionOut.model_validate(await sessions.get_session(db, session_id))
-        await cache.put(key, session, SESSION_TTL)
-    if session.user_id != user_id:
-        raise NotFound("no such session")
-    return session
-
-
 class Intake:
     """Accepts user messages; one instance per app."""
 
@@ -116,7 +102,7 @@ class Intake:
         self,
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
-        cache: Cache,
+        access: Access,
         limiter: RateLimiter,
         limits: Limits,
         gate: TurnGate,
@@ -129,7 +115,7 @@ class Intake:
         attachments: Attachments | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._cache = cache
+        self._access = access
         self._limiter, self._limits = limiter, limits
         self._gate = gate
         self._answers = answers
@@ -141,7 +127,6 @@ class Intake:
         self._claims = Claims()
         #: session id -> its owner's id, as checked once: an owner never changes (a deleted session is refused
         #: by the batch, which finds no row to lock)
-        self._owners: LRUCache[uuid.UUID, uuid.UUID] = LRUCache(maxsize=OWNERS_REMEMBERED)
         self._user_messages = metrics.messages.labels("user")
         self._attachments = attachments
         self._notices = TaskSet()
@@ -150,7 +135,9 @@ class Intake:
         """Store `new` exactly once and start its answer, or raise a refusal having stored and charged nothing."""
         if len(new.content) > self.max_message_chars:
             raise Refused("message_too_long", f"a message holds at most {self.max_message_chars} characters")
-        await self._owner_check(session_id, author.user_id)
+        # a stranger: not found; a viewer: forbidden. Whether the session is archived is checked by the
+        # batch, under its lock
+        await self._access.require(session_id, author.user_id, Need.write)
         key = (session_id, new.client_id) if new.client_id is not None else None
         while key is not None and (first := self._claims.pending(key)) is not None:
             earlier = await first  # the same client_id on another socket of this node: its outcome is ours
@@ -165,21 +152,6 @@ class Intake:
         finally:
             if key is not None and claim is not None:
                 self._claims.settle(key, posted)
-
-    async def _owner_check(self, session_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        """Someone else's session is not found: from this node's memory, the cache (an owner never changes), or
-        the database once. Whether the session is archived is checked by the batch, under its lock."""
-        if self._owners.get(session_id) == user_id:
-            return
-        key = owner_key(session_id)
-        owner = await self._cache.get_json(key)
-        if owner is None:
-            async with self._sessionmaker() as db:
-                owner = str((await sessions.get_session(db, session_id)).user_id)
-            await self._cache.put_json(key, owner, SESSION_TTL)
-        if owner != str(user_id):
-            raise NotFound("no such session")
-        self._owners[session_id] = user_id
 
     async def _accept(self, session_id: uuid.UUID, author: Author, new: NewMessage) -> Accepted:
         prepared = await self._prepare(new.attachment)  # before the gate and the limits: a refusal costs nothing
@@ -285,7 +257,9 @@ class Intake:
             elif recording.pcm is not None:
                 await self._speech.save_recording(author.user_id, message_id, recording.pcm)
         try:
-            posted, row = await self.persist(session_id, author.user_id, new, message_id, prepared, author.address)
+            posted, row = await self.persist(
+                session_id, author.user_id, new, message_id, prepared, author.address, author.username
+            )
         except BaseException:
             if recording is not None:
                 await self._forget_recording(author.user_id, message_id)
@@ -305,6 +279,7 @@ class Intake:
         message_id: uuid.UUID,
         prepared: PreparedAttachment | None = None,
         ip: str | None = None,
+        username: str | None = None,
     ) -> tuple[Posted, Attachment | None]:
         """Write one accepted message: in the next batch (turns/writer.py), back once that batch committed;
         a message with an attachment in a unit of work of its own, with the attachment's row, files and audit
@@ -314,6 +289,7 @@ class Intake:
             id=message_id,
             session_id=session_id,
             user_id=user_id,
+            username=username,
             content=new.content,
             content_type=new.content_type,
             client_id=new.client_id,

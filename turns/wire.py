@@ -192,11 +192,26 @@ class SessionUpdated(ServerEvent):
 
 
 class TypingIndicator(ServerEvent):
-    """`user_id` is a user's id, or `assistant`."""
+    """`user_id` is a user's id, or `assistant`; `username` is who types (null for the assistant)."""
 
     event: ClassVar[str] = "typing_indicator"
     user_id: str
+    username: str | None = None
     is_typing: bool
+
+
+class PresentUser(BaseModel):
+    user_id: uuid.UUID
+    username: str
+    #: how many sockets (tabs, devices) the user has open in the room, on every node
+    devices: int
+
+
+class PresenceEvent(ServerEvent):
+    """Who is in the room now, sent to the room whenever someone's first socket joins or a socket leaves."""
+
+    event: ClassVar[str] = "presence"
+    users: list[PresentUser]
 
 
 class AssistantStart(ServerEvent):
@@ -287,6 +302,7 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
     MessageDeleted,
     SessionUpdated,
     TypingIndicator,
+    PresenceEvent,
     AssistantStart,
     AssistantToken,
     AssistantResponse,

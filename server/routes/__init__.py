@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from server import asyncapi, openapi
 from server.endpoints import Endpoint
-from server.routes import admin, attachments, documents, health, messages, privacy, rag, sessions, speech, users
+from server.routes import (
+    admin,
+    attachments,
+    documents,
+    health,
+    members,
+    messages,
+    privacy,
+    rag,
+    sessions,
+    speech,
+    users,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -18,6 +30,7 @@ def all_endpoints() -> tuple[Endpoint, ...]:
         *users.ENDPOINTS,
         *privacy.ENDPOINTS,
         *sessions.ENDPOINTS,
+        *members.ENDPOINTS,
         *messages.ENDPOINTS,
         *attachments.ENDPOINTS,
         *rag.ENDPOINTS,

@@ -9,13 +9,15 @@ from urllib.parse import quote
 from aiohttp import web
 
 from server import keys
-from server.deps import authenticate, db_session
+from server.deps import authenticate, db_session, require
 from server.endpoints import Endpoint
 from server.errors import ApiError
 from server.validation import path_uuid
 from store import attachments
+from store.errors import NotFound
 from store.models import Attachment
 from store.schemas import ATTACHMENTS_PATH
+from turns.access import Need
 
 #: stored images were re-encoded by us and are shown inline; documents download, never render here
 INLINE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif")
@@ -25,7 +27,13 @@ SERVED_TYPES = ",".join((*INLINE_TYPES, "application/pdf", "text/plain", "text/m
 async def _owned(request: web.Request) -> Attachment:
     async with db_session(request) as db:
         user = await authenticate(request, db, query_token=True)  # `?token=` for <img src>
-        return await attachments.get_owned_attachment(db, path_uuid(request, "attachment_id"), user.id)
+        row = await attachments.get_live_attachment(db, path_uuid(request, "attachment_id"))
+        if row.user_id != user.id:  # its sender, or anyone who may read the session
+            try:
+                await require(request, db, row.session_id, user.id, Need.read)
+            except NotFound:
+                raise NotFound("no such attachment") from None
+        return row
 
 
 def _file(path: Path, content_type: str, disposition: str) -> web.FileResponse:

@@ -11,14 +11,15 @@ from pydantic import BaseModel
 
 from pipelines.rag.extract import UnsupportedDocument
 from server import keys
-from server.deps import audit, authenticate, db_session
+from server.deps import audit, authenticate, db_session, require
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
 from server.schemas import PageQuery
 from server.validation import parse_query, path_uuid
-from store import documents, sessions
+from store import documents
 from store.schemas import DocumentOut, Page
 from store.types import unstorable_text
+from turns.access import Need
 
 PREFIX = "/api/v1/documents"
 READ_CHUNK = 64 * 1024
@@ -76,7 +77,7 @@ async def upload(request: web.Request) -> web.Response:
     filename, data, session_id = await _read_upload(request)
     if session_id is not None:
         async with db_session(request) as db:
-            await sessions.get_owned_session(db, session_id, user.id)
+            await require(request, db, session_id, user.id, Need.write)  # a room's members attach to it
     quota = request.app[keys.SETTINGS].document_quota_bytes
     async with db_session(request) as db:
         if await documents.stored_bytes(db, user.id) + len(data) > quota:
@@ -134,7 +135,7 @@ ENDPOINTS = (
         body=UploadForm,
         response=DocumentOut,
         status=202,
-        errors=(400, 401, 404, 413, 415, 422),  # 413: payload_too_large or quota_exceeded
+        errors=(400, 401, 403, 404, 413, 415, 422),  # 413: payload_too_large or quota_exceeded
         body_media_type="multipart/form-data",
     ),
     Endpoint(

@@ -9,7 +9,7 @@ from aiohttp import BodyPartReader, web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import keys
-from server.deps import authenticate, client_ip, db_session, owned_session
+from server.deps import authenticate, client_ip, db_session, require
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
 from server.routes.documents import MALFORMED, MAX_FILENAME, READ_CHUNK
@@ -20,6 +20,7 @@ from store.cache import MESSAGES_TTL, RECENT_MESSAGES, messages_key
 from store.schemas import MessageOut, Page, RecentMessages
 from store.types import unstorable_text
 from turns import edits
+from turns.access import Need
 from turns.intake import Author, NewMessage, Upload
 
 SESSION_MESSAGES = "/api/v1/chat/sessions/{session_id}/messages"
@@ -38,7 +39,7 @@ async def list_messages(request: web.Request) -> web.Response:
         user = await authenticate(request, db)
         session_id = path_uuid(request, "session_id")
         query = parse_query(request, MessageListQuery)
-        await owned_session(request, db, session_id, user.id)
+        await require(request, db, session_id, user.id, Need.read)
         page = None if query.include_deleted else await _from_recent(request, db, session_id, query)
         if page is None:
             rows, total = await messages.list_messages(
@@ -83,7 +84,8 @@ async def post_message(request: web.Request) -> web.Response:
     else:
         body = await parse_body(request, MessageCreate)
         new = NewMessage(body.content, content_type=body.content_type, client_id=body.client_id, answer=False)
-    accepted = await request.app[keys.INTAKE].accept(session_id, Author(user.id, client_ip(request)), new)
+    author = Author(user.id, client_ip(request), username=user.username)
+    accepted = await request.app[keys.INTAKE].accept(session_id, author, new)
     return json_response(accepted.payload(), status=201 if accepted.created else 200)
 
 
@@ -145,17 +147,21 @@ async def edit_message(request: web.Request) -> web.Response:
     body = await parse_body(request, MessageEdit)
     _check_length(request, body.content)
     app, author = request.app, Author(user.id, client_ip(request))
-    edited = await edits.edit_message(app[keys.SESSIONMAKER], app[keys.BROADCASTER], author, message_id, body.content)
+    edited = await edits.edit_message(
+        app[keys.SESSIONMAKER], app[keys.ACCESS], app[keys.BROADCASTER], author, message_id, body.content
+    )
     return json_response(edited)
 
 
 async def delete_message(request: web.Request) -> web.Response:
-    """Soft-delete a message of one of my sessions."""
+    """Soft-delete a message: any of a session I own, my own in a session shared with me."""
     async with db_session(request) as db:
         user = await authenticate(request, db)
     message_id = path_uuid(request, "message_id")
     app, author = request.app, Author(user.id, client_ip(request))
-    deleted = await edits.delete_message(app[keys.SESSIONMAKER], app[keys.BROADCASTER], author, message_id)
+    deleted = await edits.delete_message(
+        app[keys.SESSIONMAKER], app[keys.ACCESS], app[keys.BROADCASTER], author, message_id
+    )
     await app[keys.INTAKE].forget_attachment(deleted.id)  # its text leaves the session's search
     return json_response(deleted)
 
@@ -181,7 +187,7 @@ ENDPOINTS = (
         body=MessageCreate,
         response=MessageOut,
         status=201,
-        errors=(400, 401, 404, 409, 413, 415, 422),
+        errors=(400, 401, 403, 404, 409, 413, 415, 422),
     ),
     Endpoint(
         "PUT",
@@ -200,6 +206,6 @@ ENDPOINTS = (
         "Delete a message (soft)",
         "messages",
         response=MessageOut,
-        errors=(401, 404, 409),
+        errors=(401, 403, 404, 409),
     ),
 )

@@ -9,12 +9,12 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from server import keys
-from server.deps import authenticate, client_ip, db_session
+from server.deps import authenticate, client_ip, db_session, message_for
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
 from server.schemas import Body
 from server.validation import parse_body, path_uuid
-from store import messages, rag_contexts
+from store import rag_contexts
 from store.schemas import MessageOut, RagContextOut
 from turns.intake import Author, NewMessage
 from turns.wire import AssistantResponse, AssistantStart, AssistantToken
@@ -50,7 +50,8 @@ async def rag_query(request: web.Request) -> web.StreamResponse:
     session_id = path_uuid(request, "session_id")
     body = await parse_body(request, RagQueryIn)
     new = NewMessage(body.query, follow=True, rag_overrides={"k": body.k} if body.k else None)
-    accepted = await request.app[keys.INTAKE].accept(session_id, Author(user.id, client_ip(request)), new)
+    author = Author(user.id, client_ip(request), username=user.username)
+    accepted = await request.app[keys.INTAKE].accept(session_id, author, new)
     assert accepted.answer is not None, "a new message with answer=True always starts one"
     response: web.StreamResponse | None = None
     final: AssistantResponse | None = None
@@ -81,10 +82,10 @@ async def rag_query(request: web.Request) -> web.StreamResponse:
 
 
 async def get_rag_context(request: web.Request) -> web.Response:
-    """The retrieval record behind one of my assistant messages."""
+    """The retrieval record behind an answer of a session I am in."""
     async with db_session(request) as db:
         user = await authenticate(request, db)
-        message, _ = await messages.get_owned_message(db, path_uuid(request, "message_id"), user.id)
+        message, _ = await message_for(request, db, path_uuid(request, "message_id"), user.id)
         context = await rag_contexts.find_for_message(db, message.id)
     if context is None:
         raise ApiError(404, "not_found", "this message has no RAG context")
@@ -100,7 +101,7 @@ ENDPOINTS = (
         "rag",
         body=RagQueryIn,
         response=RagQueryOut,
-        errors=(400, 401, 404, 409, 422),
+        errors=(400, 401, 403, 404, 409, 422),
     ),
     Endpoint(
         "GET",

@@ -1,29 +1,34 @@
-"""Chat sessions of the signed-in user; other users' sessions are simply not found."""
+"""Chat sessions of the signed-in user and those shared with them; other users' sessions are simply not found.
+Renaming, reconfiguring and archiving are the owner's (turns/access.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.deps import audit, authenticate, db_session, owned_session
+from server.deps import audit, authenticate, db_session, require, session_for
 from server.endpoints import Endpoint, json_response
 from server.schemas import SessionCreate, SessionListQuery, SessionUpdate
 from server.validation import parse_body, parse_query, path_uuid
 from store import sessions
-from store.schemas import Page, SessionOut
+from store.schemas import Page, SessionOut, SessionWithRole
+from turns.access import Need
 
 PREFIX = "/api/v1/chat/sessions"
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    """The caller's sessions, newest activity first."""
+    """The caller's sessions and those shared with them (with the caller's `role`), newest activity first."""
     async with db_session(request) as db:
         user = await authenticate(request, db)
         query = parse_query(request, SessionListQuery)
         rows, total = await sessions.list_sessions(
             db, user_id=user.id, archived=query.archived, limit=query.limit, offset=query.offset
         )
-    items = [SessionOut.model_validate(row) for row in rows]
-    return json_response(Page[SessionOut](items=items, total=total, limit=query.limit, offset=query.offset))
+    items = [
+        SessionWithRole.model_validate({**SessionOut.model_validate(row).model_dump(), "role": role})
+        for row, role in rows
+    ]
+    return json_response(Page[SessionWithRole](items=items, total=total, limit=query.limit, offset=query.offset))
 
 
 async def create_session(request: web.Request) -> web.Response:
@@ -45,11 +50,11 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    """One of the caller's sessions."""
+    """One of the caller's sessions, or one shared with them, with the caller's `role`."""
     async with db_session(request) as db:
         user = await authenticate(request, db)
-        session = await owned_session(request, db, path_uuid(request, "session_id"), user.id)
-    return json_response(session)
+        session, role = await session_for(request, db, path_uuid(request, "session_id"), user.id, Need.read)
+    return json_response(SessionWithRole.model_validate({**session.model_dump(), "role": role.value}))
 
 
 async def update_session(request: web.Request) -> web.Response:
@@ -61,7 +66,8 @@ async def update_session(request: web.Request) -> web.Response:
         changes = body.model_dump(exclude_unset=True)
         if "metadata" in changes:
             changes["meta"] = changes.pop("metadata")
-        session = await sessions.get_owned_session(db, session_id, user.id)
+        await require(request, db, session_id, user.id, Need.manage)
+        session = await sessions.get_session(db, session_id)
         if changes.get("is_archived") and not session.is_archived:
             audit(request, db, "session_archive", user_id=user.id, target_type="session", target_id=session.id)
         session = await sessions.update_session(db, session, changes)
@@ -74,7 +80,8 @@ async def archive_session(request: web.Request) -> web.Response:
     async with db_session(request) as db:
         user = await authenticate(request, db)
         session_id = path_uuid(request, "session_id")
-        session = await sessions.get_owned_session(db, session_id, user.id)
+        await require(request, db, session_id, user.id, Need.manage)
+        session = await sessions.get_session(db, session_id)
         if not session.is_archived:
             audit(request, db, "session_archive", user_id=user.id, target_type="session", target_id=session.id)
         session = await sessions.update_session(db, session, {"is_archived": True})
@@ -87,10 +94,10 @@ ENDPOINTS = (
         "GET",
         PREFIX,
         list_sessions,
-        "My sessions, newest activity first",
+        "My sessions and those shared with me (with my role), newest activity first",
         "sessions",
         query=SessionListQuery,
-        response=Page[SessionOut],
+        response=Page[SessionWithRole],
         errors=(401, 422),
     ),
     Endpoint(
@@ -108,9 +115,9 @@ ENDPOINTS = (
         "GET",
         f"{PREFIX}/{{session_id}}",
         get_session,
-        "A session",
+        "A session (mine or shared with me, with my role)",
         "sessions",
-        response=SessionOut,
+        response=SessionWithRole,
         errors=(401, 404),
     ),
     Endpoint(
@@ -121,7 +128,7 @@ ENDPOINTS = (
         "sessions",
         body=SessionUpdate,
         response=SessionOut,
-        errors=(400, 401, 404, 422),
+        errors=(400, 401, 403, 404, 422),
     ),
     Endpoint(
         "DELETE",
@@ -130,6 +137,6 @@ ENDPOINTS = (
         "Archive a session",
         "sessions",
         response=SessionOut,
-        errors=(401, 404),
+        errors=(401, 403, 404),
     ),
 )

@@ -11,14 +11,14 @@ from pydantic import BaseModel
 from pipelines.speech.audio import AudioError
 from pipelines.speech.tts import TtsUnavailable
 from server import keys
-from server.deps import authenticate, client_ip, db_session, owned_session
+from server.deps import authenticate, client_ip, db_session, message_for, session_for
 from server.endpoints import Endpoint, json_response
 from server.errors import ApiError
 from server.routes.documents import MALFORMED
 from server.validation import path_uuid
-from store import messages
 from store.models import ContentType
 from store.schemas import MessageOut
+from turns.access import Need
 from turns.intake import Author, NewMessage, Recording
 from turns.voice import tts_url, voice_of
 
@@ -47,12 +47,14 @@ def _wav(path: Any) -> web.FileResponse:
 
 
 async def recording(request: web.Request) -> web.StreamResponse:
-    """The audio of one of my voice messages (16 kHz WAV); `?token=` works for `<audio src>`."""
+    """The audio of a voice message of a session I am in (16 kHz WAV); `?token=` works for `<audio src>`."""
     async with db_session(request) as db:
         user = await authenticate(request, db, query_token=True)
-        message, _ = await messages.get_owned_message(db, path_uuid(request, "message_id"), user.id)
-    path = request.app[keys.SPEECH].audio_path(user.id, message.id)
-    if message.content_type is not ContentType.audio or not await asyncio.to_thread(path.is_file):
+        message, _ = await message_for(request, db, path_uuid(request, "message_id"), user.id)
+    if message.user_id is None or message.content_type is not ContentType.audio:
+        raise ApiError(404, "not_found", "this message has no recording")
+    path = request.app[keys.SPEECH].audio_path(message.user_id, message.id)  # kept under its author's folder
+    if not await asyncio.to_thread(path.is_file):
         raise ApiError(404, "not_found", "this message has no recording")
     return _wav(path)
 
@@ -60,7 +62,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
 async def _synthesize(request: web.Request, *, query_token: bool) -> Any:
     async with db_session(request) as db:
         user = await authenticate(request, db, query_token=query_token)
-        message, session = await messages.get_owned_message(db, path_uuid(request, "message_id"), user.id)
+        message, session = await message_for(request, db, path_uuid(request, "message_id"), user.id)
     voice, rate = voice_of(session.speech_config)
     try:
         return message, await request.app[keys.SPEECH].synthesize(message.content, voice=voice, rate=rate)
@@ -75,7 +77,7 @@ async def create_tts(request: web.Request) -> web.Response:
 
 
 async def get_tts(request: web.Request) -> web.StreamResponse:
-    """The spoken message as WAV, to its owner only."""
+    """The spoken message as WAV, to the session's owner and members only."""
     _, synthesis = await _synthesize(request, query_token=True)
     return _wav(synthesis.path)
 
@@ -111,7 +113,7 @@ async def speech_upload(request: web.Request) -> web.Response:
     speech = request.app[keys.SPEECH]
     async with db_session(request) as db:
         user = await authenticate(request, db)
-        session = await owned_session(request, db, path_uuid(request, "session_id"), user.id)
+        session, _ = await session_for(request, db, path_uuid(request, "session_id"), user.id, Need.write)
     data = await _upload_bytes(request, speech.limits.max_upload_bytes)
     if not data:
         raise ApiError(422, "validation_error", "send a WAV body (or multipart field `file`)")
@@ -122,7 +124,8 @@ async def speech_upload(request: web.Request) -> web.Response:
     if not transcript:
         raise ApiError(422, "no_speech", "no speech was recognized")
     new = NewMessage(transcript, content_type=ContentType.audio, recording=Recording(wav=wav), follow=True)
-    accepted = await request.app[keys.INTAKE].accept(session.id, Author(user.id, client_ip(request)), new)
+    author = Author(user.id, client_ip(request), username=user.username)
+    accepted = await request.app[keys.INTAKE].accept(session.id, author, new)
     assert accepted.answer is not None, "a new message with answer=True always starts one"
     final = await accepted.answer.response()
     if final is None:
@@ -171,7 +174,7 @@ ENDPOINTS = (
         "Ask by voice: a WAV body or multipart `file`; transcribed, stored and answered",
         "speech",
         response=SpeechOut,
-        errors=(400, 401, 404, 409, 413, 415, 422, 429),
+        errors=(400, 401, 403, 404, 409, 413, 415, 422, 429),
     ),
     Endpoint(
         "GET",

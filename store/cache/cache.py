@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from store.cache.backends import Backend
-from store.cache.keys import RAG_CONTEXT_TTL, rag_generation_key
+from store.cache.keys import RAG_CONTEXT_TTL, rag_generation_key, room_generation_key
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -72,15 +72,19 @@ class Cache:
         await self._write(key, json.dumps(value).encode(), ttl)
 
     async def rag_context_key(self, user_id: uuid.UUID, query: str, options: dict[str, Any]) -> str | None:
-        """`rag_context:{hash}` of the question, the search options and the user's current documents
+        """`rag_context:{hash}` of the question, the search options, the user's current documents and, for a
+        search within a session (`options["session_id"]`), the documents its members attached to it
         (None when the cache cannot be reached)."""
+        keys = [rag_generation_key(user_id)]
+        if options.get("session_id") is not None:
+            keys.append(room_generation_key(options["session_id"]))
         try:
-            generation = await self.backend.add(
-                rag_generation_key(user_id), secrets.token_hex(8).encode(), RAG_CONTEXT_TTL
-            )
+            generations = [
+                (await self.backend.add(key, secrets.token_hex(8).encode(), RAG_CONTEXT_TTL)).decode() for key in keys
+            ]
         except RedisError:
             return None
-        material = json.dumps([str(user_id), generation.decode(), query, options], sort_keys=True, default=str)
+        material = json.dumps([str(user_id), generations, query, options], sort_keys=True, default=str)
         return "rag_context:" + hashlib.sha256(material.encode()).hexdigest()
 
     async def invalidate(self, keys: Iterable[str]) -> None:

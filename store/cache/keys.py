@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from store.models import ChatSession, Document, Login, Message, RagContext, User
+from store.models import ChatSession, Document, Login, Message, RagContext, SessionMember, User
 
 SESSION_TTL = 3600
 USER_TTL = 1800
@@ -24,9 +24,10 @@ def session_key(session_id: uuid.UUID) -> str:
     return f"session:{session_id}"
 
 
-def owner_key(session_id: uuid.UUID) -> str:
-    """Who owns a session: it never changes, so nothing invalidates it (it expires)."""
-    return f"session_owner:{session_id}"
+def access_key(session_id: uuid.UUID) -> str:
+    """Who may use a session: its owner (who never changes) and its members' roles; invalidated when a
+    membership row changes, not when a message is posted (unlike `session:{id}`)."""
+    return f"session_access:{session_id}"
 
 
 def user_key(user_id: uuid.UUID) -> str:
@@ -46,6 +47,11 @@ def rag_generation_key(user_id: uuid.UUID) -> str:
     return f"rag_generation:{user_id}"
 
 
+def room_generation_key(session_id: uuid.UUID) -> str:
+    """Like `rag_generation_key`, for the documents attached to one session by any of its members."""
+    return f"rag_room_generation:{session_id}"
+
+
 def stale_keys(row: object) -> set[str]:
     """The cache keys whose value may change when `row` is inserted, updated or deleted."""
     if isinstance(row, User):
@@ -57,7 +63,10 @@ def stale_keys(row: object) -> set[str]:
     if isinstance(row, RagContext):
         return {messages_key(row.session_id)}
     if isinstance(row, Document):
-        return {rag_generation_key(row.user_id)}
+        keys = {rag_generation_key(row.user_id)}
+        return keys | {room_generation_key(row.session_id)} if row.session_id is not None else keys
+    if isinstance(row, SessionMember):
+        return {access_key(row.session_id)}
     if isinstance(row, Login):
         return {login_key(row.id)}
     return set()

@@ -221,8 +221,8 @@ async def test_an_announced_edit_holds_a_delete_until_it_is_sent(
             await release.wait()
             await self.inner.emit(session_id, event, **kwargs)
 
-    async def held_edit(sessionmaker: Any, broadcaster: Any, *args: Any, **kwargs: Any) -> Any:
-        return await real_edit(sessionmaker, HeldBroadcaster(broadcaster), *args, **kwargs)
+    async def held_edit(sessionmaker: Any, access: Any, broadcaster: Any, *args: Any, **kwargs: Any) -> Any:
+        return await real_edit(sessionmaker, access, HeldBroadcaster(broadcaster), *args, **kwargs)
 
     monkeypatch.setattr(edits, "edit_message", held_edit)
     message_id = (await _post(hostile_api, alice, session_id, "draft"))["id"]

@@ -5,6 +5,8 @@
  * @typedef {{id: string, username: string, email?: string | null}} User
  * @typedef {object} Session  a chat session as GET /chat/sessions/{id} returns it
  * @property {string} id
+ * @property {string} [user_id]  its owner
+ * @property {"owner" | "member" | "viewer"} [role]  mine in it
  * @property {string | null} title
  * @property {boolean} is_archived
  * @property {number} message_count
@@ -158,6 +160,12 @@ export const api = {
   updateSession: (id, fields) => request("PUT", `/chat/sessions/${id}`, { body: fields }),
   /** @param {string} id */
   archiveSession: (id) => request("DELETE", `/chat/sessions/${id}`),
+  /** The owner, then the members. @param {string} id */
+  members: (id) => request("GET", `/chat/sessions/${id}/members`),
+  /** @param {string} id @param {string} username @param {string} role */
+  addMember: (id, username, role) => request("POST", `/chat/sessions/${id}/members`, { body: { username, role } }),
+  /** @param {string} id @param {string} userId */
+  removeMember: (id, userId) => request("DELETE", `/chat/sessions/${id}/members/${userId}`),
 
   /** The newest `limit` messages of a session, oldest first. @param {string} sessionId @param {number} [limit] */
   async history(sessionId, limit = 200) {

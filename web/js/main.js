@@ -23,6 +23,7 @@ const documents = setupDocuments();
 const chat = setupChat({
   me,
   onSessionChanged: (session) => sessions.update(session),
+  onLeft: () => sessions.refresh(),
   onExpired: () => expire(),
 });
 

@@ -28,7 +28,8 @@ export const newClientId = uuid;
  * @property {(id: string, replyTo: string | null) => void} streamStart  an answer starts
  * @property {(id: string, text: string) => void} streamText  the assembled text of an answer grew
  * @property {(id: string, response: AnswerEnd) => void} streamEnd  the answer ended (`assistant_response`, or the stored message after a resync)
- * @property {(userId: string, isTyping: boolean) => void} typing  another device (or "assistant") types
+ * @property {(userId: string, isTyping: boolean, username: string | null) => void} typing  another device, another member (or "assistant") types
+ * @property {(users: {user_id: string, username: string, devices: number}[]) => void} presence  who is in the room
  * @property {(session: any) => void} sessionUpdated
  * @property {(kind: "partial" | "final", data: any) => void} transcript
  * @property {(data: {message_id: string, audio_url: string}) => void} ttsReady
@@ -93,7 +94,8 @@ export class ChatConnection {
     s.on("message_updated", ({ message }) => this.view.upsert(message));
     s.on("message_deleted", ({ message }) => this.view.upsert(message));
     s.on("session_updated", ({ session }) => this.view.sessionUpdated(session));
-    s.on("typing_indicator", ({ user_id, is_typing }) => this.view.typing(user_id, is_typing));
+    s.on("typing_indicator", ({ user_id, is_typing, username }) => this.view.typing(user_id, is_typing, username ?? null));
+    s.on("presence", ({ users }) => this.view.presence(users));
     s.on("assistant_start", ({ message_id, reply_to }) => {
       if (!this.streams.has(message_id)) this.streams.set(message_id, new StreamAssembler());
       this.view.streamStart(message_id, reply_to);
@@ -107,6 +109,10 @@ export class ChatConnection {
       if (error && (error.code === "auth_expired" || error.code === "auth_revoked")) {
         this.view.state("refused", error.code === "auth_revoked" ? "You were signed out." : "Your login has expired.");
         this.view.expired();
+        return;
+      }
+      if (error?.code === "removed") {
+        this.view.state("refused", "You were removed from this chat.");
         return;
       }
       // the server sends a refusal both as the ack and as this event: an awaited ack already tells its caller

@@ -52,9 +52,11 @@ class Hit:
 
 @dataclass(frozen=True)
 class Scope:
-    """Which chunks a search or a delete may touch: always one owner's, optionally narrower.
+    """Which chunks a search or a delete may touch: one owner's, optionally narrower.
 
-    `session_id` narrows to the owner's library (documents of no session) plus that session's documents.
+    `session_id` (searches only) is the owner's library (documents of no session) plus the documents attached
+    to that session, by its owner or any of its members: a shared room's documents, never another member's
+    library.
     """
 
     owner_id: uuid.UUID

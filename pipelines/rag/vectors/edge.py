@@ -38,19 +38,17 @@ CONFIG_FILE = "edge_config.json"
 
 
 def scope_filter(scope: Scope) -> qe.Filter:
-    """Owner, then (optionally) documents, then (optionally) library-or-this-session."""
-    must: list[qe.ConditionType] = [qe.FieldCondition(key="owner_id", match=qe.MatchValue(str(scope.owner_id)))]
+    """Owner, then (optionally) documents, then (optionally) the owner's library and this session's documents,
+    whoever of its members attached them: (owner and (library or session)) or session."""
+    owner = qe.FieldCondition(key="owner_id", match=qe.MatchValue(str(scope.owner_id)))
+    must: list[qe.ConditionType] = []
     if scope.document_ids:
         must.append(qe.FieldCondition(key="document_id", match=qe.MatchAny([str(d) for d in scope.document_ids])))
-    if scope.session_id is not None:
-        must.append(
-            qe.Filter(
-                should=[
-                    qe.IsEmptyCondition(key="session_id"),
-                    qe.FieldCondition(key="session_id", match=qe.MatchValue(str(scope.session_id))),
-                ]
-            )
-        )
+    if scope.session_id is None:
+        return qe.Filter(must=[owner, *must])
+    in_session = qe.FieldCondition(key="session_id", match=qe.MatchValue(str(scope.session_id)))
+    library = qe.Filter(must=[owner, qe.IsEmptyCondition(key="session_id")])
+    must.append(qe.Filter(should=[library, in_session]))
     return qe.Filter(must=must)
 
 

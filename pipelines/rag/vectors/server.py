@@ -35,22 +35,18 @@ LEGACY_PREFIX = "parley_u_"  # the former collection-per-owner layout
 
 
 def scope_filter(scope: Scope) -> models.Filter:
-    """Owner, then (optionally) documents, then (optionally) library-or-this-session."""
-    must: list[models.Condition] = [
-        models.FieldCondition(key="owner_id", match=models.MatchValue(value=str(scope.owner_id)))
-    ]
+    """Owner, then (optionally) documents, then (optionally) the owner's library and this session's documents,
+    whoever of its members attached them: (owner and (library or session)) or session."""
+    owner = models.FieldCondition(key="owner_id", match=models.MatchValue(value=str(scope.owner_id)))
+    must: list[models.Condition] = []
     if scope.document_ids:
         ids = [str(d) for d in scope.document_ids]
         must.append(models.FieldCondition(key="document_id", match=models.MatchAny(any=ids)))
-    if scope.session_id is not None:
-        must.append(
-            models.Filter(
-                should=[
-                    models.IsEmptyCondition(is_empty=models.PayloadField(key="session_id")),
-                    models.FieldCondition(key="session_id", match=models.MatchValue(value=str(scope.session_id))),
-                ]
-            )
-        )
+    if scope.session_id is None:
+        return models.Filter(must=[owner, *must])
+    in_session = models.FieldCondition(key="session_id", match=models.MatchValue(value=str(scope.session_id)))
+    library = models.Filter(must=[owner, models.IsEmptyCondition(is_empty=models.PayloadField(key="session_id"))])
+    must.append(models.Filter(should=[library, in_session]))
     return models.Filter(must=must)
 
 

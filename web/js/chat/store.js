@@ -27,6 +27,7 @@
  * @property {string} id
  * @property {string} [session_id]
  * @property {string | null} [user_id]
+ * @property {string | null} [username]  its author's (null for answers and for an erased account's messages)
  * @property {"user" | "assistant" | "system"} message_type
  * @property {string} [content_type]
  * @property {string} content

@@ -11,6 +11,7 @@ import { ChatHeader, setBanner, showConnection } from "./header.js";
 import { MessageList } from "./messages.js";
 import { Microphone } from "./microphone.js";
 import { Playback } from "./playback.js";
+import { Room } from "./room.js";
 import { TypingLine } from "./typing.js";
 
 /**
@@ -31,9 +32,10 @@ function describeError(error) {
 }
 
 /**
- * @param {{me: {id: string | null}, onSessionChanged: (session: Session) => void, onExpired: () => void}} options
+ * @param {{me: {id: string | null}, onSessionChanged: (session: Session) => void, onLeft: () => void,
+ *          onExpired: () => void}} options
  */
-export function setupChat({ me, onSessionChanged, onExpired }) {
+export function setupChat({ me, onSessionChanged, onLeft, onExpired }) {
   /** @type {Session | null} */
   let session = null;
   /** @type {ChatConnection | null} */
@@ -41,7 +43,20 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
   let store = new MessageStore("");
   let generation = 0; // bumps on every open(), so stale async work is dropped
   let speech = { stt: true, tts: true }; // what the server can do (GET /speech/status)
-  const typing = new TypingLine(() => Boolean(store.streaming()));
+  const typing = new TypingLine(() => Boolean(store.streaming()), me);
+  const room = new Room({
+    me,
+    onLeft() {
+      closeChat();
+      onLeft();
+      toast("You left the chat.");
+    },
+    onMembers: () => {
+      for (const m of store.list()) messages.refresh(m.id); // authors are named once the chat is shared
+    },
+  });
+  /** The open chat takes my messages (not archived, and I am not a viewer there). */
+  const writable = () => Boolean(session && !session.is_archived && session.role !== "viewer");
 
   const playback = new Playback((id) => messages.refresh(id));
   const messages = new MessageList({
@@ -49,7 +64,7 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
     announcer: $("#announcer"),
     me,
     playback,
-    can: { act: () => Boolean(session), write: () => Boolean(session && !session.is_archived), tts: () => speech.tts },
+    can: { act: () => Boolean(session), write: writable, tts: () => speech.tts, shared: () => room.shared() },
     actions: {
       setEditing: (message, editing) => apply(store.upsert({ id: message.id, editing })),
       async saveEdit(message, content) {
@@ -174,7 +189,7 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
 
   /** @param {string} content @param {File | null} file @param {(fraction: number) => void} progress @returns {Promise<boolean>} */
   async function send(content, file, progress) {
-    if (!connection || !session || session.is_archived) return false;
+    if (!connection || !session || !writable()) return false;
     if (file) return sendWithFile(content, file, progress);
     const clientId = newClientId();
     const pending = store.addPending({ content, clientId, userId: me.id });
@@ -211,7 +226,8 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
       typing.set("assistant", false);
       if (change && change.message.status === "complete") messages.announce(change.message);
     },
-    typing: (userId, isTyping) => typing.set(userId, isTyping),
+    typing: (userId, isTyping, username) => typing.set(userId, isTyping, username),
+    presence: (users) => room.presence(users),
     sessionUpdated(updated) {
       if (!session || updated.id !== session.id) return;
       changed({ ...session, ...updated });
@@ -237,6 +253,7 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
     if (connection) connection.close();
     connection = null;
     typing.clear();
+    room.clear();
     store = new MessageStore("");
     messages.clear();
     setBanner(null);
@@ -254,7 +271,11 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
     $("#chat-pane").hidden = false;
     header.endRename();
     header.show(next, speech.tts);
-    composer.show(!next.is_archived);
+    composer.show(
+      writable(),
+      next.role === "viewer" && !next.is_archived ? "You are a viewer in this chat: you can read it, not write to it." : undefined,
+    );
+    room.show(next);
     const list = $("#messages");
     list.append(h("li.loading", {}, "Loading messages…"));
     /** @type {Message[]} */
@@ -292,6 +313,13 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
     );
   }
 
+  function closeChat() {
+    close();
+    session = null;
+    $("#chat-pane").hidden = true;
+    $("#empty-state").hidden = false;
+  }
+
   return {
     open,
     /** Disable what the server cannot do, saying why. @param {any} status  GET /speech/status */
@@ -305,12 +333,7 @@ export function setupChat({ me, onSessionChanged, onExpired }) {
         for (const m of store.list()) messages.refresh(m.id);
       }
     },
-    close() {
-      close();
-      session = null;
-      $("#chat-pane").hidden = true;
-      $("#empty-state").hidden = false;
-    },
+    close: closeChat,
     get sessionId() {
       return session ? session.id : null;
     },

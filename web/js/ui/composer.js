@@ -173,11 +173,12 @@ export class Composer {
     if (!streaming && focusedStop) this.input.focus();
   }
 
-  /** @param {boolean} writable */
-  show(writable) {
+  /** @param {boolean} writable @param {string} [why]  what the note says when it is not */
+  show(writable, why = "This chat is archived: it is read-only. Restore it to continue.") {
     this.attach(null); // an attachment belongs to the chat it was picked in
     this.form.hidden = !writable;
     $("#readonly-note").hidden = writable;
+    $("#readonly-note").textContent = why;
   }
 
   focus() {

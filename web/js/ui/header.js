@@ -110,12 +110,14 @@ export class ChatHeader {
     this.title.textContent = titleOf(session);
     this.input.dataset.title = session.title || "";
     const count = session.message_count;
-    $("#chat-meta").textContent = `${count} message${count === 1 ? "" : "s"}${session.is_archived ? " · archived" : ""}`;
-    $("#archive").hidden = session.is_archived;
-    $("#restore").hidden = !session.is_archived;
-    this.renameButton.hidden = session.is_archived;
+    const role = session.role && session.role !== "owner" ? ` · you are a ${session.role}` : "";
+    $("#chat-meta").textContent = `${count} message${count === 1 ? "" : "s"}${session.is_archived ? " · archived" : ""}${role}`;
+    const owner = (session.role || "owner") === "owner"; // members and viewers neither rename nor archive
+    $("#archive").hidden = session.is_archived || !owner;
+    $("#restore").hidden = !session.is_archived || !owner;
+    this.renameButton.hidden = session.is_archived || !owner;
     this.autoSpeak.checked = Boolean(session.speech_config?.auto_tts);
-    this.autoSpeak.disabled = session.is_archived || !tts;
+    this.autoSpeak.disabled = session.is_archived || !tts || !owner;
     if (!tts) /** @type {HTMLElement} */ (this.autoSpeak.closest("label")).title = "Speech output is unavailable on this server";
   }
 }

@@ -23,6 +23,7 @@ import { linkCitations, openSource, sourcesBlock } from "./sources.js";
  * @property {() => boolean} act  a chat is open
  * @property {() => boolean} write  the chat is not archived
  * @property {() => boolean} tts  the server can read answers aloud
+ * @property {() => boolean} shared  others may be in the chat: messages name their authors
  */
 
 /** @param {number} bytes */
@@ -271,15 +272,19 @@ export class MessageList {
       if (message.attachment) body.append(attachmentView(message.attachment));
       body.append(...[this.content(message)].flat());
     }
-    const meta = h("div.meta", {}, timeAgo(message.created_at));
+    const meta = h("div.meta", {});
+    const author = message.message_type === "user" && this.can.shared() ? message.username || (message.user_id ? "" : "deleted user") : "";
+    if (author) meta.append(h("span.author", {}, author), " · ");
+    meta.append(timeAgo(message.created_at));
     if (message.edited_at && !message.is_deleted) meta.append(h("span.muted", {}, " · edited"));
     if (message.pending) meta.append(h("span.muted", {}, " · sending…"));
     if (message.status === "cancelled") meta.append(h("span.chip.cancelled", {}, "Stopped"));
     if (message.status === "failed") meta.append(h("span.chip.failed", {}, "Failed"));
     meta.append(this.buttons(message));
     const assistant = message.message_type === "assistant";
+    const theirs = message.message_type === "user" && Boolean(message.user_id !== this.me.id && !message.pending);
     return h(
-      `li.msg.${message.message_type}`,
+      `li.msg.${message.message_type}${theirs ? ".theirs" : ""}`,
       {
         dataset: {
           id: message.id,
@@ -287,7 +292,7 @@ export class MessageList {
           ...(this.playback.played.has(message.id) ? { played: "true" } : {}),
           ...(this.playback.isPlaying(message.id) ? { playing: "true" } : {}),
         },
-        "aria-label": assistant ? "Assistant" : "You",
+        "aria-label": assistant ? "Assistant" : message.user_id && message.user_id !== this.me.id ? message.username || "Someone" : "You",
         "aria-busy": message.status === "streaming" ? "true" : null,
       },
       body,

@@ -37,7 +37,13 @@ export function setupSessions({ onOpen }) {
           onclick: () => onOpen(session),
         },
         h("span.session-title", {}, titleOf(session)),
-        h("span.session-meta", {}, timeAgo(activity(session)), count ? ` · ${count} message${count === 1 ? "" : "s"}` : ""),
+        h(
+          "span.session-meta",
+          {},
+          timeAgo(activity(session)),
+          count ? ` · ${count} message${count === 1 ? "" : "s"}` : "",
+          session.role && session.role !== "owner" ? ` · shared with you (${session.role})` : "",
+        ),
       ),
     );
   }

@@ -59,9 +59,11 @@ class ChatEvents:
             client_id=body.client_id,
             attachment=upload,
             answer=self.ctx.auto_answer,
+            session_in_ack=True,
         )
         accepted = await self.ctx.intake.accept(session_id, author, new)
-        return UserMessageAck(message=accepted.payload(), duplicate=not accepted.created).wire()
+        ack = UserMessageAck(message=accepted.payload(), duplicate=not accepted.created, session=accepted.session)
+        return ack.wire()
 
     async def typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: TypingIn = parse(TypingIn, data)

@@ -113,7 +113,10 @@ async def test_a_message_streams_an_answer_that_matches_what_is_stored(
 
     await other.wait_for(lambda: len(assistant_typing()) == 2)
     assert assistant_typing() == [True, False]
-    await sender.wait_for(lambda: len(sender.events["session_updated"]) >= 2)
+    assert ack["session"]["title"] == "Tell me about tokens" and ack["session"]["message_count"] == 1
+    await other.wait_for(lambda: len(other.events["session_updated"]) >= 2)  # the message's, the answer's
+    assert other.events["session_updated"][0]["session"]["message_count"] == 1
+    await sender.wait_for(lambda: len(sender.events["session_updated"]) >= 1)  # the answer's (its message's: the ack)
     assert sender.events["session_updated"][-1]["session"]["title"] == "Tell me about tokens"
 
     history = await chat_api.call("GET", f"/api/v1/chat/sessions/{session['id']}/messages", token=alice.token)

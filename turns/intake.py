@@ -78,6 +78,7 @@ class NewMessage:
     attachment: Upload | None = None
     answer: bool = True
     follow: bool = False  # the caller reads the answer's events from `Accepted.answer` (REST)
+    session_in_ack: bool = False  # the sender's ack carries the session: no `session_updated` to its socket
     rag_overrides: dict[str, Any] | None = None
 
 
@@ -90,6 +91,7 @@ class Accepted:
     answer: AnswerHandle | None = None
     posted: Posted | None = None
     wire: MessageOut | None = None  # the message as sent in `message_created`, when that was sent
+    session: SessionOut | None = None  # the session as sent in `session_updated`, when that was sent
 
     def payload(self) -> MessageOut:
         return self.wire if self.wire is not None else MessageOut.model_validate(self.message)
@@ -187,13 +189,16 @@ class Intake:
             self._notices.spawn(self._tell(session_id, author, indexing), name=f"attachment-notice-{posted.message.id}")
         wire = MessageOut.model_validate(posted.message)
         self._outbox.post(session_id, MessageCreated(message=wire), skip_sid=author.sid)
-        self._outbox.post(session_id, SessionUpdated(session=SessionOut.model_validate(posted.session)))
+        # the sender's socket reads the session in its ack (one frame instead of two per message)
+        session = SessionOut.model_validate(posted.session)
+        skip = author.sid if new.session_in_ack else None
+        self._outbox.post(session_id, SessionUpdated(session=session), skip_sid=skip)
         handle = None
         if answer_id is not None:
             rag_config = dict(posted.session.rag_config) | (new.rag_overrides or {})
             request = TurnRequest(session_id, posted.message.id, answer_id, author.user_id, rag_config)
             handle = self._answers.start(request, follow=new.follow)
-        return Accepted(posted.message, True, handle, posted, wire)
+        return Accepted(posted.message, True, handle, posted, wire, session)
 
     async def _first_copy(
         self, session_id: uuid.UUID, client_id: str, attempts: int = REPEAT_LOOKUPS

@@ -336,10 +336,13 @@ class Refusal(BaseModel):
 
 
 class UserMessageAck(Ack):
-    """`duplicate` is present (true) when `client_id` named a message that was already stored."""
+    """`duplicate` is present (true) when `client_id` named a message that was already stored. `session` is the
+    session as this message left it (count, activity, title): the sender's `session_updated`, which the
+    session's other sockets get as an event; absent for a duplicate, which changed nothing."""
 
     message: MessageOut
     duplicate: bool = Field(default=False, exclude_if=lambda value: not value)
+    session: SessionOut | None = Field(default=None, exclude_if=_unset)
 
 
 class StopAck(Ack):

@@ -197,6 +197,7 @@ export function setupChat({ me, onSessionChanged, onLeft, onExpired }) {
     try {
       const ack = await call("user_message", { content, content_type: "text", client_id: clientId }, 30000);
       apply(store.upsert({ ...ack.message, pending: false }));
+      if (ack.session) view.sessionUpdated(ack.session); // the sender's session_updated comes in its ack
       return true;
     } catch (err) {
       store.remove(pending.message.id);

@@ -102,8 +102,9 @@ async def finish_answer(
         if stored is None:
             raise NotFound("no such answer")
         return Finished(stored, None)
-    if "attachment" in attributes.instance_state(answer).unloaded:  # RETURNING brings no joined row
-        attributes.set_committed_value(answer, "attachment", None)  # and an answer has no attachment
+    for joined in ("attachment", "author"):  # RETURNING brings no joined row, and an answer has neither
+        if joined in attributes.instance_state(answer).unloaded:
+            attributes.set_committed_value(answer, joined, None)
     if retrieval is not None:
         db.add(
             RagContext(

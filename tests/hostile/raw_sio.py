@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aiohttp import ClientSession, ClientWebSocketResponse, WSMsgType
+from aiohttp import ClientSession, ClientWebSocketResponse, WSMessage, WSMsgType
 
 
 async def open_socket(http: ClientSession, base: str) -> ClientWebSocketResponse:
@@ -45,3 +45,13 @@ async def ack_of(ws: ClientWebSocketResponse, namespace: str, ack_id: int, secon
             raise ConnectionError(packet)
         if packet.startswith(prefix):
             return json.loads(packet[len(prefix) :])[0]
+
+
+async def end_of(ws: ClientWebSocketResponse, seconds: float = 10) -> WSMessage:
+    """The message that ends the connection, past the room's `presence` announcements (sent to every socket
+    that joins a chat) and engine.io pings; any other packet is returned as it is, for the caller to fail on."""
+    while True:
+        message = await ws.receive(timeout=seconds)
+        if message.type is WSMsgType.TEXT and (message.data == "2" or '["presence",' in message.data[:200]):
+            continue
+        return message

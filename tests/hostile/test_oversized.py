@@ -19,7 +19,7 @@ from core.settings import Settings
 from tests.api import Api
 from tests.helpers import start_app
 from tests.hostile.conftest import unlimited
-from tests.hostile.raw_sio import ack_of, join, open_socket
+from tests.hostile.raw_sio import ack_of, end_of, join, open_socket
 from tests.sio import Recorder
 
 FRAME_LIMIT = 256 * 1024
@@ -158,7 +158,7 @@ async def test_oversized_and_malformed_socket_input(small_server: TestServer, ht
     try:
         assert "sid" in await join(ws, namespace, alice.token)
         await ws.send_str(f'42{namespace},1["user_message",{{"content":"{"o" * (FRAME_LIMIT + 10)}"}}]')
-        closed = await ws.receive(timeout=10)
+        closed = await end_of(ws)
         assert closed.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING), closed
     finally:
         await ws.close()
@@ -227,7 +227,7 @@ async def test_an_empty_frame_ends_the_connection_cleanly(small_server: TestServ
         assert "sid" in await join(ws, namespace, alice.token)
         assert await _chat_connections(http, base) == 1
         await ws.send_str("")
-        closed = await ws.receive(timeout=10)
+        closed = await end_of(ws)
         # python-engineio alone let its handler die here, wrote a 500 into the upgraded stream and kept the
         # socket until its ping timeout; server.realtime.ClosingWebSocket ends it like a close
         assert closed.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING, WSMsgType.ERROR), closed

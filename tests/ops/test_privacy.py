@@ -57,6 +57,7 @@ async def test_export_then_erase_leaves_nothing(
         "messages": 2,
         "documents": 1,
         "attachments": 0,
+        "memberships": 0,
     }
     await watcher.wait_for(lambda: any(e["code"] == "account_erased" for e in watcher.events["error"]))
     await watcher.close()

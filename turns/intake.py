@@ -127,8 +127,6 @@ class Intake:
         self._writer = writer
         self._outbox = outbox
         self._claims = Claims()
-        #: session id -> its owner's id, as checked once: an owner never changes (a deleted session is refused
-        #: by the batch, which finds no row to lock)
         self._user_messages = metrics.messages.labels("user")
         self._attachments = attachments
         self._notices = TaskSet()

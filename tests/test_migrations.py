@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store import documents, members, sessions
 from store.db import create_engine, create_sessionmaker
@@ -65,6 +66,59 @@ async def test_models_match_migrations_and_downgrade_upgrade_roundtrip(empty_dat
     assert diff == [] and tables >= TABLES
 
 
+async def _seed_conversation(
+    conn: AsyncConnection, now: datetime, users: dict[uuid.UUID, str], session: uuid.UUID, message: uuid.UUID
+) -> None:
+    """Accounts (id -> username), a session of the first one, and one message of theirs in it: rows of tables whose
+    columns are the same at 006 and 008 as now."""
+    tables = Base.metadata.tables
+    for user_id, name in users.items():
+        await conn.execute(
+            tables["users"].insert(),
+            {
+                "id": user_id,
+                "username": name,
+                "username_key": name,
+                "password_hash": "x",
+                "preferences": {},
+                "is_active": True,
+                "is_admin": False,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    owner = next(iter(users))
+    await conn.execute(
+        tables["chat_sessions"].insert(),
+        {
+            "id": session,
+            "user_id": owner,
+            "session_type": "rag",
+            "rag_config": {},
+            "speech_config": {},
+            "metadata": {},
+            "is_archived": False,
+            "message_count": 1,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    await conn.execute(
+        tables["messages"].insert(),
+        {
+            "id": message,
+            "session_id": session,
+            "user_id": owner,
+            "message_type": "user",
+            "content_type": "text",
+            "content": "hello",
+            "status": "complete",
+            "created_at": now,
+            "is_deleted": False,
+        },
+    )
+
+
 async def test_upgrading_an_existing_006_database_keeps_its_rows_and_adds_logins_and_attachments(
     empty_database: str,
 ) -> None:
@@ -77,49 +131,7 @@ async def test_upgrading_an_existing_006_database_keeps_its_rows_and_adds_logins
     engine = await asyncio.to_thread(create_engine, empty_database)
     try:
         async with engine.begin() as conn:
-            await conn.execute(
-                model_tables["users"].insert(),
-                {
-                    "id": user,
-                    "username": "old",
-                    "username_key": "old",
-                    "password_hash": "x",
-                    "preferences": {},
-                    "is_active": True,
-                    "is_admin": False,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-            await conn.execute(
-                model_tables["chat_sessions"].insert(),
-                {
-                    "id": session,
-                    "user_id": user,
-                    "session_type": "rag",
-                    "rag_config": {},
-                    "speech_config": {},
-                    "metadata": {},
-                    "is_archived": False,
-                    "message_count": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-            await conn.execute(
-                model_tables["messages"].insert(),
-                {
-                    "id": message,
-                    "session_id": session,
-                    "user_id": user,
-                    "message_type": "user",
-                    "content_type": "text",
-                    "content": "hello",
-                    "status": "complete",
-                    "created_at": now,
-                    "is_deleted": False,
-                },
-            )
+            await _seed_conversation(conn, now, {user: "old"}, session, message)
             await conn.execute(
                 model_tables["documents"].insert(),
                 {
@@ -169,54 +181,10 @@ async def test_upgrading_an_existing_008_database_adds_members_to_its_sessions(e
     await asyncio.to_thread(upgrade, empty_database, "008")
     owner, guest, session, message = (uuid.uuid4() for _ in range(4))
     now = datetime.now(UTC)
-    model_tables = Base.metadata.tables
     engine = await asyncio.to_thread(create_engine, empty_database)
     try:
         async with engine.begin() as conn:
-            for user_id, name in ((owner, "owner"), (guest, "guest")):
-                await conn.execute(
-                    model_tables["users"].insert(),
-                    {
-                        "id": user_id,
-                        "username": name,
-                        "username_key": name,
-                        "password_hash": "x",
-                        "preferences": {},
-                        "is_active": True,
-                        "is_admin": False,
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                )
-            await conn.execute(
-                model_tables["chat_sessions"].insert(),
-                {
-                    "id": session,
-                    "user_id": owner,
-                    "session_type": "rag",
-                    "rag_config": {},
-                    "speech_config": {},
-                    "metadata": {},
-                    "is_archived": False,
-                    "message_count": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-            await conn.execute(
-                model_tables["messages"].insert(),
-                {
-                    "id": message,
-                    "session_id": session,
-                    "user_id": owner,
-                    "message_type": "user",
-                    "content_type": "text",
-                    "content": "hello",
-                    "status": "complete",
-                    "created_at": now,
-                    "is_deleted": False,
-                },
-            )
+            await _seed_conversation(conn, now, {owner: "owner", guest: "guest"}, session, message)
     finally:
         await engine.dispose()
 

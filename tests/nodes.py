@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +82,16 @@ async def start_node(env: dict[str, str], log_dir: Path, http: ClientSession, na
         await asyncio.sleep(0.1)
     await node.stop(signal.SIGKILL)
     raise RuntimeError(f"node {name} never became ready:\n{node.log()}")
+
+
+@contextlib.asynccontextmanager
+async def running_nodes(
+    env: dict[str, str], log_dir: Path, http: ClientSession, name: str = "node", count: int = 2
+) -> AsyncIterator[list[Node]]:
+    """`count` nodes with `env` (`<name>0`, `<name>1`, … in `log_dir`), stopped on the way out."""
+    nodes = list(await asyncio.gather(*(start_node(env, log_dir, http, f"{name}{i}") for i in range(count))))
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            await node.stop()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +15,7 @@ from aiohttp import ClientSession
 from core.settings import Settings
 from tests.api import Api
 from tests.helpers import Serve
-from tests.nodes import start_node
+from tests.nodes import running_nodes
 from tests.sio import Recorder
 
 
@@ -122,8 +121,7 @@ async def test_two_processes_share_one_limit_through_redis(
         "JWT_SECRET": "shared-limit-secret-" + "x" * 20,
         "RATE_LIMIT_REST_PER_MINUTE": "6",
     }
-    nodes = await asyncio.gather(*(start_node(env, tmp_path, http, f"limit{i}") for i in range(2)))
-    try:
+    async with running_nodes(env, tmp_path, http, "limit") as nodes:
         first, second = (Api(node.url, http) for node in nodes)
         alice = await first.register(f"shared_{uuid.uuid4().hex[:8]}")
         statuses = []
@@ -131,6 +129,3 @@ async def test_two_processes_share_one_limit_through_redis(
             api = first if i % 2 == 0 else second
             statuses.append((await api.call("GET", "/api/v1/users/me", token=alice.token)).status)
         assert statuses == [200] * 6 + [429] * 2
-    finally:
-        for node in nodes:
-            await node.stop()

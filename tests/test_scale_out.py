@@ -11,7 +11,7 @@ from aiohttp import ClientSession
 
 from tests.api import Api
 from tests.fakes.groq import GroqFake
-from tests.nodes import Node, start_node
+from tests.nodes import Node, running_nodes
 from tests.sio import ConnectTo
 
 
@@ -28,10 +28,8 @@ async def nodes(
         "GROQ_BASE_URL": groq.url,
         "LOG_LEVEL": "INFO",
     }
-    started = await asyncio.gather(*(start_node(env, tmp_path, http, f"node{i}") for i in range(2)))
-    yield list(started)
-    for node in started:
-        await node.stop()
+    async with running_nodes(env, tmp_path, http) as started:
+        yield started
 
 
 async def test_a_session_spread_over_two_processes_is_one_conversation(

@@ -19,7 +19,7 @@ from aiohttp import ClientSession
 from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.hostile.test_edit_races import _check_round, _outcome, _seen, _stored
-from tests.nodes import Node, start_node
+from tests.nodes import Node, running_nodes
 from tests.sio import Recorder
 
 ROUNDS = 20
@@ -50,10 +50,8 @@ async def nodes(
         "LOG_LEVEL": "WARNING",
         **UNLIMITED,
     }
-    started = await asyncio.gather(*(start_node(env, tmp_path, http, f"node{i}") for i in range(2)))
-    yield list(started)
-    for node in started:
-        await node.stop()
+    async with running_nodes(env, tmp_path, http) as started:
+        yield started
 
 
 async def _marker(api: Api, alice: Any, session_id: str, observers: list[Recorder], text: str) -> None:

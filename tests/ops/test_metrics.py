@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from core.settings import Settings
 from tests.api import Api
 from tests.fakes.groq import GroqFake
 from tests.helpers import Serve, ask, with_groq
-from tests.nodes import start_node
+from tests.nodes import running_nodes
 
 
 def sample(metrics: str, name: str) -> float:
@@ -69,12 +68,8 @@ async def test_metrics_add_up_across_worker_processes(postgres_url: str, http: C
         "JWT_SECRET": "metrics-secret-" + "x" * 24,
         "PROMETHEUS_MULTIPROC_DIR": str(shared),
     }
-    nodes = await asyncio.gather(*(start_node(env, tmp_path, http, f"worker{i}") for i in range(2)))
-    try:
+    async with running_nodes(env, tmp_path, http, "worker") as nodes:
         for node in nodes:  # one 404 on each worker
             await Api(node.url, http).call("GET", "/api/v1/chat/sessions/not-a-uuid", token="x")
         metrics = (await Api(nodes[0].url, http).call("GET", "/metrics")).body
         assert sample(metrics, 'parley_errors_total{code="unauthorized",surface="rest"}') == 2
-    finally:
-        for node in nodes:
-            await node.stop()

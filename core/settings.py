@@ -218,7 +218,8 @@ class Settings:
         int,
         Env(
             "MESSAGE_BATCH_WINDOW_MS",
-            "how long the group commit waits after the first queued user message for others to share its transaction",
+            "while a group-commit transaction is in flight, how long the next one waits after its first user message "
+            "for others to share it (an idle writer commits at once)",
             minimum=0,
             maximum=100,
         ),

@@ -31,10 +31,10 @@ class _Waiting:
 
 
 class BatchWriter:
-    """Commits queued messages in batches: a batch waits up to `window` seconds after its first message (less
-    when `max_batch` are queued), then is written while the next one fills. Up to `concurrency` batches are in
-    flight at once, never two holding messages of the same session: a session's messages commit, and are
-    acknowledged, in the order they were queued.
+    """Commits queued messages in batches: with no batch in flight, what is queued is written at once; while one
+    is, the next waits up to `window` seconds after its first message (less when `max_batch` are queued). Up to
+    `concurrency` batches are in flight at once, never two holding messages of the same session: a session's
+    messages commit, and are acknowledged, in the order they were queued.
 
     On SQLite, `concurrency` is 1: the one writer of user messages, batches never contend for the file lock.
     """
@@ -87,8 +87,10 @@ class BatchWriter:
             await self._wake.wait()
             self._wake.clear()
             while self._queue and self._in_flight < self._concurrency:
+                # an idle writer commits at once (nothing to share a transaction with is on its way yet); while a
+                # batch is in flight, the next one gathers for up to the window
                 delay = self._first_at + self._window - time.monotonic()
-                if delay > 0 and len(self._queue) < self._max_batch:
+                if self._in_flight and delay > 0 and len(self._queue) < self._max_batch:
                     self._full.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._full.wait(), delay)

@@ -1,49 +1,55 @@
-"""Assistant answers: created as `streaming`, finished with their content and how they ended."""
+"""Assistant answers: created as `streaming` with their question (store/messages.py), finished here with their
+content and how they ended."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import attributes
 
 from store.cache import mark_stale, messages_key, session_key
 from store.errors import NotFound
-from store.models import ChatSession, Message, MessageStatus, MessageType, RagContext
+from store.models import Attachment, ChatSession, Message, MessageStatus, RagContext, User, as_loaded
 from store.types import utcnow
 
-
-async def start_answer(
-    db: AsyncSession, session_id: uuid.UUID, answer_id: uuid.UUID, reply_to_id: uuid.UUID, created_at: datetime
-) -> Message:
-    """Insert the assistant message an answer streams into."""
-    answer = Message(
-        id=answer_id,
-        session_id=session_id,
-        message_type=MessageType.assistant,
-        content="",
-        status=MessageStatus.streaming,
-        reply_to_id=reply_to_id,
-        created_at=created_at,
-    )
-    db.add(answer)
-    await db.flush()
-    return answer
+_MESSAGES, _ATTACHMENTS, _USERS = (cast(Table, model.__table__) for model in (Message, Attachment, User))
+_MESSAGE_KEYS = {c.name: Message.__mapper__.get_property_by_column(c).key for c in _MESSAGES.c}
+_ATTACHMENT_KEYS = {c.name: Attachment.__mapper__.get_property_by_column(c).key for c in _ATTACHMENTS.c}
 
 
 async def recent_history(db: AsyncSession, session_id: uuid.UUID, *, until: datetime, limit: int) -> list[Message]:
-    """The last `limit` live messages created up to `until`, oldest first."""
-    rows = await db.scalars(
-        select(Message)
-        .where(Message.session_id == session_id, Message.is_deleted.is_(False), Message.created_at <= until)
-        .order_by(Message.created_at.desc(), Message.id.desc())
+    """The last `limit` live messages created up to `until`, oldest first, with their attachments and their
+    authors' names. Read with Core and built as loaded rows: an ORM query's loading of 40 messages and their
+    joined rows takes ~2 ms, on the way to an answer's first token."""
+    query = (
+        select(
+            _MESSAGES,
+            *(column.label(f"attachment_{column.name}") for column in _ATTACHMENTS.c),
+            _USERS.c.username.label("author_username"),
+        )
+        .outerjoin(_ATTACHMENTS, _ATTACHMENTS.c.message_id == _MESSAGES.c.id)
+        .outerjoin(_USERS, _USERS.c.id == _MESSAGES.c.user_id)
+        .where(_MESSAGES.c.session_id == session_id, _MESSAGES.c.is_deleted.is_(False), _MESSAGES.c.created_at <= until)
+        .order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc())
         .limit(limit)
     )
-    return list(reversed(list(rows)))
+    rows = (await (await db.connection()).execute(query)).mappings().all()
+    return [_history_message(row) for row in reversed(rows)]
+
+
+def _history_message(row: RowMapping) -> Message:
+    attachment = None
+    if row["attachment_id"] is not None:
+        attachment = as_loaded(Attachment, {key: row[f"attachment_{name}"] for name, key in _ATTACHMENT_KEYS.items()})
+    username = row["author_username"]
+    values = {key: row[name] for name, key in _MESSAGE_KEYS.items()}
+    author = User(id=row["user_id"], username=username) if username is not None else None
+    return as_loaded(Message, values | {"attachment": attachment, "author": author})
 
 
 @dataclass(frozen=True)

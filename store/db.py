@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
@@ -62,3 +64,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_sessionmaker(engine: AsyncEngine, cache: Cache | None = None) -> async_sessionmaker[AsyncSession]:
     """One `AsyncSession` per unit of work; objects stay usable after commit; commits invalidate `cache`."""
     return async_sessionmaker(engine, class_=CachingSession, expire_on_commit=False, info={"cache": cache})
+
+
+@contextlib.asynccontextmanager
+async def reading(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for reads only, outside any transaction (autocommit): each query is one round trip, with no
+    BEGIN before it and no ROLLBACK when the connection goes back to the pool."""
+    async with sessionmaker() as db:
+        await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield db

@@ -13,12 +13,11 @@ from sqlalchemy import String, Table, Uuid, and_, bindparam, column, func, inspe
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.instrumentation import manager_of_class
 
 from store.cache import mark_stale, messages_key, session_key, stale_keys
 from store.crypto import EncryptedText
 from store.errors import Conflict, Forbidden, NotFound, StoreError
-from store.models import ChatSession, ContentType, Message, MessageStatus, MessageType, User
+from store.models import ChatSession, ContentType, Message, MessageStatus, MessageType, User, as_loaded
 from store.types import UTCDateTime, utcnow
 
 TITLE_CHARS = 60
@@ -66,15 +65,20 @@ class NewUserMessage:
     created_at: datetime
     #: the author's username, for the message's wire shape; None: read from the database with the batch
     username: str | None = None
+    #: the assistant message that will answer it, stored (`streaming`, empty) with it when it is stored
+    answer_id: uuid.UUID | None = None
+    answer_at: datetime | None = None
 
 
 async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -> list[Posted | StoreError]:
-    """Store a batch of user messages in the caller's transaction (nothing commits here). Per row: the
+    """Store a batch of user messages in the caller's transaction (nothing commits here), each with the
+    `streaming` row of its answer when it has an `answer_id` (not for a repeated client_id). Per row: the
     outcome, or the refusal (`not_found`, `session_archived`) of a row whose session is gone or archived.
 
     On PostgreSQL one statement whatever the batch size (`_PG_BATCH`: lock the sessions, insert skipping
-    repeated client_ids, count them in their sessions, return the sessions as they are now); on SQLite four
-    (lock, one multi-row insert, one executemany update). Repeated client_ids' first copies take one read more."""
+    repeated client_ids, add their answers' rows, count them in their sessions, return the sessions as they
+    are now); on SQLite up to five (lock, one multi-row insert, the answers' rows, one executemany update).
+    Repeated client_ids' first copies take one read more."""
     if db.get_bind().dialect.name == "postgresql":
         live, inserted = await _pg_batch(db, rows)
     else:
@@ -120,6 +124,7 @@ async def _sqlite_batch(
     inserted = await _insert_skipping_repeats(db, accepted)
     created = [row for row in accepted if row.id in inserted]
     if created:
+        await _insert_answers(db, created)
         await _bump_sessions(db, live, created)
     return live, inserted
 
@@ -128,9 +133,10 @@ _SESSIONS = cast(Table, ChatSession.__table__)
 _BUMPED = ("message_count", "last_message_at", "title", "updated_at")
 #: PostgreSQL: the whole batch in one statement from arrays, one text whatever the batch size (prepared once
 #: per pooled connection). `locked` takes the sessions' row locks (in id order) before anything is written
-#: and reads them as committed now; rows of live sessions are inserted, repeated client_ids skipped; the
-#: sessions count what was inserted (their first titled row titles an untitled one); the sessions come back as
-#: they are after that, each with the ids inserted into it.
+#: and reads them as committed now; rows of live sessions are inserted, repeated client_ids skipped, and the
+#: `streaming` rows of the answers of those inserted; the sessions count the user messages inserted (their first
+#: titled row titles an untitled one); the sessions come back as they are after that, each with the ids
+#: inserted into it.
 _PG_BATCH = (
     text(
         f"""
@@ -138,9 +144,10 @@ _PG_BATCH = (
         SELECT * FROM unnest(
             CAST(:ids AS uuid[]), CAST(:session_ids AS uuid[]), CAST(:user_ids AS uuid[]),
             CAST(:content_types AS text[]), CAST(:contents AS text[]), CAST(:audio_urls AS text[]),
-            CAST(:client_ids AS text[]), CAST(:created_ats AS timestamptz[]), CAST(:titles AS text[])
+            CAST(:client_ids AS text[]), CAST(:created_ats AS timestamptz[]), CAST(:titles AS text[]),
+            CAST(:answer_ids AS uuid[]), CAST(:answer_ats AS timestamptz[])
         ) WITH ORDINALITY AS r(id, session_id, user_id, content_type, content, audio_url, client_id, created_at,
-                               title, ord)
+                               title, answer_id, answer_at, ord)
     ),
     locked AS (
         SELECT * FROM chat_sessions WHERE id IN (SELECT session_id FROM r) ORDER BY id FOR UPDATE
@@ -154,6 +161,14 @@ _PG_BATCH = (
         ORDER BY r.ord
         ON CONFLICT (session_id, client_id) DO NOTHING
         RETURNING id
+    ),
+    answers AS (
+        INSERT INTO messages (id, session_id, message_type, content_type, content, status, reply_to_id,
+                              created_at, is_deleted)
+        SELECT r.answer_id, r.session_id, 'assistant'::message_type, 'text'::content_type, :no_text,
+               'streaming'::message_status, r.id, r.answer_at, false
+        FROM ins JOIN r ON r.id = ins.id
+        WHERE r.answer_id IS NOT NULL
     ),
     added AS (
         SELECT r.session_id, count(*) AS n, max(r.created_at) AS at, array_agg(r.id) AS ids,
@@ -180,13 +195,14 @@ _PG_BATCH = (
     .bindparams(
         bindparam("contents", type_=postgresql.ARRAY(EncryptedText())),
         bindparam("created_ats", type_=postgresql.ARRAY(UTCDateTime())),
+        bindparam("answer_ats", type_=postgresql.ARRAY(UTCDateTime())),
+        bindparam("no_text", type_=EncryptedText()),
         bindparam("now", type_=UTCDateTime()),
     )
     .columns(*_SESSIONS.c, column("inserted", postgresql.ARRAY(Uuid())))
 )
 #: column name -> ChatSession attribute (`metadata` is `meta`)
 _SESSION_KEYS = {c.name: ChatSession.__mapper__.get_property_by_column(c).key for c in _SESSIONS.c}
-_SESSION_CLASS = manager_of_class(ChatSession)
 
 
 async def _pg_batch(
@@ -204,13 +220,15 @@ async def _pg_batch(
         "client_ids": [row.client_id for row in rows],
         "created_ats": [row.created_at for row in rows],
         "titles": titles,
+        "answer_ids": [row.answer_id for row in rows],
+        "answer_ats": [row.answer_at for row in rows],
+        "no_text": "",
         "now": utcnow(),
     }
     live: dict[uuid.UUID, ChatSession] = {}
     inserted: set[uuid.UUID] = set()
     for found in (await db.execute(_PG_BATCH, arrays)).mappings():
-        session: ChatSession = _SESSION_CLASS.new_instance()
-        session.__dict__.update({key: found[name] for name, key in _SESSION_KEYS.items()})
+        session = as_loaded(ChatSession, {key: found[name] for name, key in _SESSION_KEYS.items()})
         live[session.id] = session
         if found["inserted"]:
             inserted.update(found["inserted"])
@@ -242,6 +260,28 @@ async def _insert_skipping_repeats(db: AsyncSession, rows: Sequence[NewUserMessa
         for row in rows
     ]
     return set((await db.execute(statement, values)).scalars())
+
+
+async def _insert_answers(db: AsyncSession, created: Sequence[NewUserMessage]) -> None:
+    """SQLite: the `streaming` rows of the answers of the user messages just inserted, in one statement."""
+    answers = [row for row in created if row.answer_id is not None]
+    if not answers:
+        return
+    values = [
+        {
+            "id": row.answer_id,
+            "session_id": row.session_id,
+            "message_type": MessageType.assistant,
+            "content_type": ContentType.text,
+            "content": "",
+            "status": MessageStatus.streaming,
+            "reply_to_id": row.id,
+            "created_at": row.answer_at,
+            "is_deleted": False,
+        }
+        for row in answers
+    ]
+    await db.execute(sqlite.insert(cast(Table, Message.__table__)), values)
 
 
 async def _first_copies(
@@ -291,33 +331,30 @@ async def _bump_sessions(
 
 
 def _message_of(row: NewUserMessage, username: str | None) -> Message:
-    """The Message as inserted (no read back: every column is known) with its author's name, built the way the
-    ORM builds a loaded row (its values set as loaded, no change history): a tenth of the cost of
-    `Message(...)`, which fires an attribute event per column. Detached: nothing adds it to a unit of work."""
-    message: Message = _MESSAGES.new_instance()
-    message.__dict__.update(
-        id=row.id,
-        session_id=row.session_id,
-        user_id=row.user_id,
-        message_type=MessageType.user,
-        content_type=row.content_type,
-        content=row.content,
-        audio_url=row.audio_url,
-        rag_context=None,
-        processing_time=None,
-        tokens_used=None,
-        status=MessageStatus.complete,
-        reply_to_id=None,
-        client_id=row.client_id,
-        created_at=row.created_at,
-        edited_at=None,
-        is_deleted=False,
-        author=User(id=row.user_id, username=username) if username is not None else None,
+    """The Message as inserted (no read back: every column is known) with its author's name, built as a loaded
+    row (`as_loaded`): a tenth of the cost of `Message(...)`, which fires an attribute event per column."""
+    return as_loaded(
+        Message,
+        {
+            "id": row.id,
+            "session_id": row.session_id,
+            "user_id": row.user_id,
+            "message_type": MessageType.user,
+            "content_type": row.content_type,
+            "content": row.content,
+            "audio_url": row.audio_url,
+            "rag_context": None,
+            "processing_time": None,
+            "tokens_used": None,
+            "status": MessageStatus.complete,
+            "reply_to_id": None,
+            "client_id": row.client_id,
+            "created_at": row.created_at,
+            "edited_at": None,
+            "is_deleted": False,
+            "author": User(id=row.user_id, username=username) if username is not None else None,
+        },
     )
-    return message
-
-
-_MESSAGES = manager_of_class(Message)
 
 
 async def get_with_session(db: AsyncSession, message_id: uuid.UUID) -> tuple[Message, ChatSession]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -24,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from store.crypto import EncryptedJSON, EncryptedText
 from store.types import JSONType, UTCDateTime, utcnow
@@ -31,6 +33,18 @@ from store.types import JSONType, UTCDateTime, utcnow
 
 class Base(AsyncAttrs, DeclarativeBase):
     """Declarative base; `Base.metadata` is what Alembic compares against."""
+
+
+B = TypeVar("B", bound=Base)
+
+
+def as_loaded(model: type[B], values: Mapping[str, Any]) -> B:
+    """An instance holding `values` the way the ORM holds a loaded row's (no attribute events, no change
+    history), detached: for hot paths that read or write with Core, at a tenth of the cost of `model(...)` or
+    of an ORM query's loading. `values` are keyed by attribute, and must cover what callers will read."""
+    instance: B = manager_of_class(model).new_instance()
+    instance.__dict__.update(values)
+    return instance
 
 
 class SessionType(enum.StrEnum):

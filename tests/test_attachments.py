@@ -117,15 +117,16 @@ async def test_the_answer_reads_the_screenshot_and_a_vision_model_sees_it(
 ) -> None:
     owner = await rest.register()
     session = await rest.new_session(owner)
-    message, _row, prepared, _ = await _send(
-        app_server, owner, session["id"], text_image(["Access code: 4821-ZEBRA"]), "shot.png"
+    answer_id = uuid.uuid4()
+    message, _row, prepared, _ = await attach(
+        app_server.app, owner, session["id"], text_image(["Access code: 4821-ZEBRA"]), "shot.png", QUESTION, answer_id
     )
     app = app_server.app
     settings = app[keys.SETTINGS]
     model = await asyncio.to_thread(
         GroqModel, "test-key", "llama-test", base_url=settings.groq_base_url, vision_model="llama-vision-test"
     )
-    request = TurnRequest(message.session_id, message.id, uuid.uuid4(), uuid.UUID(owner.id))
+    request = TurnRequest(message.session_id, message.id, answer_id, uuid.UUID(owner.id), message.created_at)
     events = [
         event
         async for event in run_turn(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,6 +19,7 @@ from core.tasks import TaskSet
 from pipelines.chat.coalesce import coalesce
 from pipelines.chat.events import AnswerFinished, AnswerStarted, Token
 from pipelines.chat.model import AnswerModel
+from pipelines.chat.sources import likely_query
 from pipelines.chat.turn import PromptImages, TurnRequest, run_turn
 from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
@@ -43,6 +45,7 @@ from turns.wire import (
 
 log = logging.getLogger(__name__)
 ASSISTANT = "assistant"
+RECENT_QUESTIONS = 10_000  # sessions whose last question `anticipate` remembers, most recent kept
 
 
 class AnswerHandle:
@@ -111,6 +114,19 @@ class Answers:
         self._gate = gate
         self._tasks = TaskSet()
         self._running: dict[uuid.UUID, _Running] = {}
+        self._questions: OrderedDict[uuid.UUID, str] = OrderedDict()  # each session's last question asked here
+
+    def anticipate(self, session_id: uuid.UUID, question: str) -> None:
+        """Begin what the answer to `question` will need before its message is stored: the embedding of the
+        query its retrieval will most likely search for (the turn checks that it does; a miss costs only that
+        embedding). A follow-up's query includes the session's previous question, as this node last saw it."""
+        previous = self._questions.pop(session_id, None)
+        self._questions[session_id] = question.strip()
+        while len(self._questions) > RECENT_QUESTIONS:
+            self._questions.popitem(last=False)
+        query = likely_query(question, previous)
+        if self._retriever is not None and query is not None:
+            self._retriever.prepare(query)
 
     def start(self, request: TurnRequest, *, follow: bool = False) -> AnswerHandle:
         """Produce the answer in the background; the caller already holds the session's turn lease.

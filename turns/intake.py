@@ -174,8 +174,10 @@ class Intake:
             if retry and (existing := await self._first_copy(session_id, str(new.client_id), attempts=1)):
                 return Accepted(existing, False)  # a retry is never charged
             raise
+        if answer_id is not None:
+            self._answers.anticipate(session_id, new.content)
         try:
-            posted, indexing = await self._store(session_id, author, new, prepared)
+            posted, indexing = await self._store(session_id, author, new, prepared, answer_id)
         except BaseException:
             await self._undo(session_id, answer_id, hits)
             raise
@@ -194,7 +196,8 @@ class Intake:
         handle = None
         if answer_id is not None:
             rag_config = dict(posted.session.rag_config) | (new.rag_overrides or {})
-            request = TurnRequest(session_id, posted.message.id, answer_id, author.user_id, rag_config)
+            asked_at = posted.message.created_at
+            request = TurnRequest(session_id, posted.message.id, answer_id, author.user_id, asked_at, rag_config)
             handle = self._answers.start(request, follow=new.follow)
         return Accepted(posted.message, True, handle, posted, wire, session)
 
@@ -248,10 +251,15 @@ class Intake:
         await self._notices.close()
 
     async def _store(
-        self, session_id: uuid.UUID, author: Author, new: NewMessage, prepared: PreparedAttachment | None = None
+        self,
+        session_id: uuid.UUID,
+        author: Author,
+        new: NewMessage,
+        prepared: PreparedAttachment | None = None,
+        answer_id: uuid.UUID | None = None,
     ) -> tuple[Posted, asyncio.Task[Indexed] | None]:
-        """The recording (if any), then the message (with its attachment); a recording whose message is not
-        stored is removed. An attachment's text is indexed after the commit."""
+        """The recording (if any), then the message (with its attachment and its answer's row); a recording
+        whose message is not stored is removed. An attachment's text is indexed after the commit."""
         message_id = uuid.uuid4()
         recording = new.recording
         if recording is not None:
@@ -261,7 +269,7 @@ class Intake:
                 await self._speech.save_recording(author.user_id, message_id, recording.pcm)
         try:
             posted, row = await self.persist(
-                session_id, author.user_id, new, message_id, prepared, author.address, author.username
+                session_id, author.user_id, new, message_id, prepared, author.address, author.username, answer_id
             )
         except BaseException:
             if recording is not None:
@@ -283,11 +291,13 @@ class Intake:
         prepared: PreparedAttachment | None = None,
         ip: str | None = None,
         username: str | None = None,
+        answer_id: uuid.UUID | None = None,
     ) -> tuple[Posted, Attachment | None]:
-        """Write one accepted message: in the next batch (turns/writer.py), back once that batch committed;
-        a message with an attachment in a unit of work of its own, with the attachment's row, files and audit
-        record (the files are written inside the transaction, and removed again if it fails). A retried
-        client_id stores no second attachment."""
+        """Write one accepted message, and the `streaming` row of its answer `answer_id`: in the next batch
+        (turns/writer.py), back once that batch committed; a message with an attachment in a unit of work of
+        its own, with the attachment's row, files and audit record (the files are written inside the
+        transaction, and removed again if it fails). A retried client_id stores no second attachment, and no
+        answer row."""
         row = NewUserMessage(
             id=message_id,
             session_id=session_id,
@@ -298,6 +308,8 @@ class Intake:
             client_id=new.client_id,
             audio_url=audio_url(message_id) if new.recording is not None else None,
             created_at=self._writer.stamp(),
+            answer_id=answer_id,
+            answer_at=self._writer.stamp() if answer_id is not None else None,  # right after its question
         )
         if prepared is None or self._attachments is None:
             return await self._writer.write(row), None

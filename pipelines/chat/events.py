@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,9 +11,9 @@ from store.models import ChatSession, Message
 
 @dataclass(frozen=True)
 class AnswerStarted:
-    """The assistant message row exists (status `streaming`)."""
+    """The answer begins; its assistant message row exists (status `streaming`)."""
 
-    message: Message
+    answer_id: uuid.UUID
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,24 @@ def standalone_query(history: list[Message]) -> str:
     if not questions:
         return ""
     latest = questions[-1].strip()
-    if len(questions) > 1 and (_FOLLOW_UP.search(latest) or len(latest.split()) < 5):
+    if len(questions) > 1 and _leans_on_earlier(latest):
         return f"{questions[-2].strip()} {latest}"
     return latest
+
+
+def likely_query(question: str, previous: str | None) -> str | None:
+    """What `standalone_query` will search for once `question` follows `previous` (the conversation's question
+    before it, as far as the caller knows); None when that cannot be told."""
+    latest = question.strip()
+    if not latest:
+        return None
+    if not _leans_on_earlier(latest):
+        return latest
+    return f"{previous.strip()} {latest}" if previous else None
+
+
+def _leans_on_earlier(question: str) -> bool:
+    return bool(_FOLLOW_UP.search(question)) or len(question.split()) < 5
 
 
 def context_record(hits: list[Hit], search_mode: str, citations: list[int] | None = None) -> dict[str, Any]:

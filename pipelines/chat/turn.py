@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,8 +31,8 @@ from pipelines.chat.repetition import LoopGuard, drop_repeated_sentences
 from pipelines.chat.sources import Retrieved, context_record, search_options, standalone_query
 from pipelines.rag.retrieval import Retriever
 from store import answers
+from store.db import reading
 from store.models import Message, MessageStatus, MessageType
-from store.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ class TurnRequest:
 
     session_id: uuid.UUID
     user_message_id: uuid.UUID
-    answer_id: uuid.UUID
+    answer_id: uuid.UUID  # its `streaming` row is stored (with the user message)
     owner_id: uuid.UUID
+    asked_at: datetime  # the question's created_at: the history is what came up to it
     rag_config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -84,16 +86,19 @@ class _Pump:
         """The next item; None at the end or once `stop` is set; raises `GenerationFailed`."""
         if stop.is_set():
             return None
-        get = asyncio.ensure_future(self._queue.get())
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({get, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in (get, stopped):
-                waiter.cancel()
-        if not get.done() or get.cancelled():
-            return None
-        item = get.result()
+        if not self._queue.empty():  # a fast provider is ahead of us: no waiters to set up
+            item = self._queue.get_nowait()
+        else:
+            get = asyncio.ensure_future(self._queue.get())
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({get, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in (get, stopped):
+                    waiter.cancel()
+            if not get.done() or get.cancelled():
+                return None
+            item = get.result()
         if isinstance(item, GenerationFailed):
             raise item
         if item is self._END:
@@ -183,24 +188,10 @@ async def run_turn(
     """Yield `AnswerStarted`, `Token`s, then `AnswerFinished`; a cancelled task still stores what was said."""
     started = time.monotonic()
     style: AnswerStyle = getattr(model, "style", None) or AnswerStyle()
-    created_at = utcnow()
-    async with sessionmaker() as db:
-        history = await answers.recent_history(db, request.session_id, until=created_at, limit=HISTORY_MESSAGES)
-        # the sources are gathered (query embedding, search) while the answer's row is written
-        sources = asyncio.ensure_future(_sources(request, history, retriever, attachments, model))
-        try:
-            answer = await answers.start_answer(
-                db, request.session_id, request.answer_id, request.user_message_id, created_at
-            )
-            await db.commit()
-        except BaseException:
-            sources.cancel()
-            raise
-    try:
-        yield AnswerStarted(answer)
-        images, retrieved = await sources
-    finally:
-        sources.cancel()  # a no-op once it is done; else the consumer went away and nobody needs them
+    yield AnswerStarted(request.answer_id)  # its `streaming` row was stored with the question
+    async with reading(sessionmaker) as db:
+        history = await answers.recent_history(db, request.session_id, until=request.asked_at, limit=HISTORY_MESSAGES)
+    images, retrieved = await _sources(request, history, retriever, attachments, model)
     question = next((m.content for m in reversed(history) if m.message_type is MessageType.user), "")
     grounding = await ground(retrieved, question, style, retriever.embedder if retriever is not None else None)
     state = _Answer(grounding, build_prompt(history, grounding.passages, style, images))
@@ -237,12 +228,12 @@ async def run_turn(
     except (asyncio.CancelledError, GeneratorExit):
         # shutdown, or the consumer went away: store the partial answer, then let the cancellation through
         state.status = MessageStatus.cancelled
-        await asyncio.shield(_finish(sessionmaker, answer, state, started, retrieved))
+        await asyncio.shield(_finish(sessionmaker, request.answer_id, state, started, retrieved))
         raise
     finally:
         await pump.close()
 
-    finished = await _finish(sessionmaker, answer, state, started, retrieved)
+    finished = await _finish(sessionmaker, request.answer_id, state, started, retrieved)
     stored, timings = finished.message, _timings(state, started, retrieved)
     yield AnswerFinished(
         stored, rag_context=stored.rag_context, provider=state.provider, timings=timings, session=finished.session
@@ -264,7 +255,7 @@ def _timings(state: _Answer, started: float, retrieved: Retrieved | None) -> dic
 
 async def _finish(
     sessionmaker: async_sessionmaker[AsyncSession],
-    answer: Message,
+    answer_id: uuid.UUID,
     state: _Answer,
     started: float,
     retrieved: Retrieved | None,
@@ -295,7 +286,7 @@ async def _finish(
     async with sessionmaker() as db:
         stored = await answers.finish_answer(
             db,
-            answer.id,
+            answer_id,
             content=content,
             status=state.status,
             processing_time=time.monotonic() - started,

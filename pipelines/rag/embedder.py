@@ -99,6 +99,10 @@ class Embedder:
             log.warning("could not build an int8 copy of %s; using it as shipped", model_path, exc_info=True)
             return model_path
 
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
     async def load(self) -> None:
         """Load the model once (about half a second), off the event loop."""
         async with self._loading:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -20,6 +22,7 @@ from pipelines.rag.vectors import Hit, Query, Scope, StoredChunk, VectorStore
 
 Progress = Callable[[int, int], Awaitable[None]]
 BATCH = 64  # chunks embedded (and upserted) together; the next batch embeds while this one is stored
+PREPARED_QUERIES = 64  # query embeddings started ahead of their search (`Retriever.prepare`), newest kept
 T = TypeVar("T")
 
 
@@ -60,6 +63,7 @@ class Retriever:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vectors-write")
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vectors-read")
         self._optimizing: asyncio.Future[None] | None = None
+        self._prepared: OrderedDict[str, asyncio.Future[npt.NDArray[np.float32]]] = OrderedDict()
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
@@ -122,9 +126,23 @@ class Retriever:
             return await self._search(owner_id, query, options)
         return await self.cache.through(owner_id, query, options, lambda: self._search(owner_id, query, options))
 
-    def _search_blocking(self, owner_id: uuid.UUID, text: str, options: SearchOptions) -> list[Hit]:
+    def prepare(self, query: str) -> None:
+        """Start embedding `query` for a `search` of it that is about to come (a turn's question, while its
+        message is being stored), so the search finds the vector ready. Does nothing before the model is loaded."""
+        if not self.embedder.loaded or query in self._prepared:
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._readers, self.embedder.embed_blocking, [query])
+        future.add_done_callback(_retrieve_exception)  # a turn that never came does not await it
+        self._prepared[query] = future
+        while len(self._prepared) > PREPARED_QUERIES:
+            self._prepared.popitem(last=False)
+
+    def _search_blocking(
+        self, owner_id: uuid.UUID, text: str, options: SearchOptions, dense: npt.NDArray[np.float32] | None = None
+    ) -> list[Hit]:
         query = Query(
-            self.embedder.embed_blocking([text])[0],
+            self.embedder.embed_blocking([text])[0] if dense is None else dense,
             query_vector(text),
             k=options.k,
             hybrid=options.hybrid,
@@ -134,8 +152,12 @@ class Retriever:
 
     async def _search(self, owner_id: uuid.UUID, query: str, options: SearchOptions) -> list[Hit]:
         await self.embedder.load()
+        dense = None
+        if (prepared := self._prepared.pop(query, None)) is not None:
+            with contextlib.suppress(Exception):  # it failed: the search embeds the query itself
+                dense = (await prepared)[0]
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._search_blocking, owner_id, query, options)
+        return await loop.run_in_executor(self._readers, self._search_blocking, owner_id, query, options, dense)
 
     async def count(self, owner_id: uuid.UUID, document_id: uuid.UUID | None = None) -> int:
         scope = Scope(owner_id, (document_id,) if document_id else None)
@@ -152,3 +174,8 @@ class Retriever:
         await self._write(self.store.close)
         await asyncio.to_thread(self._writer.shutdown, wait=True)
         await asyncio.to_thread(self._readers.shutdown, wait=True)
+
+
+def _retrieve_exception(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import cast
 
@@ -24,7 +25,7 @@ async def _collect(events: list[TurnEvent], max_chars: int = MAX_CHARS) -> list[
 
 
 async def test_the_first_token_goes_alone_and_the_rest_is_merged_in_order() -> None:
-    started, finished = AnswerStarted(Message()), AnswerFinished(Message())
+    started, finished = AnswerStarted(uuid.uuid4()), AnswerFinished(Message())
     words = [Token(f"w{i} ") for i in range(50)]
     out = await _collect([started, *words, finished])
     assert out[0] is started and out[-1] is finished

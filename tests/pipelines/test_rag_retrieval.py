@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from qdrant_client import QdrantClient
 
@@ -135,3 +136,23 @@ async def test_a_session_sees_the_library_and_its_own_documents_not_another_sess
     assert await found("what is the access code?", session_id=session_b) == {library, in_b}
     assert await found("access code", session_id=session_a, document_ids=(in_b, library)) == {library}
     assert await found("access code", hybrid=False, session_id=session_b) == {library, in_b}
+
+
+async def test_a_prepared_query_is_searched_with_the_vector_embedded_ahead(
+    corpus: Retriever, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question, other = "Is water damage covered for Vela phones?", "How do I feed a sourdough starter?"
+    expected = await corpus.search(OWNER, question)
+    embedded: list[list[str]] = []
+    embed = corpus.embedder.embed_blocking
+
+    def counted(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        embedded.append(list(texts))
+        return embed(texts)
+
+    monkeypatch.setattr(corpus.embedder, "embed_blocking", counted)
+    corpus.prepare(question)
+    assert await corpus.search(OWNER, question) == expected
+    assert await corpus.search(OWNER, question) == expected  # a prepared vector serves one search
+    await corpus.search(OWNER, other)  # nothing prepared: the search embeds its query
+    assert embedded == [[question], [question], [other]]

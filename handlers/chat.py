@@ -31,6 +31,7 @@ from store.errors import NotFound, StoreError, database_unavailable
 from store.schemas import SessionOut
 from turns.access import Role
 from turns.broadcast import namespace_of
+from turns.intake import Author
 from turns.wire import ErrorEvent, PresenceEvent, PresentUser, Refusal
 
 log = logging.getLogger(__name__)
@@ -299,6 +300,12 @@ class ChatNamespace(socketio.AsyncNamespace):
     async def username(self, namespace: str, sid: str) -> str:
         state = await self.get_session(sid, namespace=namespace)
         return str(state["username"])
+
+    async def author(self, namespace: str, sid: str) -> tuple[Author, uuid.UUID]:
+        """Who sends from the socket, and the socket's session, from one read of its state."""
+        state = await self.get_session(sid, namespace=namespace)
+        author = Author(state["user_id"], str(state.get("ip", "unknown")), sid, state["username"])
+        return author, state["session_id"]
 
 
 def _refuse(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:

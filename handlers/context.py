@@ -18,7 +18,7 @@ from turns.access import Access
 from turns.broadcast import Broadcaster
 from turns.control import StopBus, TurnGate
 from turns.delta_log import DeltaLog
-from turns.intake import Intake
+from turns.intake import Author, Intake
 from turns.presence import MemoryPresence, Presence
 
 
@@ -58,4 +58,8 @@ class Connection(Protocol):
 
     async def username(self, namespace: str, sid: str) -> str:
         """The username of the socket's user."""
+        ...
+
+    async def author(self, namespace: str, sid: str) -> tuple[Author, uuid.UUID]:
+        """Who sends from the socket (user, address, socket, username), and the socket's session."""
         ...

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from core.errors import Refused
@@ -12,7 +11,7 @@ from store import messages
 from store.models import MessageStatus
 from store.schemas import MessageOut
 from turns import edits
-from turns.intake import Author, NewMessage, Upload
+from turns.intake import NewMessage, Upload
 from turns.wire import (
     Ack,
     DeleteIn,
@@ -49,8 +48,7 @@ class ChatEvents:
 
     async def user_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: UserMessageIn = parse(UserMessageIn, data)
-        user_id, session_id = await self.conn.who(namespace, sid)
-        author = Author(user_id, await self.conn.address(namespace, sid), sid, await self.conn.username(namespace, sid))
+        author, session_id = await self.conn.author(namespace, sid)
         upload = None
         if body.file is not None and body.filename is not None:
             upload = Upload(body.file, body.filename, body.mime_type)
@@ -90,7 +88,7 @@ class ChatEvents:
         limit = self.ctx.intake.max_message_chars
         if len(body.content) > limit:
             raise Refused("message_too_long", f"a message holds at most {limit} characters")
-        author, session_id = await self._author(namespace, sid)
+        author, session_id = await self.conn.author(namespace, sid)
         edited = await edits.edit_message(
             self.ctx.sessionmaker,
             self.ctx.access,
@@ -104,16 +102,12 @@ class ChatEvents:
 
     async def delete_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         body: DeleteIn = parse(DeleteIn, data)
-        author, session_id = await self._author(namespace, sid)
+        author, session_id = await self.conn.author(namespace, sid)
         deleted = await edits.delete_message(
             self.ctx.sessionmaker, self.ctx.access, self.ctx.broadcaster, author, body.message_id, session_id=session_id
         )
         await self.ctx.intake.forget_attachment(deleted.id)  # its text leaves the session's search
         return MessageAck(message=deleted).wire()
-
-    async def _author(self, namespace: str, sid: str) -> tuple[Author, uuid.UUID]:
-        user_id, session_id = await self.conn.who(namespace, sid)
-        return Author(user_id, await self.conn.address(namespace, sid), sid), session_id
 
     async def sync(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         """A page of messages after a cursor (`next_after_message_id` while `has_more`), and/or an answer's deltas."""

@@ -21,7 +21,7 @@ from pipelines.speech.tts import TtsUnavailable
 from store import messages, sessions
 from store.models import ContentType
 from store.schemas import MessageOut
-from turns.intake import Author, NewMessage, Recording
+from turns.intake import NewMessage, Recording
 from turns.voice import tts_url, voice_of
 from turns.wire import (
     Ack,
@@ -130,8 +130,7 @@ class SpeechEvents:
 
     async def audio_end(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
         kept = await self._finish(namespace, sid)
-        user_id, session_id = await self.conn.who(namespace, sid)
-        author = Author(user_id, await self.conn.address(namespace, sid), sid, await self.conn.username(namespace, sid))
+        author, session_id = await self.conn.author(namespace, sid)
         new = NewMessage(
             kept.text,
             content_type=ContentType.audio,

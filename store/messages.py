@@ -352,7 +352,8 @@ def _message_of(row: NewUserMessage, username: str | None) -> Message:
             "created_at": row.created_at,
             "edited_at": None,
             "is_deleted": False,
-            "author": User(id=row.user_id, username=username) if username is not None else None,
+            # the wire shape reads only the author's name: no full User (its constructor costs as much again)
+            "author": as_loaded(User, {"id": row.user_id, "username": username}) if username is not None else None,
         },
     )
 

@@ -45,7 +45,7 @@ from turns.wire import (
 
 log = logging.getLogger(__name__)
 ASSISTANT = "assistant"
-RECENT_QUESTIONS = 10_000  # sessions whose last question `anticipate` remembers, most recent kept
+RECENT_QUESTIONS = 1_000  # sessions whose last question `anticipate` remembers (most recent kept; up to 8 MB)
 
 
 class AnswerHandle:

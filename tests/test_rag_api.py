@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 
+import pytest
 from aiohttp.test_utils import TestServer
 
 from server import keys
@@ -21,8 +22,17 @@ WARRANTY = (
 
 
 async def test_upload_ingests_in_the_background_and_answers_cite_it(
-    chat_api: Api, groq: GroqFake, connect: Connect
+    chat_api: Api, chat_server: TestServer, groq: GroqFake, connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    retriever = chat_server.app[keys.RETRIEVER]
+    prepared: list[str] = []  # the queries the node embedded while their questions were being stored
+    prepare = retriever.prepare
+
+    def noted(query: str) -> None:
+        prepared.append(query)
+        prepare(query)
+
+    monkeypatch.setattr(retriever, "prepare", noted)
     alice = await chat_api.register()
     uploaded = await chat_api.upload(alice, "warranty.md", WARRANTY.encode())
     document = uploaded.body
@@ -66,6 +76,7 @@ async def test_upload_ingests_in_the_background_and_answers_cite_it(
         token=alice.token,
     )
     assert follow.body["query"] == "How long is the laptop warranty? and what about coffee?"
+    assert prepared == [context.body["query"], follow.body["query"]]  # anticipated exactly what was searched
     follow_up = groq.requests[-1]["messages"]
     assert follow_up[0] == messages[0]  # the same system prompt: the provider's prompt cache keeps working
     assert [m["role"] for m in follow_up] == ["system", "user", "assistant", "user"]

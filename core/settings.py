@@ -384,8 +384,8 @@ class Settings:
         bool,
         Env(
             "EMBEDDING_INT8",
-            "run the embedding model as an int8 copy built once (a few seconds) into the model cache: about twice as "
-            "fast, vectors within cosine 0.99; `false` runs it as shipped",
+            "run the embedding model as an int8 copy built once (a few seconds) into the model cache: two to three "
+            "times as fast, vectors within cosine 0.99; `false` runs it as shipped",
         ),
     ] = True
     document_max_bytes: Annotated[

@@ -14,12 +14,21 @@ from sqlalchemy.orm import attributes
 
 from store.cache import mark_stale, messages_key, session_key
 from store.errors import NotFound
-from store.models import Attachment, ChatSession, Message, MessageStatus, RagContext, User, as_loaded
+from store.models import (
+    Attachment,
+    ChatSession,
+    Message,
+    MessageStatus,
+    RagContext,
+    User,
+    as_loaded,
+    column_keys,
+    named_author,
+)
 from store.types import UTCDateTime, utcnow
 
 _MESSAGES, _ATTACHMENTS, _USERS = (cast(Table, model.__table__) for model in (Message, Attachment, User))
-_MESSAGE_KEYS = {c.name: Message.__mapper__.get_property_by_column(c).key for c in _MESSAGES.c}
-_ATTACHMENT_KEYS = {c.name: Attachment.__mapper__.get_property_by_column(c).key for c in _ATTACHMENTS.c}
+_MESSAGE_KEYS, _ATTACHMENT_KEYS = column_keys(Message), column_keys(Attachment)
 
 
 #: built once: a statement's construction and cache key cost more than its execution on this path
@@ -55,8 +64,7 @@ def _history_message(row: RowMapping) -> Message:
         attachment = as_loaded(Attachment, {key: row[f"attachment_{name}"] for name, key in _ATTACHMENT_KEYS.items()})
     username = row["author_username"]
     values = {key: row[name] for name, key in _MESSAGE_KEYS.items()}
-    author = as_loaded(User, {"id": row["user_id"], "username": username}) if username is not None else None
-    return as_loaded(Message, values | {"attachment": attachment, "author": author})
+    return as_loaded(Message, values | {"attachment": attachment, "author": named_author(row["user_id"], username)})
 
 
 @dataclass(frozen=True)

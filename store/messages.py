@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import String, Table, Uuid, and_, bindparam, column, func, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,7 +17,17 @@ from sqlalchemy.orm.attributes import set_committed_value
 from store.cache import mark_stale, messages_key, session_key, stale_keys
 from store.crypto import EncryptedText
 from store.errors import Conflict, Forbidden, NotFound, StoreError
-from store.models import ChatSession, ContentType, Message, MessageStatus, MessageType, User, as_loaded
+from store.models import (
+    ChatSession,
+    ContentType,
+    Message,
+    MessageStatus,
+    MessageType,
+    User,
+    as_loaded,
+    column_keys,
+    named_author,
+)
 from store.types import UTCDateTime, utcnow
 
 TITLE_CHARS = 60
@@ -202,7 +212,7 @@ _PG_BATCH = (
     .columns(*_SESSIONS.c, column("inserted", postgresql.ARRAY(Uuid())))
 )
 #: column name -> ChatSession attribute (`metadata` is `meta`)
-_SESSION_KEYS = {c.name: ChatSession.__mapper__.get_property_by_column(c).key for c in _SESSIONS.c}
+_SESSION_KEYS = column_keys(ChatSession)
 
 
 async def _pg_batch(
@@ -244,22 +254,7 @@ async def _insert_skipping_repeats(db: AsyncSession, rows: Sequence[NewUserMessa
     statement = (
         sqlite.insert(table).on_conflict_do_nothing(index_elements=["session_id", "client_id"]).returning(table.c.id)
     )
-    values = [
-        {
-            "id": row.id,
-            "session_id": row.session_id,
-            "user_id": row.user_id,
-            "message_type": MessageType.user,
-            "content_type": row.content_type,
-            "content": row.content,
-            "audio_url": row.audio_url,
-            "status": MessageStatus.complete,
-            "client_id": row.client_id,
-            "created_at": row.created_at,
-            "is_deleted": False,
-        }
-        for row in rows
-    ]
+    values = [_inserted(row) for row in rows]
     return set((await (await db.connection()).execute(statement, values)).scalars())
 
 
@@ -333,32 +328,28 @@ async def _bump_sessions(
     mark_stale(db, *(key for sid in counts for key in (session_key(sid), messages_key(sid))))
 
 
+def _inserted(row: NewUserMessage) -> dict[str, Any]:
+    """The columns a user message is inserted with (the rest start NULL)."""
+    return {
+        "id": row.id,
+        "session_id": row.session_id,
+        "user_id": row.user_id,
+        "message_type": MessageType.user,
+        "content_type": row.content_type,
+        "content": row.content,
+        "audio_url": row.audio_url,
+        "status": MessageStatus.complete,
+        "client_id": row.client_id,
+        "created_at": row.created_at,
+        "is_deleted": False,
+    }
+
+
 def _message_of(row: NewUserMessage, username: str | None) -> Message:
     """The Message as inserted (no read back: every column is known) with its author's name, built as a loaded
     row (`as_loaded`): a tenth of the cost of `Message(...)`, which fires an attribute event per column."""
-    return as_loaded(
-        Message,
-        {
-            "id": row.id,
-            "session_id": row.session_id,
-            "user_id": row.user_id,
-            "message_type": MessageType.user,
-            "content_type": row.content_type,
-            "content": row.content,
-            "audio_url": row.audio_url,
-            "rag_context": None,
-            "processing_time": None,
-            "tokens_used": None,
-            "status": MessageStatus.complete,
-            "reply_to_id": None,
-            "client_id": row.client_id,
-            "created_at": row.created_at,
-            "edited_at": None,
-            "is_deleted": False,
-            # the wire shape reads only the author's name: no full User (its constructor costs as much again)
-            "author": as_loaded(User, {"id": row.user_id, "username": username}) if username is not None else None,
-        },
-    )
+    unset = dict.fromkeys(("rag_context", "processing_time", "tokens_used", "reply_to_id", "edited_at"))
+    return as_loaded(Message, _inserted(row) | unset | {"author": named_author(row.user_id, username)})
 
 
 async def get_with_session(db: AsyncSession, message_id: uuid.UUID) -> tuple[Message, ChatSession]:

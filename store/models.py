@@ -47,6 +47,13 @@ def as_loaded(model: type[B], values: Mapping[str, Any]) -> B:
     return instance
 
 
+def column_keys(model: type[Base]) -> dict[str, str]:
+    """Each column's name -> the attribute `as_loaded` sets from it (they differ where a name is reserved:
+    `chat_sessions.metadata` is `ChatSession.meta`)."""
+    mapper = model.__mapper__
+    return {column.name: mapper.get_property_by_column(column).key for column in mapper.local_table.columns}
+
+
 class SessionType(enum.StrEnum):
     rag = "rag"
     speech = "speech"
@@ -103,6 +110,12 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def named_author(user_id: uuid.UUID | None, username: str | None) -> User | None:
+    """A message's author as its wire shape reads it, the name alone, built as a loaded row (`User(...)` costs as
+    much again as the message); None without a name (an assistant's message, an erased author's)."""
+    return as_loaded(User, {"id": user_id, "username": username}) if username is not None else None
 
 
 class ChatSession(Base):

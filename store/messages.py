@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import String, Table, Uuid, and_, bindparam, column, func, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from store.cache import mark_stale, messages_key, session_key, stale_keys
@@ -81,6 +82,11 @@ class NewUserMessage:
 
 
 async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -> list[Posted | StoreError]:
+    """`store_user_messages` in the caller's async unit of work (nothing commits here)."""
+    return await db.run_sync(store_user_messages, rows)
+
+
+def store_user_messages(db: Session, rows: Sequence[NewUserMessage]) -> list[Posted | StoreError]:
     """Store a batch of user messages in the caller's transaction (nothing commits here), each with the
     `streaming` row of its answer when it has an `answer_id` (not for a repeated client_id). Per row: the
     outcome, or the refusal (`not_found`, `session_archived`) of a row whose session is gone or archived.
@@ -88,16 +94,21 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     On PostgreSQL one statement whatever the batch size (`_PG_BATCH`: lock the sessions, insert skipping
     repeated client_ids, add their answers' rows, count them in their sessions, return the sessions as they
     are now); on SQLite up to five (lock, one multi-row insert, the answers' rows, one executemany update).
-    Repeated client_ids' first copies take one read more."""
+    Repeated client_ids' first copies take one read more.
+
+    Synchronous, for one home on both paths: under `post_user_messages` each statement awaits the driver from
+    SQLAlchemy's greenlet, as every async ORM call does; on SQLite's group-commit writer the whole batch runs in
+    the writer's own thread (`store.db.WriterThread`), one hop from the event loop instead of several per
+    statement through aiosqlite."""
     if db.get_bind().dialect.name == "postgresql":
-        live, inserted = await _pg_batch(db, rows)
+        live, inserted = _pg_batch(db, rows)
     else:
-        live, inserted = await _sqlite_batch(db, rows)
+        live, inserted = _sqlite_batch(db, rows)
     outcomes: dict[uuid.UUID, Posted | StoreError] = {}
     names = {row.user_id: row.username for row in rows if row.username is not None}
     unnamed = {row.user_id for row in rows if row.id in inserted} - names.keys()
     if unnamed:  # callers that did not know the author's name (none of the app's entry points)
-        known = await db.execute(select(User.id, User.username).where(User.id.in_(unnamed)))
+        known = db.execute(select(User.id, User.username).where(User.id.in_(unnamed)))
         names.update((found[0], found[1]) for found in known)
     repeats = []
     for row in rows:
@@ -110,7 +121,7 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
             outcomes[row.id] = Posted(_message_of(row, names.get(row.user_id)), True, session)
         else:
             repeats.append(row)
-    firsts = await _first_copies(db, repeats)
+    firsts = _first_copies(db, repeats)
     for row in repeats:
         first = firsts.get((row.session_id, row.client_id))
         session = live[row.session_id]
@@ -118,24 +129,22 @@ async def post_user_messages(db: AsyncSession, rows: Sequence[NewUserMessage]) -
     return [outcomes[row.id] for row in rows]
 
 
-async def _sqlite_batch(
-    db: AsyncSession, rows: Sequence[NewUserMessage]
-) -> tuple[dict[uuid.UUID, ChatSession], set[uuid.UUID]]:
+def _sqlite_batch(db: Session, rows: Sequence[NewUserMessage]) -> tuple[dict[uuid.UUID, ChatSession], set[uuid.UUID]]:
     """Lock the batch's sessions (SQLite: the write lock), insert the rows of live ones skipping repeats,
     count what was inserted: the sessions as they are now, and the ids inserted."""
     session_ids = sorted({row.session_id for row in rows})
-    locked = await db.scalars(
+    locked = db.scalars(
         select(ChatSession).where(ChatSession.id.in_(session_ids)).order_by(ChatSession.id).with_for_update()
     )
     live = {session.id: session for session in locked}
     accepted = [row for row in rows if row.session_id in live and not live[row.session_id].is_archived]
     if not accepted:
         return live, set()
-    inserted = await _insert_skipping_repeats(db, accepted)
+    inserted = _insert_skipping_repeats(db, accepted)
     created = [row for row in accepted if row.id in inserted]
     if created:
-        await _insert_answers(db, created)
-        await _bump_sessions(db, live, created)
+        _insert_answers(db, created)
+        _bump_sessions(db, live, created)
     return live, inserted
 
 
@@ -215,9 +224,7 @@ _PG_BATCH = (
 _SESSION_KEYS = column_keys(ChatSession)
 
 
-async def _pg_batch(
-    db: AsyncSession, rows: Sequence[NewUserMessage]
-) -> tuple[dict[uuid.UUID, ChatSession], set[uuid.UUID]]:
+def _pg_batch(db: Session, rows: Sequence[NewUserMessage]) -> tuple[dict[uuid.UUID, ChatSession], set[uuid.UUID]]:
     """`_PG_BATCH`: the batch's sessions as they are now (built as loaded rows), and the ids inserted."""
     titles: list[str | None] = [title_from(row.content) if row.content.strip() else None for row in rows]
     arrays = {
@@ -237,8 +244,8 @@ async def _pg_batch(
     }
     live: dict[uuid.UUID, ChatSession] = {}
     inserted: set[uuid.UUID] = set()
-    connection = await db.connection()  # Core statements: past the ORM's execute, which costs more than they do
-    for found in (await connection.execute(_PG_BATCH, arrays)).mappings():
+    connection = db.connection()  # Core statements: past the ORM's execute, which costs more than they do
+    for found in connection.execute(_PG_BATCH, arrays).mappings():
         session = as_loaded(ChatSession, {key: found[name] for name, key in _SESSION_KEYS.items()})
         live[session.id] = session
         if found["inserted"]:
@@ -247,7 +254,7 @@ async def _pg_batch(
     return live, inserted
 
 
-async def _insert_skipping_repeats(db: AsyncSession, rows: Sequence[NewUserMessage]) -> set[uuid.UUID]:
+def _insert_skipping_repeats(db: Session, rows: Sequence[NewUserMessage]) -> set[uuid.UUID]:
     """INSERT … ON CONFLICT (session_id, client_id) DO NOTHING RETURNING id, as one multi-row statement
     (SQLAlchemy's "insertmanyvalues"); the ids stored."""
     table = cast(Table, Message.__table__)
@@ -255,10 +262,10 @@ async def _insert_skipping_repeats(db: AsyncSession, rows: Sequence[NewUserMessa
         sqlite.insert(table).on_conflict_do_nothing(index_elements=["session_id", "client_id"]).returning(table.c.id)
     )
     values = [_inserted(row) for row in rows]
-    return set((await (await db.connection()).execute(statement, values)).scalars())
+    return set(db.connection().execute(statement, values).scalars())
 
 
-async def _insert_answers(db: AsyncSession, created: Sequence[NewUserMessage]) -> None:
+def _insert_answers(db: Session, created: Sequence[NewUserMessage]) -> None:
     """SQLite: the `streaming` rows of the answers of the user messages just inserted, in one statement."""
     answers = [row for row in created if row.answer_id is not None]
     if not answers:
@@ -277,17 +284,15 @@ async def _insert_answers(db: AsyncSession, created: Sequence[NewUserMessage]) -
         }
         for row in answers
     ]
-    await (await db.connection()).execute(sqlite.insert(cast(Table, Message.__table__)), values)
+    db.connection().execute(sqlite.insert(cast(Table, Message.__table__)), values)
 
 
-async def _first_copies(
-    db: AsyncSession, repeats: Sequence[NewUserMessage]
-) -> dict[tuple[uuid.UUID, str | None], Message]:
+def _first_copies(db: Session, repeats: Sequence[NewUserMessage]) -> dict[tuple[uuid.UUID, str | None], Message]:
     """The stored messages the repeated client_ids name (usually none)."""
     if not repeats:
         return {}
     wanted = or_(*(and_(Message.session_id == r.session_id, Message.client_id == r.client_id) for r in repeats))
-    return {(m.session_id, m.client_id): m for m in await db.scalars(select(Message).where(wanted))}
+    return {(m.session_id, m.client_id): m for m in db.scalars(select(Message).where(wanted))}
 
 
 _BUMP = (
@@ -302,9 +307,7 @@ _BUMP = (
 )
 
 
-async def _bump_sessions(
-    db: AsyncSession, live: dict[uuid.UUID, ChatSession], created: Sequence[NewUserMessage]
-) -> None:
+def _bump_sessions(db: Session, live: dict[uuid.UUID, ChatSession], created: Sequence[NewUserMessage]) -> None:
     """SQLite: one UPDATE statement (executemany) for every session of the batch: count its new messages,
     stamp the last one's time, title an untitled session from its first message. The rows are locked by this
     transaction, so the values the ORM objects get here are the values stored."""
@@ -318,7 +321,7 @@ async def _bump_sessions(
             titles[row.session_id] = title_from(row.content) if row.content.strip() else None
     now = utcnow()
     params = [{"sid": sid, "n": n, "at": last[sid], "new_title": titles[sid], "now": now} for sid, n in counts.items()]
-    await (await db.connection()).execute(_BUMP, params)
+    db.connection().execute(_BUMP, params)
     for sid, n in counts.items():
         session = live[sid]
         set_committed_value(session, "message_count", session.message_count + n)

@@ -10,9 +10,10 @@ from store.cache.cache import Cache
 from store.cache.keys import stale_keys
 
 
-def mark_stale(db: AsyncSession, *keys: str) -> None:
+def mark_stale(db: AsyncSession | Session, *keys: str) -> None:
     """Delete `keys` once this unit of work commits: for writes made with Core statements."""
-    db.sync_session.info.setdefault("stale_keys", set()).update(keys)
+    session = db.sync_session if isinstance(db, AsyncSession) else db
+    session.info.setdefault("stale_keys", set()).update(keys)
 
 
 class CachingSyncSession(Session):

@@ -42,7 +42,7 @@ from server.routes import all_endpoints
 from server.routes.web import add_web_routes
 from store import cache
 from store.cache import Cache
-from store.db import WriterThread, create_engine, create_sessionmaker
+from store.db import create_engine, create_sessionmaker, create_units
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,11 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.ENGINE] = engine
     app[keys.SESSIONMAKER] = create_sessionmaker(engine, app[keys.CACHE])
-    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):  # a file to share
-        app[keys.WRITER_THREAD] = await asyncio.to_thread(
-            WriterThread, settings.database_url, cache=app[keys.CACHE], cipher=cipher
-        )
+    app[keys.UNITS] = await asyncio.to_thread(
+        create_units, settings.database_url, app[keys.SESSIONMAKER], cache=app[keys.CACHE], cipher=cipher
+    )
     yield
-    if keys.WRITER_THREAD in app:
-        await app[keys.WRITER_THREAD].close()
+    await app[keys.UNITS].close()
     await engine.dispose()
 
 

@@ -21,7 +21,7 @@ from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
 from store.cache import Cache
-from store.db import WriterThread
+from store.db import Units
 from turns.access import Access
 from turns.answers import Answers
 from turns.broadcast import Broadcaster
@@ -30,8 +30,8 @@ from turns.intake import Intake
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
-#: SQLite only: the group-commit writer's own connection and thread
-WRITER_THREAD = web.AppKey("writer_thread", WriterThread)
+#: where the hot paths' synchronous units of work run (store.db.Units)
+UNITS = web.AppKey("units", Units)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 REDIS = web.AppKey("redis", Redis)
 AUTH = web.AppKey("auth", Auth)

@@ -123,6 +123,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     answers = Answers(
         broadcaster,
         app[keys.SESSIONMAKER],
+        app[keys.UNITS],
         app[keys.ANSWER_MODEL],
         deltas,
         gate,
@@ -132,8 +133,7 @@ async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
         attachments=app[keys.ATTACHMENTS],
     )
     writer = BatchWriter(
-        app[keys.SESSIONMAKER],
-        thread=app.get(keys.WRITER_THREAD),
+        app[keys.UNITS],
         window_seconds=settings.message_batch_window_ms / 1000,
         max_batch=settings.message_batch_max,
         # SQLite has one writer at a time anyway; PostgreSQL commits a few batches at once, within the pool

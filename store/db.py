@@ -20,6 +20,7 @@ from store.cache import Cache, CachingSession, CachingSyncSession
 from store.crypto import attach
 
 T = TypeVar("T")
+READERS = 2  # SQLite's reading threads and connections
 
 
 def create_engine(
@@ -82,43 +83,110 @@ async def reading(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield db
 
 
-class WriterThread:
-    """SQLite: a connection of its own in a thread of its own, for the group-commit writer. A whole unit of work
-    (`BEGIN IMMEDIATE`, its statements, `COMMIT`) runs there in one hop from the event loop; through aiosqlite
-    each statement is four (cursor, execute, fetch, close), and each hop waits for the interpreter while the
-    node embeds a query. `BEGIN IMMEDIATE` takes the write lock first, so what the unit reads stays true until
-    it commits. Other writers (the async engine's) wait for it on SQLite's busy timeout, as they wait for each
-    other."""
+class SQLiteThreads:
+    """SQLite: connections of their own in threads of their own. A unit of work runs there in one hop from the
+    event loop; through aiosqlite each statement is four (cursor, execute, fetch, close), each waiting for the
+    interpreter while the node embeds a query: a turn's history read takes a third of the time, a batch of
+    messages half.
+
+    Writes run on one thread and connection, each in `BEGIN IMMEDIATE`: the write lock comes first, so what a
+    unit reads stays true until it commits (other writers, the async engine's, wait on SQLite's busy timeout as
+    they wait for each other). Reads run on two other connections, outside transactions: with WAL they read
+    the last commit while a write is in progress."""
 
     def __init__(self, url: str, *, cache: Cache | None = None, cipher: ContentCipher | None = None) -> None:
-        self._engine = sqlalchemy.create_engine(
-            make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30}, pool_size=1, max_overflow=0
-        )
-        event.listen(self._engine, "connect", _sqlite_pragmas)
-        event.listen(self._engine, "connect", _explicit_transactions)
-        event.listen(self._engine, "begin", _begin_immediate)
-        attach(self._engine.dialect, cipher)
-        self._sessionmaker = sessionmaker(self._engine, class_=CachingSyncSession, expire_on_commit=False)
+        self._writer = _sqlite_engine(url, cipher, connections=1)
+        event.listen(self._writer, "connect", _explicit_transactions)
+        event.listen(self._writer, "begin", _begin_immediate)
+        self._readers = _sqlite_engine(url, cipher, connections=READERS)
+        self._write = sessionmaker(self._writer, class_=CachingSyncSession, expire_on_commit=False)
+        self._read = sessionmaker(self._readers, expire_on_commit=False)
         self._cache = cache
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+        self._read_threads = ThreadPoolExecutor(READERS, thread_name_prefix="sqlite-read")
 
-    async def run(self, work: Callable[[Session], T]) -> T:
-        """`work` in one transaction on the writer's thread, committed; the cache keys it marked are invalidated
+    async def write(self, work: Callable[[Session], T]) -> T:
+        """`work` in one transaction on the writing thread, committed; the cache keys it marked are invalidated
         after the commit, as `CachingSession` does."""
-        result, stale = await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, work)
+        loop = asyncio.get_running_loop()
+        result, stale = await loop.run_in_executor(self._write_thread, self._transaction, work)
         if stale and self._cache is not None:
             await self._cache.invalidate(stale)
         return result
 
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """`work` on a reading thread, each statement reading the last commit."""
+        return await asyncio.get_running_loop().run_in_executor(self._read_threads, self._reading, work)
+
     def _transaction(self, work: Callable[[Session], T]) -> tuple[T, set[str] | None]:
-        with self._sessionmaker() as db:
+        with self._write() as db:
             result = work(db)
             db.commit()
             return result, db.info.pop("stale_keys", None)
 
+    def _reading(self, work: Callable[[Session], T]) -> T:
+        with self._read() as db:
+            return work(db)
+
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._engine.dispose)
-        await asyncio.to_thread(self._thread.shutdown)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._write_thread, self._writer.dispose)
+        await loop.run_in_executor(self._read_threads, self._readers.dispose)
+        await asyncio.to_thread(self._write_thread.shutdown)
+        await asyncio.to_thread(self._read_threads.shutdown)
+
+
+class Units:
+    """Runs synchronous units of work (functions of a `Session`) where they cost least: on SQLite files in
+    `SQLiteThreads`, elsewhere under an `AsyncSession` (`run_sync`: each statement awaits the driver from
+    SQLAlchemy's greenlet, as every async ORM call does). For the hot paths; the rest of the store is async."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], sqlite: SQLiteThreads | None = None) -> None:
+        self._sessionmaker = sessionmaker
+        self._sqlite = sqlite
+
+    async def write(self, work: Callable[[Session], T]) -> T:
+        """`work` in a transaction of its own, committed (the cache invalidated after)."""
+        if self._sqlite is not None:
+            return await self._sqlite.write(work)
+        async with self._sessionmaker() as db:
+            result = await db.run_sync(work)
+            await db.commit()
+        return result
+
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """`work` outside any transaction (see `reading`)."""
+        if self._sqlite is not None:
+            return await self._sqlite.read(work)
+        async with reading(self._sessionmaker) as db:
+            return await db.run_sync(work)
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.close()
+
+
+def create_units(
+    url: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    cache: Cache | None = None,
+    cipher: ContentCipher | None = None,
+) -> Units:
+    """`Units` for the database at `url` and its `sessionmaker` (blocking: an SQLite engine touches the
+    filesystem); `cache` and `cipher` as the sessionmaker's."""
+    if not url.startswith("sqlite") or make_url(url).database in (None, "", ":memory:"):  # no file to share
+        return Units(sessionmaker)
+    return Units(sessionmaker, SQLiteThreads(url, cache=cache, cipher=cipher))
+
+
+def _sqlite_engine(url: str, cipher: ContentCipher | None, *, connections: int) -> sqlalchemy.Engine:
+    engine = sqlalchemy.create_engine(
+        make_url(url).set(drivername="sqlite"), connect_args={"timeout": 30}, pool_size=connections, max_overflow=0
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    attach(engine.dialect, cipher)
+    return engine
 
 
 def _explicit_transactions(dbapi_connection: Any, _record: Any) -> None:

@@ -132,6 +132,7 @@ async def test_the_answer_reads_the_screenshot_and_a_vision_model_sees_it(
         async for event in run_turn(
             request,
             sessionmaker=app[keys.SESSIONMAKER],
+            units=app[keys.UNITS],
             model=model,
             stop=asyncio.Event(),
             retriever=app[keys.RETRIEVER],

@@ -25,6 +25,7 @@ from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
 from pipelines.speech.tts import TtsUnavailable
 from store import answers as store_answers
+from store.db import Units
 from store.models import ChatSession, Message
 from store.schemas import SessionOut
 from store.sessions import get_session
@@ -95,6 +96,7 @@ class Answers:
         self,
         broadcaster: Broadcaster,
         sessionmaker: async_sessionmaker[AsyncSession],
+        units: Units,
         model: AnswerModel,
         deltas: DeltaLog,
         gate: TurnGate,
@@ -109,6 +111,7 @@ class Answers:
         self._speech = speech
         self._broadcaster = broadcaster
         self._sessionmaker = sessionmaker
+        self._units = units
         self._model = model
         self._deltas = deltas
         self._gate = gate
@@ -168,6 +171,7 @@ class Answers:
             turn = run_turn(
                 request,
                 sessionmaker=self._sessionmaker,
+                units=self._units,
                 model=self._model,
                 stop=stop,
                 retriever=self._retriever,

@@ -13,11 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from core.tasks import TaskSet
 from store import messages
-from store.db import WriterThread
+from store.db import Units
 from store.errors import StoreError, database_unavailable
 from store.messages import NewUserMessage, Posted
 from store.types import utcnow
@@ -38,22 +36,19 @@ class BatchWriter:
     `concurrency` batches are in flight at once, never two holding messages of the same session: a session's
     messages commit, and are acknowledged, in the order they were queued.
 
-    On SQLite, `concurrency` is 1: the one writer of user messages, batches never contend for the file lock,
-    and with `thread` each batch is one hop to that writer's own connection.
+    On SQLite, `concurrency` is 1: the one writer of user messages, batches never contend for the file lock.
     """
 
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        units: Units,
         *,
-        thread: WriterThread | None = None,
         window_seconds: float,
         max_batch: int,
         concurrency: int = 1,
         observe: Callable[[int], None] | None = None,
     ) -> None:
-        self._sessionmaker = sessionmaker
-        self._thread = thread
+        self._units = units
         self._window = window_seconds
         self._max_batch = max_batch
         self._concurrency = concurrency
@@ -132,7 +127,8 @@ class BatchWriter:
         """Commit the batch and answer each waiting caller in queue order; a batch that fails is retried row by
         row unless the database is away, so one bad row never fails the others."""
         try:
-            outcomes = await self._commit([w.row for w in batch])
+            rows = [w.row for w in batch]
+            outcomes = await self._units.write(functools.partial(messages.store_user_messages, rows=rows))
         except asyncio.CancelledError:  # shutdown: nobody waits forever, nothing unconfirmed is acked
             for waiting in batch:
                 if not waiting.done.done():
@@ -157,14 +153,6 @@ class BatchWriter:
                 waiting.done.set_exception(outcome)
             else:
                 waiting.done.set_result(outcome)
-
-    async def _commit(self, rows: list[NewUserMessage]) -> list[Posted | StoreError]:
-        if self._thread is not None:
-            return await self._thread.run(functools.partial(messages.store_user_messages, rows=rows))
-        async with self._sessionmaker() as db:
-            outcomes = await messages.post_user_messages(db, rows)
-            await db.commit()
-        return outcomes
 
     async def close(self) -> None:
         """Take no more batches, let those in flight finish, write what is still queued, then stop."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -31,7 +32,7 @@ from pipelines.chat.repetition import LoopGuard, drop_repeated_sentences
 from pipelines.chat.sources import Retrieved, context_record, search_options, standalone_query
 from pipelines.rag.retrieval import Retriever
 from store import answers
-from store.db import reading
+from store.db import Units
 from store.models import Message, MessageStatus, MessageType
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,7 @@ async def run_turn(
     request: TurnRequest,
     *,
     sessionmaker: async_sessionmaker[AsyncSession],
+    units: Units,
     model: AnswerModel,
     stop: asyncio.Event,
     retriever: Retriever | None = None,
@@ -189,8 +191,11 @@ async def run_turn(
     started = time.monotonic()
     style: AnswerStyle = getattr(model, "style", None) or AnswerStyle()
     yield AnswerStarted(request.answer_id)  # its `streaming` row was stored with the question
-    async with reading(sessionmaker) as db:
-        history = await answers.recent_history(db, request.session_id, until=request.asked_at, limit=HISTORY_MESSAGES)
+    history = await units.read(
+        functools.partial(
+            answers.recent_history, session_id=request.session_id, until=request.asked_at, limit=HISTORY_MESSAGES
+        )
+    )
     images, retrieved = await _sources(request, history, retriever, attachments, model)
     question = next((m.content for m in reversed(history) if m.message_type is MessageType.user), "")
     grounding = await ground(retrieved, question, style, retriever.embedder if retriever is not None else None)

@@ -96,10 +96,9 @@ def store_user_messages(db: Session, rows: Sequence[NewUserMessage]) -> list[Pos
     are now); on SQLite up to five (lock, one multi-row insert, the answers' rows, one executemany update).
     Repeated client_ids' first copies take one read more.
 
-    Synchronous, for one home on both paths: under `post_user_messages` each statement awaits the driver from
-    SQLAlchemy's greenlet, as every async ORM call does; on SQLite's group-commit writer the whole batch runs in
-    the writer's own thread (`store.db.WriterThread`), one hop from the event loop instead of several per
-    statement through aiosqlite."""
+    Synchronous, a unit for `store.db.Units` (the group commit's path): on PostgreSQL under `run_sync`, on an
+    SQLite file in `SQLiteThreads`' writing thread, one hop from the event loop for the whole batch instead of
+    four per statement through aiosqlite. `post_user_messages` runs it in an async unit of work of the caller's."""
     if db.get_bind().dialect.name == "postgresql":
         live, inserted = _pg_batch(db, rows)
     else:

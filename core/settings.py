@@ -388,6 +388,14 @@ class Settings:
             "times as fast, vectors within cosine 0.99; `false` runs it as shipped",
         ),
     ] = True
+    preload_models: Annotated[
+        bool,
+        Env(
+            "PRELOAD_MODELS",
+            "load the embedding model and the offline LLM in the background as the node starts, so the first "
+            "question does not wait for them (about 0.2 s and 0.5 s); `false` loads each on first use",
+        ),
+    ] = True
     document_max_bytes: Annotated[
         int, Env("DOCUMENT_MAX_BYTES", "largest upload; larger ones get `413`", minimum=1024)
     ] = 20 * 1024 * 1024

@@ -36,6 +36,7 @@ from server.endpoints import add_endpoints
 from server.errors import error_middleware
 from server.middlewares import context_middleware, rate_limit_middleware
 from server.openapi import build_openapi
+from server.preload import Preloads
 from server.rag_cache import RagContextCache
 from server.realtime import create_sio, realtime_ctx
 from server.routes import all_endpoints
@@ -230,6 +231,17 @@ async def speech_ctx(app: web.Application) -> AsyncIterator[None]:
     await speech.close()
 
 
+async def preload_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With PRELOAD_MODELS, load the local models (the embedding model, the offline LLM) off the loop once the
+    node is up, so that its first question does not wait for them; `/readyz` says `unavailable` meanwhile."""
+    preloads = app[keys.PRELOADS] = Preloads()
+    if app[keys.SETTINGS].preload_models:
+        preloads.start("embedding model", app[keys.RETRIEVER].embedder.load())
+        preloads.start("answer model", app[keys.ANSWER_MODEL].load())
+    yield
+    await preloads.close()
+
+
 def _setup_cors(app: web.Application, origins: tuple[str, ...]) -> None:
     if not origins:
         return
@@ -255,7 +267,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SIO] = create_sio(app)
     app[keys.METRICS] = Metrics()
     app.cleanup_ctx.extend(
-        [executor_ctx, redis_ctx, db_ctx, models_ctx, rag_ctx, attachments_ctx, speech_ctx, realtime_ctx]
+        [executor_ctx, redis_ctx, db_ctx, models_ctx, rag_ctx, attachments_ctx, speech_ctx, realtime_ctx, preload_ctx]
     )
     _setup_cors(app, settings.cors_origins)
     return app

@@ -20,6 +20,7 @@ from pipelines.media.service import Attachments
 from pipelines.rag.ingest import Ingestor
 from pipelines.rag.retrieval import Retriever
 from pipelines.speech.service import Speech
+from server.preload import Preloads
 from store.cache import Cache
 from store.db import Units
 from turns.access import Access
@@ -54,3 +55,5 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 LIMITS = web.AppKey("limits", Limits)
 REVOCATIONS = web.AppKey("revocations", Revocations)
 ACCESS = web.AppKey("access", Access)
+#: the models a starting node loads in the background (PRELOAD_MODELS), for /readyz
+PRELOADS = web.AppKey("preloads", Preloads)

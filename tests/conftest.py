@@ -139,7 +139,9 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Embedded-default settings on the chosen database, with a private data dir."""
-    base = Settings.from_env(env={"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40}, dotenv=None)
+    base = Settings.from_env(
+        env={"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40, "PRELOAD_MODELS": "false"}, dotenv=None
+    )
     return replace(base, database_url=database_url)
 
 
@@ -239,7 +241,9 @@ def api(server: TestServer, http: ClientSession) -> Api:
 @pytest.fixture(params=["embedded", pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])])
 def ops_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """The embedded defaults (SQLite, in-process cache and limits), or PostgreSQL with Redis (flushed)."""
-    base = Settings.from_env(env={"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40}, dotenv=None)
+    base = Settings.from_env(
+        env={"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40, "PRELOAD_MODELS": "false"}, dotenv=None
+    )
     if request.param == "embedded":
         return replace(base, database_url=request.getfixturevalue("sqlite_url"))
     return replace(

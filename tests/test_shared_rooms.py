@@ -252,7 +252,7 @@ def room_nodes_settings(postgres_url: str, redis_url: str, groq: GroqFake, tmp_p
     """Two nodes: one database, one Redis, a data dir each."""
     nodes = []
     for i in range(2):
-        env = {"PARLEY_DATA_DIR": str(tmp_path / f"node{i}"), "JWT_SECRET": "n" * 40}
+        env = {"PARLEY_DATA_DIR": str(tmp_path / f"node{i}"), "JWT_SECRET": "n" * 40, "PRELOAD_MODELS": "false"}
         base = Settings.from_env(env=env, dotenv=None)
         nodes.append(with_groq(replace(base, database_url=postgres_url, redis_url=redis_url), groq))
     return nodes

@@ -82,5 +82,8 @@ class AnswerModel(Protocol):
 
     def stream(self, messages: Sequence[PromptMessage]) -> AsyncGenerator[TextDelta | Completed, None]: ...
 
+    async def load(self) -> None:
+        """Be ready to answer without a wait: load what runs here (a hosted model has nothing to load)."""
+
     async def close(self) -> None:
         """Release connections, threads and model memory."""

@@ -87,6 +87,11 @@ class FallbackChain:
                     await stream.aclose()
         raise GenerationFailed("every provider failed: " + "; ".join(failures))
 
+    async def load(self) -> None:
+        """Load the providers that run here (the offline model's weights); hosted ones have nothing to load."""
+        for provider in self._providers:
+            await provider.load()
+
     async def close(self) -> None:
         """Close every provider."""
         for provider in self._providers:

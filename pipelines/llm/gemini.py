@@ -87,6 +87,9 @@ class GeminiModel:
             raise GenerationFailed(f"gemini: {exc}", self.name) from exc
         yield Completed(self.name, prompt_tokens, completion_tokens)
 
+    async def load(self) -> None:
+        """Nothing to load: the model is hosted, and the client was built with this object."""
+
     async def close(self) -> None:
         """Release the HTTP client."""
         await self._client.aio.aclose()

@@ -93,6 +93,9 @@ class GroqModel:
             await stream.close()  # also when the consumer stops early: the upstream connection closes
         yield Completed(self.name, prompt_tokens, completion_tokens)
 
+    async def load(self) -> None:
+        """Nothing to load: the model is hosted, and the client was built with this object."""
+
     async def close(self) -> None:
         """Release the HTTP connection pool."""
         await self._client.close()

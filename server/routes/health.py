@@ -26,8 +26,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """200 `ready` when the database (and Redis, when configured) answer within the probe timeout;
-    200 `degraded` when only Redis does not; 503 `unavailable` when the database does not."""
+    """200 `ready` when the database (and Redis, when configured) answer within the probe timeout and the
+    preloaded models are loaded; 200 `degraded` when only Redis does not answer or a model could not be loaded;
+    503 `unavailable` when the database does not answer or the models are still loading."""
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(PROBE_TIMEOUT), request.app[keys.ENGINE].connect() as conn:
@@ -45,7 +46,10 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as exc:
             log.warning("readiness: redis unavailable: %s", exc, exc_info=True)
             checks["redis"] = "unavailable"
-    if checks["database"] != "ok":
+    models = request.app[keys.PRELOADS].state()
+    if models is not None:  # PRELOAD_MODELS: not in rotation before the models are loaded (or failed to)
+        checks["models"] = models
+    if checks["database"] != "ok" or models == "loading":
         return json_response(HealthOut(status="unavailable", checks=checks), 503)
     # without Redis a node still serves its own clients (no fan-out to other nodes): keep it in rotation
     status = "ready" if all(value == "ok" for value in checks.values()) else "degraded"

@@ -392,8 +392,10 @@ class Settings:
         bool,
         Env(
             "PRELOAD_MODELS",
-            "load the embedding model and the offline LLM in the background as the node starts, so the first "
-            "question does not wait for them (about 0.2 s and 0.5 s); `false` loads each on first use",
+            "load the embedding model, the offline LLM (when `LLM_PROVIDERS` has it) and speech-to-text in the "
+            "background as the node starts, so that no first question or utterance waits for them (about 0.2, 0.5 "
+            "and 0.4 s; `/readyz` answers 503 meanwhile); `false` loads each on first use, and spares a node that "
+            "does not use them their memory",
         ),
     ] = True
     document_max_bytes: Annotated[

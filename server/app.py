@@ -232,12 +232,14 @@ async def speech_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def preload_ctx(app: web.Application) -> AsyncIterator[None]:
-    """With PRELOAD_MODELS, load the local models (the embedding model, the offline LLM) off the loop once the
-    node is up, so that its first question does not wait for them; `/readyz` says `unavailable` meanwhile."""
+    """With PRELOAD_MODELS, load the local models (the embedding model, the offline LLM, speech-to-text) off the
+    loop once the node is up, so that its first question or utterance does not wait for them; `/readyz` says
+    `unavailable` meanwhile."""
     preloads = app[keys.PRELOADS] = Preloads()
     if app[keys.SETTINGS].preload_models:
         preloads.start("embedding model", app[keys.RETRIEVER].embedder.load())
         preloads.start("answer model", app[keys.ANSWER_MODEL].load())
+        preloads.start("speech-to-text model", app[keys.SPEECH].load())
     yield
     await preloads.close()
 

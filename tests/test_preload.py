@@ -35,7 +35,7 @@ async def _settled(server: TestServer, seconds: float = 60) -> tuple[int, dict[s
     raise AssertionError("the models never finished loading")
 
 
-async def test_a_starting_node_loads_the_embedding_model_and_the_offline_llm(
+async def test_a_starting_node_loads_the_embedding_model_the_offline_llm_and_speech_to_text(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="server.preload")
@@ -47,6 +47,7 @@ async def test_a_starting_node_loads_the_embedding_model_and_the_offline_llm(
         logged = [record.getMessage() for record in caplog.records]
         assert any(line.startswith("preloaded the embedding model in") for line in logged), logged
         assert any(line.startswith("preloaded the answer model in") for line in logged), logged
+        assert any(line.startswith("preloaded the speech-to-text model in") for line in logged), logged
     finally:
         await server.close()
 

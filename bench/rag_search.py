@@ -1,5 +1,6 @@
 """Search latency in the embedded Qdrant Edge shard (one collection, every search filtered by owner):
-dense vs hybrid, the owner's library vs one document; ratios against dense search measured in the same run.
+dense vs hybrid, the owner's library vs one document vs a turn's scope (the library and a shared room's
+documents); ratios against dense search measured in the same run.
 
     python -m bench.rag_search [--points 100000] [--owners 1] [--queries 300]
 
@@ -16,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,8 @@ def measure(store: VectorStore, points: int, owners: int, queries: int) -> list[
     started = time.perf_counter()
     for person in people:
         fill(store, person, chunks(points // owners, documents[person], rng), rng)
+    room, attached = uuid.uuid4(), uuid.uuid4()  # a shared room with another member's attached document
+    fill(store, uuid.uuid4(), [replace(c, session_id=room) for c in chunks(40, [attached], rng)], rng)
     store.flush()
     filled = time.perf_counter() - started
     started = time.perf_counter()
@@ -58,6 +62,12 @@ def measure(store: VectorStore, points: int, owners: int, queries: int) -> list[
         ("hybrid, owner's library", lambda: store.search(Scope(owner), Query(dense, sparse))),
         ("dense, one document", lambda: store.search(Scope(owner, tuple(one)), Query(dense, sparse, hybrid=False))),
         ("hybrid, one document", lambda: store.search(Scope(owner, tuple(one)), Query(dense, sparse))),
+        # what a turn in that room searches: the asker's library and the room's documents
+        (
+            "dense, a turn's scope",
+            lambda: store.search(Scope(owner, session_id=room), Query(dense, sparse, hybrid=False)),
+        ),
+        ("hybrid, a turn's scope", lambda: store.search(Scope(owner, session_id=room), Query(dense, sparse))),
     ]
     results = [(name, *timed(fn, queries)) for name, fn in rows]
     return [("upsert all (seconds)", filled, filled), ("optimize (seconds)", indexed, indexed), *results]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from pipelines.rag.vectors import StoredChunk, VectorStore, create_vector_store
 
 DIMS = 384  # the bundled MiniLM encoder's
 BATCH = 512
+ROOM_CHUNKS = 40
 WORDS = (
     "pump",
     "valve",
@@ -51,6 +53,14 @@ def fill(store: VectorStore, owner: uuid.UUID, items: list[StoredChunk], rng: np
     for start in range(0, len(items), BATCH):
         batch = items[start : start + BATCH]
         store.upsert(owner, batch, unit_vectors(len(batch), rng), [document_vector(c.text) for c in batch])
+
+
+def fill_room(store: VectorStore, rng: np.random.Generator) -> uuid.UUID:
+    """A shared room holding another member's attached document of ROOM_CHUNKS chunks; returns the room's id.
+    A turn in it searches the asker's library and these chunks."""
+    room, attached = uuid.uuid4(), uuid.uuid4()
+    fill(store, uuid.uuid4(), [replace(c, session_id=room) for c in chunks(ROOM_CHUNKS, [attached], rng)], rng)
+    return room
 
 
 def fill_shard(path: Path, owner: uuid.UUID, n: int, seed: int = 7) -> None:

@@ -17,12 +17,11 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from bench.corpus import DIMS, chunks, fill, unit_vectors
+from bench.corpus import DIMS, chunks, fill, fill_room, unit_vectors
 from pipelines.rag.sparse import query_vector
 from pipelines.rag.vectors import Query, Scope, VectorStore, create_vector_store
 
@@ -48,8 +47,7 @@ def measure(store: VectorStore, points: int, owners: int, queries: int) -> list[
     started = time.perf_counter()
     for person in people:
         fill(store, person, chunks(points // owners, documents[person], rng), rng)
-    room, attached = uuid.uuid4(), uuid.uuid4()  # a shared room with another member's attached document
-    fill(store, uuid.uuid4(), [replace(c, session_id=room) for c in chunks(40, [attached], rng)], rng)
+    room = fill_room(store, rng)
     store.flush()
     filled = time.perf_counter() - started
     started = time.perf_counter()

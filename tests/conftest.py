@@ -136,12 +136,17 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
 
 
+def _embedded_defaults(data_dir: Path) -> Settings:
+    """Settings as a bare machine's environment gives them, with a fixed JWT secret; the models load on first use
+    (the many apps the suite starts do not each preload them; tests/test_preload.py turns it on)."""
+    env = {"PARLEY_DATA_DIR": str(data_dir), "JWT_SECRET": "t" * 40, "PRELOAD_MODELS": "false"}
+    return Settings.from_env(env=env, dotenv=None)
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Embedded-default settings on the chosen database, with a private data dir."""
-    base = Settings.from_env(
-        env={"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40, "PRELOAD_MODELS": "false"}, dotenv=None
-    )
+    base = _embedded_defaults(tmp_path)
     return replace(base, database_url=database_url)
 
 
@@ -241,9 +246,7 @@ def api(server: TestServer, http: ClientSession) -> Api:
 @pytest.fixture(params=["embedded", pytest.param("postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])])
 def ops_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """The embedded defaults (SQLite, in-process cache and limits), or PostgreSQL with Redis (flushed)."""
-    base = Settings.from_env(
-        env={"PARLEY_DATA_DIR": str(tmp_path), "JWT_SECRET": "t" * 40, "PRELOAD_MODELS": "false"}, dotenv=None
-    )
+    base = _embedded_defaults(tmp_path)
     if request.param == "embedded":
         return replace(base, database_url=request.getfixturevalue("sqlite_url"))
     return replace(

@@ -279,14 +279,14 @@ class ChatNamespace(socketio.AsyncNamespace):
         message: str,
         details: Any = None,
         retry_after: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> Refusal:
         error = ErrorEvent(code=code, message=message, refused=event, details=details, retry_after=retry_after)
         self.ctx.metrics.errors.labels("socket", code).inc()
         state = await self.get_session(sid, namespace=namespace)
         session_id = state.get("session_id") or session_id_of(namespace)
         if session_id is not None:
             await self.ctx.broadcaster.emit(session_id, error, to=sid)
-        return Refusal(error=error).wire()
+        return Refusal(error=error)
 
     async def who(self, namespace: str, sid: str) -> tuple[uuid.UUID, uuid.UUID]:
         state = await self.get_session(sid, namespace=namespace)

@@ -46,7 +46,7 @@ class ChatEvents:
             "sync": self.sync,
         }
 
-    async def user_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def user_message(self, namespace: str, sid: str, data: Any) -> Ack:
         body: UserMessageIn = parse(UserMessageIn, data)
         author, session_id = await self.conn.author(namespace, sid)
         upload = None
@@ -61,29 +61,29 @@ class ChatEvents:
         )
         accepted = await self.ctx.intake.accept(session_id, author, new)
         ack = UserMessageAck(message=accepted.payload(), duplicate=not accepted.created, session=accepted.session)
-        return ack.wire()
+        return ack
 
-    async def typing(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def typing(self, namespace: str, sid: str, data: Any) -> Ack:
         body: TypingIn = parse(TypingIn, data)
         user_id, session_id = await self.conn.who(namespace, sid)
         username = await self.conn.username(namespace, sid)
         indicator = TypingIndicator(user_id=str(user_id), username=username, is_typing=body.is_typing)
         await self.ctx.broadcaster.emit(session_id, indicator, skip_sid=sid)
-        return Ack().wire()
+        return Ack()
 
-    async def stop_generation(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def stop_generation(self, namespace: str, sid: str, data: Any) -> Ack:
         body: StopIn = parse(StopIn, data)
         _, session_id = await self.conn.who(namespace, sid)
         answer_id = body.message_id or await self.ctx.gate.current(session_id)
         if answer_id is None:
-            return StopAck(stopped=None).wire()
+            return StopAck(stopped=None)
         async with self.ctx.sessionmaker() as db:
             answer = await messages.get_in_session(db, answer_id, session_id)
         if answer.status is MessageStatus.streaming:
             await self.ctx.stops.request(answer_id)
-        return StopAck(stopped=answer_id).wire()
+        return StopAck(stopped=answer_id)
 
-    async def edit_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def edit_message(self, namespace: str, sid: str, data: Any) -> Ack:
         body: EditIn = parse(EditIn, data)
         limit = self.ctx.intake.max_message_chars
         if len(body.content) > limit:
@@ -98,18 +98,18 @@ class ChatEvents:
             body.content,
             session_id=session_id,
         )
-        return MessageAck(message=edited).wire()
+        return MessageAck(message=edited)
 
-    async def delete_message(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def delete_message(self, namespace: str, sid: str, data: Any) -> Ack:
         body: DeleteIn = parse(DeleteIn, data)
         author, session_id = await self.conn.author(namespace, sid)
         deleted = await edits.delete_message(
             self.ctx.sessionmaker, self.ctx.access, self.ctx.broadcaster, author, body.message_id, session_id=session_id
         )
         await self.ctx.intake.forget_attachment(deleted.id)  # its text leaves the session's search
-        return MessageAck(message=deleted).wire()
+        return MessageAck(message=deleted)
 
-    async def sync(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def sync(self, namespace: str, sid: str, data: Any) -> Ack:
         """A page of messages after a cursor (`next_after_message_id` while `has_more`), and/or an answer's deltas."""
         body: SyncIn = parse(SyncIn, data)
         _, session_id = await self.conn.who(namespace, sid)
@@ -133,4 +133,4 @@ class ChatEvents:
                     deltas=[SyncDelta(seq=seq, delta=delta) for seq, delta in deltas],
                     message=MessageOut.model_validate(answer),
                 )
-        return reply.wire()
+        return reply

@@ -72,7 +72,7 @@ class SpeechEvents:
             "tts_request": self.tts_request,
         }
 
-    async def audio_start(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def audio_start(self, namespace: str, sid: str, data: Any) -> Ack:
         body: AudioStartIn = parse(AudioStartIn, data)
         if body.sample_rate != SAMPLE_RATE:
             raise EventError("unsupported_sample_rate", f"send pcm16 at {SAMPLE_RATE} Hz mono")
@@ -96,9 +96,9 @@ class SpeechEvents:
 
         utterance = await self.speech.utterance(on_partial, owner=user_id, on_idle=on_idle)
         self._open[(namespace, sid)] = _Open(utterance_id, utterance)
-        return AudioStartAck(utterance_id=utterance_id).wire()
+        return AudioStartAck(utterance_id=utterance_id)
 
-    async def audio_chunk(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def audio_chunk(self, namespace: str, sid: str, data: Any) -> Ack:
         current = self._open.get((namespace, sid))
         if current is None:
             raise EventError("no_utterance", "send audio_start first")
@@ -126,9 +126,9 @@ class SpeechEvents:
         except AudioError as exc:
             raise EventError(exc.code, str(exc)) from exc
         current.pcm.append(data)
-        return Ack().wire()
+        return Ack()
 
-    async def audio_end(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def audio_end(self, namespace: str, sid: str, data: Any) -> Ack:
         kept = await self._finish(namespace, sid)
         author, session_id = await self.conn.author(namespace, sid)
         new = NewMessage(
@@ -149,7 +149,7 @@ class SpeechEvents:
         message = MessageOut.model_validate(accepted.message)
         final = TranscriptFinal(utterance_id=kept.utterance_id, text=kept.text, message=message)
         await self.ctx.broadcaster.emit(session_id, final)
-        return AudioEndAck(utterance_id=final.utterance_id, text=final.text, message=message).wire()
+        return AudioEndAck(utterance_id=final.utterance_id, text=final.text, message=message)
 
     async def _finish(self, namespace: str, sid: str) -> _Kept:
         """The socket's utterance, transcribed: the open one, or the one kept from a refused audio_end."""
@@ -166,9 +166,9 @@ class SpeechEvents:
             raise EventError("no_speech", "no speech was recognized")
         return _Kept(current.utterance_id, text, b"".join(current.pcm))
 
-    async def audio_cancel(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def audio_cancel(self, namespace: str, sid: str, data: Any) -> Ack:
         kept = self._kept.pop((namespace, sid), None) is not None
-        return AudioCancelAck(cancelled=await self.drop(namespace, sid) or kept).wire()
+        return AudioCancelAck(cancelled=await self.drop(namespace, sid) or kept)
 
     async def drop(self, namespace: str, sid: str) -> bool:
         """Forget the socket's open utterance, if any (also on disconnect)."""
@@ -181,7 +181,7 @@ class SpeechEvents:
         """Forget everything of a socket that went away."""
         self._kept.pop((namespace, sid), None)
 
-    async def tts_request(self, namespace: str, sid: str, data: Any) -> dict[str, Any]:
+    async def tts_request(self, namespace: str, sid: str, data: Any) -> Ack:
         body: TtsRequestIn = parse(TtsRequestIn, data)
         _, session_id = await self.conn.who(namespace, sid)
         async with self.ctx.sessionmaker() as db:
@@ -194,4 +194,4 @@ class SpeechEvents:
             raise EventError("tts_unavailable", str(exc)) from exc
         ready = TtsReady(message_id=message.id, audio_url=tts_url(message.id), duration=synthesis.duration)
         await self.ctx.broadcaster.emit(session_id, ready, to=sid)
-        return TtsAck(message_id=ready.message_id, audio_url=ready.audio_url, duration=ready.duration).wire()
+        return TtsAck(message_id=ready.message_id, audio_url=ready.audio_url, duration=ready.duration)

@@ -12,10 +12,12 @@ after a short grace.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 import engineio
+import pydantic_core
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
@@ -100,11 +102,29 @@ class BoundedEngineIO(engineio.AsyncServer):
             asyncio.get_running_loop().call_later(GRACE_SECONDS, transport.abort)
 
 
+class WireJSON:
+    """The JSON of Socket.IO packets, written by pydantic-core: a handler's ack goes out as its pydantic model
+    (`turns/wire.py`), serialised in one pass, not dumped to dicts and then walked twice more by python-socketio
+    (its binary check, then `json.dumps`). Dicts and lists (emitted events) serialise as with `json.dumps`."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(data: Any, **_options: Any) -> str:  # python-socketio passes compact `separators`: always compact here
+        return pydantic_core.to_json(data, by_alias=True).decode()
+
+
+class WirePacket(sio_packet.Packet):
+    """python-socketio's packet with `WireJSON`; a model is never binary (no event model carries bytes)."""
+
+    json = WireJSON
+
+
 class SocketServer(socketio.AsyncServer):
-    """python-socketio's server on top of `BoundedEngineIO`; pass `max_queued_bytes`."""
+    """python-socketio's server on top of `BoundedEngineIO`, writing `WirePacket`s; pass `max_queued_bytes`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, serializer=WirePacket, **kwargs)
         self.eio.farewell = self._farewell
 
     def _engineio_server_class(self) -> type[BoundedEngineIO]:

@@ -317,12 +317,10 @@ SERVER_EVENTS: tuple[type[ServerEvent], ...] = (
 
 
 class Ack(BaseModel):
-    """An accepted event's ack; every handler answers `{ok: true, ...}`."""
+    """An accepted event's ack; every handler answers `{ok: true, ...}`. Handlers return the model itself:
+    the Socket.IO server serialises it (server/outbound.py `WireJSON`), by alias, as `ServerEvent.wire` does."""
 
     ok: Literal[True] = True
-
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
 
 
 class Refusal(BaseModel):
@@ -330,9 +328,6 @@ class Refusal(BaseModel):
 
     ok: Literal[False] = False
     error: ErrorEvent
-
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
 
 
 class UserMessageAck(Ack):

@@ -129,13 +129,15 @@ def store_user_messages(db: Session, rows: Sequence[NewUserMessage]) -> list[Pos
 
 
 def _sqlite_batch(db: Session, rows: Sequence[NewUserMessage]) -> tuple[dict[uuid.UUID, ChatSession], set[uuid.UUID]]:
-    """Lock the batch's sessions (SQLite: the write lock), insert the rows of live ones skipping repeats,
-    count what was inserted: the sessions as they are now, and the ids inserted."""
-    session_ids = sorted({row.session_id for row in rows})
-    locked = db.scalars(
-        select(ChatSession).where(ChatSession.id.in_(session_ids)).order_by(ChatSession.id).with_for_update()
-    )
-    live = {session.id: session for session in locked}
+    """Read the batch's sessions (in `SQLiteThreads`' writing unit, under the write lock its `BEGIN IMMEDIATE`
+    took), insert the rows of live ones skipping repeats, count what was inserted: the sessions as they are
+    now (built as loaded rows, as on PostgreSQL), and the ids inserted."""
+    session_ids = {row.session_id for row in rows}
+    locked = db.connection().execute(select(_SESSIONS).where(_SESSIONS.c.id.in_(session_ids)))
+    live: dict[uuid.UUID, ChatSession] = {}
+    for found in locked.mappings():
+        session = as_loaded(ChatSession, {key: found[name] for name, key in _SESSION_KEYS.items()})
+        live[session.id] = session
     accepted = [row for row in rows if row.session_id in live and not live[row.session_id].is_archived]
     if not accepted:
         return live, set()

@@ -104,6 +104,8 @@ async def test_a_sessions_order_is_the_order_of_its_acks(
         assert len(stored) == count and sorted(stored) == sorted(m for mine in acked for m in mine)
         for mine in acked:
             assert [m for m in stored if m in set(mine)] == mine  # this socket's acks, in the stored order
+        ids = [uuid.UUID(m) for m in stored]
+        assert {i.version for i in ids} == {7} and ids == sorted(ids)  # time-ordered ids, ascending as stored
         assert await _stored(db, session["id"]) == count
     finally:
         for recorder in sockets:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from uuid_utils.compat import uuid7
 
 from core import logs
 from core.errors import Refused
@@ -157,7 +158,7 @@ class Intake:
         prepared = await self._prepare(new.attachment)  # before the gate and the limits: a refusal costs nothing
         if prepared is not None:
             new = replace(new, content_type=ContentType(prepared.kind))
-        answer_id = uuid.uuid4() if new.answer else None
+        answer_id = uuid7() if new.answer else None  # time-ordered as its question's (`_store`)
         if answer_id is not None and not await self._gate.acquire(session_id, answer_id):
             if new.client_id is not None and (existing := await self._first_copy(session_id, new.client_id)):
                 return Accepted(existing, False)  # a retry while its own answer runs: the first copy, not `busy`
@@ -260,7 +261,10 @@ class Intake:
     ) -> tuple[Posted, asyncio.Task[Indexed] | None]:
         """The recording (if any), then the message (with its attachment and its answer's row); a recording
         whose message is not stored is removed. An attachment's text is indexed after the commit."""
-        message_id = uuid.uuid4()
+        # time-ordered ids (UUIDv7): a batch's rows go to the end of the primary-key index instead of onto random
+        # pages (an SQLite commit writes fewer pages), and no system call per id (uuid4 reads os.urandom each
+        # time, letting go of the interpreter lock, which the event loop then waits to take back)
+        message_id = uuid7()
         recording = new.recording
         if recording is not None:
             if recording.wav is not None:

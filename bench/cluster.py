@@ -37,8 +37,10 @@ async def parley(
     redis: bool = False,
     env: dict[str, str] | None = None,
     prepare: Prepare | None = None,
+    storeless: bool = False,
 ) -> AsyncIterator[Cluster]:
-    """Migrate, run `prepare(data_dir, env)` (e.g. fill the vector shard), start `nodes`, stop them after."""
+    """Migrate, run `prepare(data_dir, env)` (e.g. fill the vector shard), start `nodes`, stop them after;
+    `storeless` nodes acknowledge user messages without storing them (`bench/storeless.py`)."""
     if redis:
         await procs.flush_redis()
     async with contextlib.AsyncExitStack() as stack:
@@ -59,7 +61,8 @@ async def parley(
         try:
             for index, data_dir in enumerate(data_dirs):
                 node_env = procs.parley_env(data_dir, database_url, redis, env)
-                running.append(await procs.start_parley(f"parley-{database}-{index}", node_env, log_dir))
+                name = f"parley-{database}-{index}"
+                running.append(await procs.start_parley(name, node_env, log_dir, storeless=storeless))
             yield Cluster(running, data_dirs, database_url)
         finally:
             for node in running:

@@ -166,10 +166,12 @@ async def migrate(env: dict[str, str], log_dir: Path) -> None:
         raise RuntimeError(f"migrate failed:\n{out.decode(errors='replace')}")
 
 
-async def start_parley(name: str, env: dict[str, str], log_dir: Path) -> Proc:
-    """`run.py serve` on a free port, ready when /readyz says so."""
+async def start_parley(name: str, env: dict[str, str], log_dir: Path, *, storeless: bool = False) -> Proc:
+    """`run.py serve` (or, `storeless`, `bench.storeless`: the ack loop's ceiling) on a free port, ready when
+    /readyz says so."""
     port = free_port()
-    argv = [sys.executable, "run.py", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = ["-m", "bench.storeless"] if storeless else ["run.py", "serve"]
+    argv = [sys.executable, *command, "--host", "127.0.0.1", "--port", str(port)]
     node = await start(name, argv, env, log_dir, port, ready_path="/readyz", cwd=PARLEY_ROOT)
     if os.environ.get("BENCH_PROFILE"):  # py-spy samples the node for its whole life
         spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"

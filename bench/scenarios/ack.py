@@ -1,5 +1,6 @@
 """Scenario 1: the same ack loop against the bare echo server and Parley's `user_message` (answers off),
-on SQLite and on PostgreSQL."""
+on SQLite and on PostgreSQL, and against a node that stores nothing (`bench/storeless.py`): the ceiling any
+database leaves below it."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ async def _echo(ctx: Context) -> dict[str, Any]:
         await server.stop()
 
 
-async def _parley(ctx: Context, database: str) -> dict[str, Any]:
-    async with parley(ctx.log_dir, database) as cluster:
+async def _parley(ctx: Context, database: str, *, storeless: bool = False) -> dict[str, Any]:
+    async with parley(ctx.log_dir, database, storeless=storeless) as cluster:
         token, _, sessions = await account(cluster.url, f"ack_{database}", CLIENTS)
         targets = [{"url": cluster.url, "namespace": f"/chat/{s}", "token": token} for s in sessions]
         return await drive(ctx, targets, cluster.nodes[0])
@@ -51,6 +52,7 @@ async def _parley(ctx: Context, database: str) -> dict[str, Any]:
 async def run(ctx: Context) -> Result:
     runs = {
         "echo (bare python-socketio)": await _echo(ctx),
+        "Parley, no store (ceiling)": await _parley(ctx, "sqlite", storeless=True),
         "Parley, SQLite": await _parley(ctx, "sqlite"),
         "Parley, PostgreSQL": await _parley(ctx, "postgres"),
     }

@@ -56,7 +56,7 @@ class StorelessUnits(Units):
         # the session as this message left it, as the batch's statement returns it
         values = values | {"message_count": values["message_count"] + 1, "last_message_at": row.created_at}
         self._sessions[row.session_id] = values
-        return Posted(messages._message_of(row, row.username), True, as_loaded(ChatSession, values))
+        return Posted(messages.message_as_inserted(row, row.username), True, as_loaded(ChatSession, values))
 
 
 async def storeless_ctx(app: web.Application) -> AsyncIterator[None]:

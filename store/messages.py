@@ -117,7 +117,7 @@ def store_user_messages(db: Session, rows: Sequence[NewUserMessage]) -> list[Pos
         elif session.is_archived:
             outcomes[row.id] = Conflict("the session is archived and read-only", code="session_archived")
         elif row.id in inserted:
-            outcomes[row.id] = Posted(_message_of(row, names.get(row.user_id)), True, session)
+            outcomes[row.id] = Posted(message_as_inserted(row, names.get(row.user_id)), True, session)
         else:
             repeats.append(row)
     firsts = _first_copies(db, repeats)
@@ -349,7 +349,7 @@ def _inserted(row: NewUserMessage) -> dict[str, Any]:
     }
 
 
-def _message_of(row: NewUserMessage, username: str | None) -> Message:
+def message_as_inserted(row: NewUserMessage, username: str | None) -> Message:
     """The Message as inserted (no read back: every column is known) with its author's name, built as a loaded
     row (`as_loaded`): a tenth of the cost of `Message(...)`, which fires an attribute event per column."""
     unset = dict.fromkeys(("rag_context", "processing_time", "tokens_used", "reply_to_id", "edited_at"))

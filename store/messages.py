@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from sqlalchemy import String, Table, Uuid, and_, bindparam, column, func, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -134,10 +135,7 @@ def _sqlite_batch(db: Session, rows: Sequence[NewUserMessage]) -> tuple[dict[uui
     now (built as loaded rows, as on PostgreSQL), and the ids inserted."""
     session_ids = {row.session_id for row in rows}
     locked = db.connection().execute(select(_SESSIONS).where(_SESSIONS.c.id.in_(session_ids)))
-    live: dict[uuid.UUID, ChatSession] = {}
-    for found in locked.mappings():
-        session = as_loaded(ChatSession, {key: found[name] for name, key in _SESSION_KEYS.items()})
-        live[session.id] = session
+    live = {session.id: session for session in map(_session_as_read, locked.mappings())}
     accepted = [row for row in rows if row.session_id in live and not live[row.session_id].is_archived]
     if not accepted:
         return live, set()
@@ -225,6 +223,11 @@ _PG_BATCH = (
 _SESSION_KEYS = column_keys(ChatSession)
 
 
+def _session_as_read(found: RowMapping) -> ChatSession:
+    """A session row read with Core (its columns by name), built as a loaded row."""
+    return as_loaded(ChatSession, {key: found[name] for name, key in _SESSION_KEYS.items()})
+
+
 def _pg_batch(db: Session, rows: Sequence[NewUserMessage]) -> tuple[dict[uuid.UUID, ChatSession], set[uuid.UUID]]:
     """`_PG_BATCH`: the batch's sessions as they are now (built as loaded rows), and the ids inserted."""
     titles: list[str | None] = [title_from(row.content) if row.content.strip() else None for row in rows]
@@ -247,7 +250,7 @@ def _pg_batch(db: Session, rows: Sequence[NewUserMessage]) -> tuple[dict[uuid.UU
     inserted: set[uuid.UUID] = set()
     connection = db.connection()  # Core statements: past the ORM's execute, which costs more than they do
     for found in connection.execute(_PG_BATCH, arrays).mappings():
-        session = as_loaded(ChatSession, {key: found[name] for name, key in _SESSION_KEYS.items()})
+        session = _session_as_read(found)
         live[session.id] = session
         if found["inserted"]:
             inserted.update(found["inserted"])

@@ -37,10 +37,10 @@ class StorelessUnits(Units):
         self._units = units
         self._sessions: dict[uuid.UUID, dict[str, Any]] = {}
 
-    async def write(self, work: Callable[[Session], Any], **options: Any) -> Any:
+    async def write(self, work: Callable[[Session], Any]) -> Any:
         if isinstance(work, functools.partial) and work.func is messages.store_user_messages:
             return [await self._posted(row) for row in work.keywords["rows"]]
-        return await self._units.write(work, **options)
+        return await self._units.write(work)
 
     async def read(self, work: Callable[[Session], Any]) -> Any:
         return await self._units.read(work)

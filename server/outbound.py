@@ -105,7 +105,8 @@ class BoundedEngineIO(engineio.AsyncServer):
 class WireJSON:
     """The JSON of Socket.IO packets, written by pydantic-core: a handler's ack goes out as its pydantic model
     (`turns/wire.py`), serialised in one pass, not dumped to dicts and then walked twice more by python-socketio
-    (its binary check, then `json.dumps`). Dicts and lists (emitted events) serialise as with `json.dumps`."""
+    (its binary check, then `json.dumps`). Dicts and lists (emitted events) serialise to the same JSON values as
+    with `json.dumps`, with non-ASCII characters as UTF-8 rather than `\\u` escapes."""
 
     loads = staticmethod(json.loads)
 

@@ -248,7 +248,10 @@ class Utterance:
         if self._idle_seconds is None:
             return await self._queue.get()
         try:
-            return await asyncio.wait_for(self._queue.get(), self._idle_seconds)
+            # not `asyncio.wait_for`: on Python 3.11 it returns a chunk handed over just as the task is cancelled
+            # and drops the cancel, so `cancel()` then waited for the idle timeout
+            async with asyncio.timeout(self._idle_seconds):
+                return await self._queue.get()
         except TimeoutError:
             if self._on_idle is not None:
                 await self._on_idle()

@@ -116,3 +116,19 @@ async def test_an_idle_utterance_ends_itself_and_releases_its_work() -> None:
     await asyncio.wait_for(idled.wait(), 10)
     await utterance.cancel()
     assert budget.queued("alice") == 0
+
+
+async def test_a_cancel_that_meets_a_chunk_ends_the_utterance_at_once() -> None:
+    """A cancel that arrives just as a queued chunk is handed to the recognizing task is not lost: it ends the
+    utterance at once, not at its idle timeout (`asyncio.wait_for` on Python 3.11 returned the chunk and dropped
+    such a cancel, and `audio_cancel`'s ack then waited for the idle timeout)."""
+    idled = asyncio.Event()
+
+    async def on_idle() -> None:
+        idled.set()
+
+    utterance = Utterance(_SlowEngine(), None, _nothing, idle_seconds=0.5, on_idle=on_idle)
+    await asyncio.sleep(0.2)  # the recognizer is made; the task waits for a chunk
+    utterance.feed(b"\x00\x00" * 1600)  # handed to the waiting task, which has not resumed yet
+    await utterance.cancel()
+    assert not idled.is_set()  # cancelled, not ended by its idle timeout

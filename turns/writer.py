@@ -92,8 +92,9 @@ class BatchWriter:
                 delay = self._first_at + self._window - time.monotonic()
                 if self._in_flight and delay > 0 and len(self._queue) < self._max_batch:
                     self._full.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._full.wait(), delay)
+                    with contextlib.suppress(TimeoutError):  # not `wait_for`, which may drop a cancel (stt.py)
+                        async with asyncio.timeout(delay):
+                            await self._full.wait()
                 batch = self._take()
                 if not batch:
                     break  # every queued session has a batch in flight: its end wakes us
